@@ -1,0 +1,40 @@
+"""modelbundle: from a notebook model to a production service.
+
+    import numpy as np
+    from modelbundle import Service, api
+
+    class Doubler(Service):
+        @api(batchable=True)
+        def predict(self, x: np.ndarray) -> np.ndarray:
+            return x * 2
+
+Serve it with ``bundle serve service.py:Doubler``. Importing this package
+loads no numpy, FastAPI, uvicorn or docker.
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .adapters import DType, Shape
+from .errors import DefinitionError, InvalidInput, ModelbundleError
+from .service_base import Service, api
+
+__all__ = [
+    # declaring a service
+    "Service",
+    "api",
+    # annotating inputs
+    "DType",
+    "Shape",
+    # errors user code meets or raises
+    "DefinitionError",
+    "InvalidInput",
+    "ModelbundleError",
+    "__version__",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if hasattr(_obj, "__module__") and _name != "__version__":
+        _obj.__module__ = __name__  # reprs and tracebacks show the public path
+del _name, _obj

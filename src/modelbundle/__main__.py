@@ -1,0 +1,3 @@
+from modelbundle.cli import main
+
+main()

@@ -1,0 +1,44 @@
+"""Wire <-> Python adapters, picked from type hints or given explicitly to ``@api(input=..., output=...)``.
+
+Adapters for numpy, pandas, pydantic and Pillow types are loaded on first use,
+so importing this package loads none of those libraries.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._base import Adapter
+from ._markers import DType, Shape
+from ._select import adapter_for
+
+__all__ = [
+    "Adapter",
+    "Bytes",
+    "DType",
+    "DataFrame",
+    "Image",
+    "JSONValue",
+    "NumpyArray",
+    "PydanticModel",
+    "Shape",
+    "Text",
+    "adapter_for",
+]
+
+_LAZY = {
+    "Bytes": "._text",
+    "Text": "._text",
+    "NumpyArray": "._numpy",
+    "JSONValue": "._pydantic",
+    "PydanticModel": "._pydantic",
+    "Image": "._image",
+    "DataFrame": "._dataframe",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

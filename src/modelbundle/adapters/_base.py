@@ -1,0 +1,78 @@
+"""The adapter contract: one Python type <-> the wire (JSON values, raw bodies, JSON schema)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from ..errors import BadRequest, InvalidInput
+
+JSON = "application/json"
+
+
+class Adapter:
+    """Turns one parameter or return value into wire data and back.
+
+    An adapter knows the JSON form of its type (``from_json``/``to_json``), may
+    accept other media types for a whole body (``from_body``/``to_body``), and
+    describes itself with a JSON schema for OpenAPI. Batchable adapters also
+    know how to merge inputs along a dimension and split an output back.
+    """
+
+    #: media types accepted as a whole request body, the first is the default response type
+    media_types: ClassVar[tuple[str, ...]] = (JSON,)
+    #: True when values of this type can be merged into a batch along a dimension
+    batchable: ClassVar[bool] = False
+
+    def describe(self) -> str:
+        """A short human name of the expected type, used in error messages."""
+        return type(self).__name__
+
+    # -- decoding -----------------------------------------------------------------
+    def from_json(self, value: Any, field: str) -> Any:
+        """Validate and convert a decoded JSON value; raise InvalidInput naming ``field``."""
+        raise NotImplementedError
+
+    def from_body(self, body: bytes, media_type: str, field: str) -> Any:
+        """Decode a whole non-JSON body of one of ``media_types``."""
+        raise BadRequest(f"{media_type} bodies are not accepted for '{field}'")
+
+    # -- encoding -----------------------------------------------------------------
+    def to_json(self, value: Any) -> Any:
+        """Return something orjson can serialise (numpy arrays are allowed)."""
+        raise NotImplementedError
+
+    def to_body(self, value: Any, media_type: str) -> bytes:
+        """Encode a return value as a whole response body of a non-JSON media type."""
+        raise NotImplementedError
+
+    def response_media_type(self, accept: str) -> str:
+        """Pick the response media type from an Accept header (JSON unless asked otherwise)."""
+        if accept:
+            for media_type in self.media_types:
+                if media_type != JSON and media_type in accept:
+                    return media_type
+        return self.media_types[0]
+
+    # -- schema -------------------------------------------------------------------
+    def json_schema(self, defs: dict[str, Any]) -> dict[str, Any]:
+        """The JSON schema of the JSON form; shared definitions go into ``defs``."""
+        return {}
+
+    # -- batching (only for batchable adapters) -------------------------------------
+    def rows(self, value: Any, dim: int) -> int:
+        """How many rows ``value`` holds along ``dim``."""
+        raise NotImplementedError
+
+    def batch(self, values: Sequence[Any], dim: int) -> Any:
+        """Merge several inputs along ``dim`` into one."""
+        raise NotImplementedError
+
+    def unbatch(self, value: Any, sizes: Sequence[int], dim: int) -> list[Any]:
+        """Split a batched output back into pieces of ``sizes`` rows."""
+        raise NotImplementedError
+
+
+def invalid(field: str, message: str) -> InvalidInput:
+    """An InvalidInput whose message starts with the offending field."""
+    return InvalidInput(f"{field}: {message}")

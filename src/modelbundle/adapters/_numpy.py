@@ -1,0 +1,121 @@
+"""numpy arrays: JSON nested lists or ``application/x-npy`` bodies, with dtype and shape checks."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import BadRequest
+from ._base import JSON, Adapter, invalid
+
+NPY = "application/x-npy"
+
+# dtype kinds a JSON or npy input may be cast from, per declared kind (b bool, i int, u uint, f float, c complex)
+_CASTABLE_KINDS = {
+    "b": "b",
+    "i": "biu",
+    "u": "bu",
+    "f": "biuf",
+    "c": "biufc",
+}
+_JSON_SCHEMA_TYPE = {"b": "boolean", "i": "integer", "u": "integer", "f": "number", "c": "number"}
+
+
+class NumpyArray(Adapter):
+    """A numpy array, optionally with a declared dtype and shape (-1 or None for any size)."""
+
+    media_types = (JSON, NPY)
+    batchable = True
+
+    def __init__(self, dtype: Any = None, shape: Sequence[int | None] | None = None) -> None:
+        self.dtype = np.dtype(dtype) if dtype is not None else None
+        self.shape = tuple(-1 if d is None else int(d) for d in shape) if shape is not None else None
+
+    def describe(self) -> str:
+        dtype = self.dtype.name if self.dtype is not None else "any dtype"
+        shape = _shape_text(self.shape) if self.shape is not None else "any shape"
+        return f"array of {dtype}, shape {shape}"
+
+    def from_json(self, value: Any, field: str) -> Any:
+        if not isinstance(value, list | int | float | bool):
+            raise invalid(field, f"expected a nested list of numbers ({self.describe()}), got {_json_type(value)}")
+        try:
+            array = np.asarray(value)
+        except ValueError:
+            raise invalid(field, "rows of different lengths (a ragged array)") from None
+        return self._check(array, field)
+
+    def from_body(self, body: bytes, media_type: str, field: str) -> Any:
+        if media_type != NPY:
+            return super().from_body(body, media_type, field)
+        try:
+            array = np.load(io.BytesIO(body), allow_pickle=False)
+        except Exception as exc:
+            raise BadRequest(f"{field}: body is not a valid .npy file ({exc})") from None
+        return self._check(array, field)
+
+    def _check(self, array: np.ndarray, field: str) -> np.ndarray:
+        if array.dtype.kind in "OUSV":
+            raise invalid(field, f"expected numbers ({self.describe()}), got {array.dtype.name} values")
+        if self.dtype is not None and array.dtype != self.dtype:
+            if array.dtype.kind not in _CASTABLE_KINDS.get(self.dtype.kind, ""):
+                raise invalid(field, f"expected dtype {self.dtype.name}, got {array.dtype.name}")
+            array = array.astype(self.dtype)
+        if self.shape is not None:
+            if array.ndim != len(self.shape) or any(
+                want != -1 and want != got for want, got in zip(self.shape, array.shape, strict=True)
+            ):
+                raise invalid(
+                    field, f"expected shape {_shape_text(self.shape)}, got {_shape_text(array.shape)}"
+                )
+        return array
+
+    def to_json(self, value: Any) -> Any:
+        array = np.asarray(value)
+        # orjson serialises C-contiguous arrays of native types itself, far faster than tolist()
+        if array.flags.c_contiguous and array.dtype.isnative and array.dtype.kind in "biuf":
+            return array
+        return array.tolist()
+
+    def to_body(self, value: Any, media_type: str) -> bytes:
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(value), allow_pickle=False)
+        return buffer.getvalue()
+
+    def json_schema(self, defs: dict[str, Any]) -> dict[str, Any]:
+        kind = self.dtype.kind if self.dtype is not None else "f"
+        schema: dict[str, Any] = {"type": _JSON_SCHEMA_TYPE.get(kind, "number")}
+        if self.shape is None:
+            return {"type": "array", "description": "nested lists of numbers, any shape"}
+        for size in reversed(self.shape):
+            schema = {"type": "array", "items": schema}
+            if size != -1:
+                schema["minItems"] = schema["maxItems"] = size
+        schema["description"] = self.describe()
+        return schema
+
+    def rows(self, value: Any, dim: int) -> int:
+        return int(value.shape[dim]) if value.ndim > dim else 1
+
+    def batch(self, values: Sequence[Any], dim: int) -> Any:
+        return np.concatenate(values, axis=dim)
+
+    def unbatch(self, value: Any, sizes: Sequence[int], dim: int) -> list[Any]:
+        array = np.asarray(value)
+        total = sum(sizes)
+        if array.ndim <= dim or array.shape[dim] != total:
+            got = array.shape[dim] if array.ndim > dim else "no"
+            raise ValueError(f"the API returned {got} rows along dimension {dim} for a batch of {total}")
+        bounds = np.cumsum(sizes)[:-1]
+        return list(np.split(array, bounds, axis=dim))
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "(" + ", ".join("N" if d == -1 else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", str: "a string", type(None): "null"}.get(type(value), type(value).__name__)

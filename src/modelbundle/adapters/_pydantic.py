@@ -1,0 +1,93 @@
+"""Pydantic models and plain JSON types (dict, list, int, list[str], ...), validated by pydantic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from ._base import Adapter, invalid
+
+_REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+def _validation_message(field: str, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False)[:5]:
+        location = ".".join(str(part) for part in (field, *error["loc"]))
+        problems.append(f"{location}: {error['msg']}")
+    return "; ".join(problems)
+
+
+class PydanticModel(Adapter):
+    """A pydantic ``BaseModel`` subclass, as a JSON object."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.model = model
+
+    def describe(self) -> str:
+        return f"a {self.model.__name__} object"
+
+    def from_json(self, value: Any, field: str) -> Any:
+        try:
+            return self.model.model_validate(value)
+        except ValidationError as exc:
+            raise invalid(field, _validation_message("", exc).lstrip(".")) from None
+
+    def to_json(self, value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json")
+        return TypeAdapter(self.model).dump_python(value, mode="json")
+
+    def json_schema(self, defs: dict[str, Any]) -> dict[str, Any]:
+        schema = self.model.model_json_schema(ref_template=_REF_TEMPLATE)
+        defs.update(schema.pop("$defs", {}))
+        defs[self.model.__name__] = schema
+        return {"$ref": _REF_TEMPLATE.format(model=self.model.__name__)}
+
+
+class JSONValue(Adapter):
+    """Any type pydantic can validate: ``dict``, ``list[float]``, ``int``, ``Optional[str]``..."""
+
+    def __init__(self, annotation: Any) -> None:
+        self.annotation = annotation
+        self._adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        origin = getattr(annotation, "__origin__", annotation)
+        self._is_list = origin is list
+
+    @property
+    def batchable(self) -> bool:  # type: ignore[override]
+        return self._is_list
+
+    def describe(self) -> str:
+        return getattr(self.annotation, "__name__", str(self.annotation))
+
+    def from_json(self, value: Any, field: str) -> Any:
+        try:
+            return self._adapter.validate_python(value)
+        except ValidationError as exc:
+            raise invalid(field, _validation_message("", exc).lstrip(".")) from None
+
+    def to_json(self, value: Any) -> Any:
+        return self._adapter.dump_python(value, mode="json")
+
+    def json_schema(self, defs: dict[str, Any]) -> dict[str, Any]:
+        schema = self._adapter.json_schema(ref_template=_REF_TEMPLATE)
+        defs.update(schema.pop("$defs", {}))
+        return schema
+
+    def rows(self, value: Any, dim: int) -> int:
+        return len(value)
+
+    def batch(self, values: Sequence[Any], dim: int) -> Any:
+        return [item for value in values for item in value]
+
+    def unbatch(self, value: Any, sizes: Sequence[int], dim: int) -> list[Any]:
+        if len(value) != sum(sizes):
+            raise ValueError(f"the API returned {len(value)} items for a batch of {sum(sizes)}")
+        pieces, start = [], 0
+        for size in sizes:
+            pieces.append(value[start : start + size])
+            start += size
+        return pieces

@@ -1,0 +1,1 @@
+"""Bundle builder and local store (the bundler issue)."""

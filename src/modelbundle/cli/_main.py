@@ -1,0 +1,42 @@
+"""The ``bundle`` (= ``modelbundle``) command group, and the one place errors are printed."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .._version import __version__
+from ..errors import ModelbundleError
+
+
+class _Group(click.Group):
+    """Prints a ModelbundleError on one line and exits 1; ``--debug`` shows the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModelbundleError as exc:
+            if ctx.meta.get("modelbundle.debug"):
+                raise
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modelbundle")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Package, serve and ship ML models."""
+    ctx.meta["modelbundle.debug"] = debug
+
+
+def _register() -> None:
+    from ._serve import serve
+
+    main.add_command(serve)
+
+
+_register()

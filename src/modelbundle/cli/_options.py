@@ -1,0 +1,37 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def server_options(func: F) -> F:
+    """The flags of ``ServeConfig``; every default is None so that env vars and defaults apply."""
+    options = [
+        click.option("--host", default=None, help="Interface to listen on. [default: 127.0.0.1]"),
+        click.option("--port", type=int, default=None, help="Port to listen on; 0 picks a free one. [default: 3000]"),
+        click.option("--workers", type=int, default=None, help="Worker processes sharing the port. [default: 1]"),
+        click.option("--reload/--no-reload", default=None, help="Restart when a source file changes (development)."),
+        click.option("--max-body-size", default=None, help="Largest request body, e.g. 10MB. [default: 100MB]"),
+        click.option("--timeout", type=float, default=None, help="Seconds before a request gets a 504. [default: 60]"),
+        click.option(
+            "--graceful-timeout", type=float, default=None,
+            help="Seconds a stopping server waits for accepted requests. [default: 30]",
+        ),
+        click.option("--max-concurrency", type=int, default=None, help="Requests in flight per worker before 503s. [default: 1024]"),
+        click.option("--threads", type=int, default=None, help="Threads per worker for sync, non-batched APIs. [default: 4]"),
+        click.option("--batching/--no-batching", default=None, help="Micro-batch batchable APIs. [default: on]"),
+        click.option("--access-log/--no-access-log", default=None, help="Log every request. [default: on]"),
+        click.option(
+            "--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default=None,
+            help="[default: info]",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

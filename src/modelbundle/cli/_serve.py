@@ -1,0 +1,23 @@
+"""``bundle serve TARGET``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ._options import server_options
+
+
+@click.command()
+@click.argument("target")
+@server_options
+def serve(target: str, **flags: Any) -> None:
+    """Serve a Service over HTTP.
+
+    TARGET is module:Class or path/to/file.py:Class. Every option can also be
+    set with an env var MODELBUNDLE_<OPTION>, e.g. MODELBUNDLE_PORT=8080.
+    """
+    from ..runtime import ServeConfig, serve as run_server
+
+    run_server(target, ServeConfig.resolve(flags))

@@ -1,0 +1,137 @@
+"""Every error modelbundle raises on purpose, in one tree.
+
+    ModelbundleError
+    ├── DefinitionError        a Service or @api declaration is wrong (raised at class definition)
+    ├── ImportTargetError      "module:Class" cannot be loaded
+    ├── ServeError             the server cannot start (bad option, setup() failed, port in use)
+    └── RequestError           a request cannot be answered; carries an HTTP status and a type
+        ├── BadRequest         400: the body cannot be parsed at all
+        ├── InvalidInput       422: parsed, but a field is missing or of the wrong type or shape
+        ├── NotFound           404: no such route
+        ├── MethodNotAllowed   405: the route exists, the method does not
+        ├── PayloadTooLarge    413: the body is above the server's limit
+        ├── UnsupportedMediaType 415: the API does not take bodies of this Content-Type
+        ├── Overloaded         503: the server cannot meet the latency budget; retry later
+        ├── RequestTimeout     504: the request ran past the server's timeout
+        └── ModelError         500: the user's API raised
+
+Later stages add their branches here (build, integrity, export, store), never elsewhere.
+User code may raise ``InvalidInput`` from an API to reject one input with a 422.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequest",
+    "DefinitionError",
+    "ImportTargetError",
+    "InvalidInput",
+    "MethodNotAllowed",
+    "ModelError",
+    "ModelbundleError",
+    "NotFound",
+    "Overloaded",
+    "PayloadTooLarge",
+    "RequestError",
+    "RequestTimeout",
+    "ServeError",
+    "UnsupportedMediaType",
+]
+
+
+class ModelbundleError(Exception):
+    """Base of every error modelbundle raises on purpose. Never raised bare."""
+
+
+class DefinitionError(ModelbundleError, TypeError):
+    """Raised when a Service subclass or an ``@api`` method is declared wrongly.
+
+    Raised at class definition, so a mistake shows when the module is imported,
+    not on the first request. The message names ``Class.method`` and the rule.
+    """
+
+
+class ImportTargetError(ModelbundleError):
+    """Raised when a ``module:Class`` or ``path/file.py:Class`` target cannot be loaded."""
+
+
+class ServeError(ModelbundleError):
+    """Raised when the server cannot start or exits abnormally (setup() failed, bad option)."""
+
+
+class RequestError(ModelbundleError):
+    """A request that cannot be answered with a 2xx. The runtime turns it into a JSON error body."""
+
+    status_code: int = 400
+    error_type: str = "bad_request"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class BadRequest(RequestError):
+    """The body cannot be decoded: malformed JSON, a broken .npy file, an unknown content type."""
+
+    status_code = 400
+    error_type = "bad_request"
+
+
+class InvalidInput(RequestError):
+    """The body decoded but does not fit the API: a missing field, a wrong dtype or shape.
+
+    User code may raise it from an API to reject one input without a 500.
+    """
+
+    status_code = 422
+    error_type = "invalid_input"
+
+
+class NotFound(RequestError):
+    """No API or endpoint at this path."""
+
+    status_code = 404
+    error_type = "not_found"
+
+
+class MethodNotAllowed(RequestError):
+    """The path exists but does not accept this HTTP method."""
+
+    status_code = 405
+    error_type = "method_not_allowed"
+
+
+class PayloadTooLarge(RequestError):
+    """The body is larger than the server's ``max_body_size``."""
+
+    status_code = 413
+    error_type = "payload_too_large"
+
+
+class UnsupportedMediaType(RequestError):
+    """The API does not accept a body of this Content-Type; the message lists what it accepts."""
+
+    status_code = 415
+    error_type = "unsupported_media_type"
+
+
+class Overloaded(RequestError):
+    """The server cannot answer within the API's latency budget; the response carries Retry-After."""
+
+    status_code = 503
+    error_type = "overloaded"
+
+
+class RequestTimeout(RequestError):
+    """The request ran longer than the server's ``timeout``."""
+
+    status_code = 504
+    error_type = "timeout"
+
+
+class ModelError(RequestError):
+    """The user's API raised. The traceback is logged with the request id; the server stays up."""
+
+    status_code = 500
+    error_type = "model_error"

@@ -1,0 +1,1 @@
+"""Bundle exporters: Docker, SageMaker, Lambda, Kubernetes (later issues)."""

@@ -1,0 +1,11 @@
+"""Serving: the ASGI app factory, the micro-batcher, metrics, and the uvicorn server."""
+
+from __future__ import annotations
+
+from ._app import ServiceApp, create_app
+from ._config import ServeConfig, parse_size
+from ._openapi import build_openapi
+from ._server import serve
+from ._state import ServerState
+
+__all__ = ["ServeConfig", "ServerState", "ServiceApp", "build_openapi", "create_app", "parse_size", "serve"]

@@ -1,0 +1,186 @@
+"""``create_app``: the ASGI app that serves one Service class.
+
+POSTs to an API route go straight to that API's endpoint (the hot path skips
+routing); everything else (health, metrics, OpenAPI, docs, 404/405) is a
+small FastAPI app. Every response carries X-Request-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import MethodNotAllowed, NotFound, Overloaded, RequestError
+from ..service_base import Service
+from ._codec import error_body
+from ._config import ServeConfig
+from ._docs import STATIC_DIR, STATIC_PREFIX, docs_html
+from ._endpoint import APIEndpoint, ASGIReceive, ASGISend
+from ._invoke import Invokers
+from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ._metrics import Metrics
+from ._openapi import build_openapi
+from ._state import ServerState
+
+logger = logging.getLogger("modelbundle.server")
+REQUEST_ID_KEY = "modelbundle.request_id"
+
+
+def create_app(service_cls: type[Service], config: ServeConfig | None = None, state: ServerState | None = None) -> ServiceApp:
+    """The ASGI app for ``service_cls``; ``setup()`` runs in its lifespan startup."""
+    return ServiceApp(service_cls, config or ServeConfig(), state or ServerState())
+
+
+class ServiceApp:
+    """An ASGI app serving one Service class (see ``create_app``)."""
+
+    def __init__(self, service_cls: type[Service], config: ServeConfig, state: ServerState) -> None:
+        self.service_cls = service_cls
+        self.config = config
+        self.state = state
+        self.metrics = Metrics()
+        self.service: Service | None = None
+        self._invokers: Invokers | None = None
+        self._endpoints: dict[str, APIEndpoint] = {}
+        self.openapi = build_openapi(service_cls)
+        self.fastapi = self._build_fastapi()
+
+    async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["type"] != "http":
+            await self.fastapi(scope, receive, send)
+            return
+        if scope["method"] == "POST":
+            endpoint = self._endpoints.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        request_id = self.state.request_id(_header(scope, b"x-request-id"))
+        scope[REQUEST_ID_KEY] = request_id.decode()
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            await send(message)
+
+        await self.fastapi(scope, receive, send_with_id)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        service = self.service_cls()
+        await _call_hook(service.setup)
+        self.service = service
+        self._invokers = Invokers(service, self.config, self.metrics)
+        for api in self.service_cls.__apis__.values():
+            self._endpoints[api.route] = APIEndpoint(
+                api, self._invokers.build(api), self.metrics.for_api(api.name), self.config, self.state
+            )
+        self.state.mark_ready()
+        logger.info("%s is ready: %s", self.service_cls.name, ", ".join(f"POST {a.route}" for a in self.service_cls.__apis__.values()))
+        try:
+            yield
+        finally:
+            self.state.mark_stopping()
+            await self._invokers.close()
+            self._endpoints.clear()
+            try:
+                await _call_hook(service.teardown)
+            except Exception:
+                logger.exception("%s.teardown() raised", self.service_cls.__name__)
+
+    # -- everything but the APIs ----------------------------------------------------------
+    def _build_fastapi(self) -> FastAPI:
+        app = FastAPI(
+            title=self.service_cls.name, lifespan=self.lifespan, openapi_url=None, docs_url=None, redoc_url=None
+        )
+
+        async def not_ready(request: Request) -> Response:
+            # an API route before startup finished, or after shutdown began
+            raise Overloaded("the service is not ready", headers={"Retry-After": "1"})
+
+        for api in self.service_cls.__apis__.values():
+            app.add_api_route(api.route, not_ready, methods=["POST"], include_in_schema=False)
+
+        @app.get("/livez", include_in_schema=False)
+        async def livez() -> dict[str, str]:
+            return {"status": "alive"}
+
+        @app.get("/readyz", include_in_schema=False)
+        async def readyz() -> JSONResponse:
+            state = self.state
+            if state.ready:
+                return JSONResponse({"status": "ready"})
+            reason = "draining" if state.draining else "starting" if not state.setup_done else "waiting for other workers"
+            return JSONResponse({"status": reason}, status_code=503, headers={"Retry-After": "1"})
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(self.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+        @app.get("/openapi.json", include_in_schema=False)
+        async def openapi() -> JSONResponse:
+            return JSONResponse(self.openapi)
+
+        @app.get("/docs", include_in_schema=False)
+        async def docs() -> HTMLResponse:
+            return HTMLResponse(docs_html(self.service_cls.name))
+
+        app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="docs-static")
+
+        async def request_error(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, RequestError)
+            return _error_response(request, exc)
+
+        async def http_error(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, StarletteHTTPException)
+            if exc.status_code == 404:
+                error: RequestError = NotFound(f"no endpoint at {request.url.path}; the APIs are {self._api_list()}")
+            elif exc.status_code == 405:
+                error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+            else:
+                error = RequestError(str(exc.detail))
+                error.status_code = exc.status_code
+            return _error_response(request, error)
+
+        app.add_exception_handler(RequestError, request_error)
+        app.add_exception_handler(StarletteHTTPException, http_error)
+        return app
+
+    def _api_list(self) -> str:
+        return ", ".join(f"POST {a.route}" for a in self.service_cls.__apis__.values()) or "none"
+
+
+def _error_response(request: Request, error: RequestError) -> Response:
+    request_id = request.scope.get(REQUEST_ID_KEY, "")
+    return Response(
+        error_body(error.error_type, error.message, request_id),
+        status_code=error.status_code,
+        media_type="application/json",
+        headers=error.headers,
+    )
+
+
+async def _call_hook(hook: Any) -> None:
+    """Run setup()/teardown(): await it if async, else in a thread so signals stay responsive."""
+    if inspect.iscoroutinefunction(hook):
+        await hook()
+    else:
+        result = await asyncio.to_thread(hook)
+        if inspect.isawaitable(result):
+            await result
+
+
+def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None

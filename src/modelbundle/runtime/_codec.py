@@ -1,0 +1,85 @@
+"""Request bodies -> API arguments, API results -> response bodies, errors -> JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..adapters import Adapter
+from ..errors import BadRequest, InvalidInput, UnsupportedMediaType
+from ..service_base import APIMethod
+
+JSON = "application/json"
+JSON_BYTES = b"application/json"
+# curl -d sends form-urlencoded by default; a body that parses as JSON is what the user meant
+_JSON_LIKE = frozenset({"", JSON, "application/x-www-form-urlencoded", "*/*", "text/json"})
+_ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def media_type_of(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def decode_request(api: APIMethod, body: bytes, content_type: str) -> dict[str, Any]:
+    """The keyword arguments for ``api`` from a request body."""
+    media_type = media_type_of(content_type)
+    single = api.single_param
+    if media_type in _JSON_LIKE or media_type.endswith("+json"):
+        value = _parse_json(api, body)
+        if single is not None:
+            # {"x": ...} names the parameter; anything else is the bare value
+            if isinstance(value, dict) and len(value) == 1 and single.name in value:
+                value = value[single.name]
+            return {single.name: single.adapter.from_json(value, single.name)}
+        return _decode_fields(api, value)
+    if single is not None and media_type in single.adapter.media_types:
+        return {single.name: single.adapter.from_body(body, media_type, single.name)}
+    raise UnsupportedMediaType(f"{api.name} does not accept {media_type} bodies; send {' or '.join(accepted_media_types(api))}")
+
+
+def accepted_media_types(api: APIMethod) -> list[str]:
+    single = api.single_param
+    if single is None:
+        return [JSON]
+    return [JSON, *(m for m in single.adapter.media_types if m != JSON)]
+
+
+def _parse_json(api: APIMethod, body: bytes) -> Any:
+    if not body:
+        raise BadRequest(f"empty body; {api.name} expects JSON with {_field_list(api)}")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+
+
+def _decode_fields(api: APIMethod, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"expected a JSON object with {_field_list(api)}")
+    unknown = [key for key in value if key not in {p.name for p in api.params}]
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0]!r}; {api.name} takes {_field_list(api)}")
+    kwargs = {}
+    for param in api.params:
+        if param.name in value:
+            kwargs[param.name] = param.adapter.from_json(value[param.name], param.name)
+        elif param.required:
+            raise InvalidInput(f"missing field {param.name!r} ({param.adapter.describe()})")
+    return kwargs
+
+
+def _field_list(api: APIMethod) -> str:
+    return "fields " + ", ".join(f"'{p.name}'" for p in api.params)
+
+
+def encode_result(adapter: Adapter, value: Any, accept: str) -> tuple[bytes, bytes]:
+    """The response body and its media type for an API's return value."""
+    media_type = adapter.response_media_type(accept)
+    if media_type == JSON:
+        return orjson.dumps(adapter.to_json(value), option=_ORJSON_OPTIONS), JSON_BYTES
+    return adapter.to_body(value, media_type), media_type.encode("latin-1")
+
+
+def error_body(error_type: str, message: str, request_id: str) -> bytes:
+    return orjson.dumps({"error": {"type": error_type, "message": message, "request_id": request_id}})

@@ -1,0 +1,97 @@
+"""``ServeConfig``: every server setting, resolved once (flag > MODELBUNDLE_* env > default)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import ServeError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3000
+DEFAULT_WORKERS = 1
+DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_GRACEFUL_TIMEOUT = 30.0
+DEFAULT_MAX_CONCURRENCY = 1024
+DEFAULT_THREADS = 4
+ENV_PREFIX = "MODELBUNDLE_"
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+
+
+def parse_size(value: str | int) -> int:
+    """``"10MB"``, ``"512KiB"`` or ``1048576`` -> bytes."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(value)
+    if not match:
+        raise ValueError(f"not a size: {value!r} (try 10MB, 512KiB or a number of bytes)")
+    number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    if unit.endswith("ib"):
+        factor = 1024 ** "bkmgt".index(unit[0])
+    else:
+        factor = _UNITS[unit.rstrip("b") if unit != "b" else "b"]
+    return int(number * factor)
+
+
+class ServeConfig(BaseModel):
+    """How to serve: the CLI flag, the env var ``MODELBUNDLE_<FIELD>`` and the field share a name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = DEFAULT_HOST
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535)
+    workers: int = Field(DEFAULT_WORKERS, ge=1)
+    reload: bool = False
+    #: bodies above this many bytes get a 413
+    max_body_size: int = Field(DEFAULT_MAX_BODY_SIZE, ge=1)
+    #: seconds before a request is answered 504
+    timeout: float = Field(DEFAULT_TIMEOUT, gt=0)
+    #: seconds a stopping worker waits for accepted requests to finish
+    graceful_timeout: float = Field(DEFAULT_GRACEFUL_TIMEOUT, ge=0)
+    #: requests handled at once per worker; more get a 503
+    max_concurrency: int = Field(DEFAULT_MAX_CONCURRENCY, ge=1)
+    #: threads per worker that run sync, non-batched APIs
+    threads: int = Field(DEFAULT_THREADS, ge=1)
+    #: False runs batchable APIs one request per call (for debugging and benchmarks)
+    batching: bool = True
+    access_log: bool = True
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @field_validator("max_body_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return parse_size(value) if isinstance(value, str) else value
+
+    @classmethod
+    def resolve(cls, flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> ServeConfig:
+        """Merge flags (None means not given) over ``MODELBUNDLE_*`` env vars over defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for name in cls.model_fields:
+            env_name = ENV_PREFIX + name.upper()
+            if flags.get(name) is not None:
+                values[name], sources[name] = flags[name], "--" + name.replace("_", "-")
+            elif env.get(env_name, "") != "":
+                raw = env[env_name]
+                values[name] = raw.lower() in ("1", "true", "yes", "on") if cls.model_fields[name].annotation is bool else raw
+                sources[name] = env_name
+        unknown = set(flags) - set(cls.model_fields)
+        if unknown:
+            raise ServeError(f"unknown serve options: {sorted(unknown)}")
+        try:
+            config = cls(**values)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            raise ServeError(f"{sources.get(field, field)}: {error['msg']}") from None
+        if config.reload and config.workers > 1:
+            raise ServeError("--reload and --workers > 1 cannot be combined; reload runs one worker")
+        return config

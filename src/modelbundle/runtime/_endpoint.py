@@ -1,0 +1,137 @@
+"""The ASGI handler of one API: read, decode, run, encode, answer; errors become JSON.
+
+Written against raw ASGI because it is the hot path: no Request/Response
+objects, one pass over the headers, metric children looked up in advance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..errors import ModelError, Overloaded, PayloadTooLarge, RequestError, RequestTimeout
+from ..service_base import APIMethod
+from ._codec import decode_request, encode_result, error_body
+from ._config import ServeConfig
+from ._metrics import APIMetrics
+from ._state import ServerState
+
+logger = logging.getLogger("modelbundle.server")
+
+Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
+ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
+ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
+
+if sys.version_info >= (3, 11):
+    _timeout = asyncio.timeout
+else:  # pragma: no cover - Python 3.10
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def _timeout(seconds: float):  # type: ignore[no-untyped-def]
+        task = asyncio.current_task()
+        assert task is not None
+        handle = asyncio.get_running_loop().call_later(seconds, task.cancel)
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise TimeoutError from None
+        finally:
+            handle.cancel()
+
+
+class APIEndpoint:
+    """Serves ``POST <api.route>``."""
+
+    def __init__(self, api: APIMethod, invoke: Invoke, metrics: APIMetrics, config: ServeConfig, state: ServerState) -> None:
+        self.api = api
+        self._invoke = invoke
+        self._metrics = metrics
+        self._state = state
+        self._max_body = config.max_body_size
+        self._timeout = config.timeout
+        self._max_concurrency = config.max_concurrency
+
+    async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
+        started = time.perf_counter()
+        content_type = accept = b""
+        given_id = content_length = None
+        for key, value in scope["headers"]:
+            if key == b"content-type":
+                content_type = value
+            elif key == b"accept":
+                accept = value
+            elif key == b"content-length":
+                content_length = value
+            elif key == b"x-request-id":
+                given_id = value
+        state = self._state
+        request_id = state.request_id(given_id)
+        extra_headers: dict[str, str] = {}
+        state.in_flight += 1
+        self._metrics.in_flight.inc()
+        try:
+            if state.in_flight > self._max_concurrency:
+                raise Overloaded(f"more than {self._max_concurrency} requests in flight", headers={"Retry-After": "1"})
+            body = await self._read_body(receive, content_length)
+            kwargs = decode_request(self.api, body, content_type.decode("latin-1"))
+            try:
+                async with _timeout(self._timeout):
+                    result = await self._invoke(kwargs)
+            except TimeoutError:
+                raise RequestTimeout(f"{self.api.name} did not answer within {self._timeout:g} s") from None
+            payload, media_type = self._encode(result, accept.decode("latin-1"), request_id)
+            status = 200
+        except RequestError as exc:
+            status, extra_headers = exc.status_code, exc.headers
+            payload, media_type = error_body(exc.error_type, exc.message, request_id.decode()), b"application/json"
+        except Exception as exc:
+            logger.exception("request %s: %s raised", request_id.decode(), self.api.name)
+            error = ModelError(f"{self.api.name} raised {type(exc).__name__}: {exc}")
+            status, payload, media_type = 500, error_body(error.error_type, error.message, request_id.decode()), b"application/json"
+        finally:
+            state.in_flight -= 1
+            self._metrics.in_flight.dec()
+
+        headers = [
+            (b"content-type", media_type),
+            (b"content-length", str(len(payload)).encode()),
+            (b"x-request-id", request_id),
+        ]
+        headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra_headers.items())
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+        self._metrics.observe_request(status, time.perf_counter() - started)
+
+    async def _read_body(self, receive: ASGIReceive, content_length: bytes | None) -> bytes:
+        limit = self._max_body
+        if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+            raise PayloadTooLarge(f"body of {int(content_length)} bytes is above the limit of {limit} bytes (--max-body-size)")
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            return body
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body", False):
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body is above the limit of {limit} bytes (--max-body-size)")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _encode(self, result: Any, accept: str, request_id: bytes) -> tuple[bytes, bytes]:
+        try:
+            return encode_result(self.api.output, result, accept)
+        except Exception as exc:
+            logger.exception("request %s: the result of %s could not be encoded", request_id.decode(), self.api.name)
+            raise ModelError(
+                f"{self.api.name} returned {type(result).__name__}, which cannot be sent as "
+                f"{self.api.output.describe()}: {exc}"
+            ) from exc

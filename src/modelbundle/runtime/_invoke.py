@@ -1,0 +1,60 @@
+"""How each API is called: awaited, on a thread, or through its micro-batcher."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..service_base import APIMethod, Service
+from ._batcher import Batcher
+from ._config import ServeConfig
+from ._metrics import Metrics
+
+Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class Invokers:
+    """Builds one invoke callable per API for a live service instance, and stops them all."""
+
+    def __init__(self, service: Service, config: ServeConfig, metrics: Metrics) -> None:
+        self._service = service
+        self._config = config
+        self._metrics = metrics
+        # sync APIs run here, never on the event loop
+        self._pool = ThreadPoolExecutor(config.threads, thread_name_prefix="modelbundle-api")
+        self._batch_pools: list[ThreadPoolExecutor] = []
+        self.batchers: dict[str, Batcher] = {}
+
+    def build(self, api: APIMethod) -> Invoke:
+        method = getattr(self._service, api.name)
+        if api.batchable and self._config.batching:
+            # one thread per batcher: batches of one API run one after another, off the loop
+            pool = ThreadPoolExecutor(1, thread_name_prefix=f"modelbundle-batch-{api.name}")
+            self._batch_pools.append(pool)
+            batcher = Batcher(api, _caller(method, api.is_async, pool), self._metrics.for_api(api.name))
+            self.batchers[api.name] = batcher
+            return batcher.submit
+        return _caller(method, api.is_async, self._pool)
+
+    async def close(self) -> None:
+        """Run what the batchers hold, then stop the threads."""
+        await asyncio.gather(*(batcher.close() for batcher in self.batchers.values()))
+        for pool in (self._pool, *self._batch_pools):
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _caller(method: Callable[..., Any], is_async: bool, pool: ThreadPoolExecutor) -> Invoke:
+    if is_async:
+
+        async def call_async(kwargs: dict[str, Any]) -> Any:
+            return await method(**kwargs)
+
+        return call_async
+
+    async def call_in_thread(kwargs: dict[str, Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(method, **kwargs))
+
+    return call_in_thread

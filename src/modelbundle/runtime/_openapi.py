@@ -1,0 +1,115 @@
+"""The OpenAPI 3.1 document of a service: real input and output schemas for every API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._version import __version__
+from ..service_base import APIMethod, Service
+from ._codec import JSON
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["type", "message", "request_id"],
+            "properties": {
+                "type": {"type": "string"},
+                "message": {"type": "string"},
+                "request_id": {"type": "string"},
+            },
+        }
+    },
+}
+_ERROR_RESPONSES = {
+    "400": "The body cannot be decoded.",
+    "413": "The body is above the server's size limit.",
+    "415": "The API does not accept this Content-Type.",
+    "422": "A field is missing or of the wrong type or shape.",
+    "500": "The model raised.",
+    "503": "Overloaded or not ready; retry after the Retry-After header's seconds.",
+    "504": "The request ran past the server's timeout.",
+}
+_BINARY = {"type": "string", "format": "binary"}
+
+
+def build_openapi(service: type[Service], version: str | None = None) -> dict[str, Any]:
+    defs: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+    paths: dict[str, Any] = {}
+    for api in service.__apis__.values():
+        paths[api.route] = {"post": _operation(api, defs)}
+    paths.update(_health_paths())
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": service.name,
+            "version": version or "dev",
+            "description": (service.__doc__ or "").strip() or f"{service.name}, served by modelbundle {__version__}.",
+        },
+        "paths": paths,
+        "components": {"schemas": defs},
+    }
+
+
+def _operation(api: APIMethod, defs: dict[str, Any]) -> dict[str, Any]:
+    fields = {p.name: p.adapter.json_schema(defs) for p in api.params}
+    body_schema: dict[str, Any] = {
+        "type": "object",
+        "properties": fields,
+        "required": [p.name for p in api.params if p.required],
+        "additionalProperties": False,
+    }
+    content: dict[str, Any] = {}
+    single = api.single_param
+    if single is not None:
+        # a one-parameter API also takes the bare value
+        content[JSON] = {"schema": {"anyOf": [body_schema, fields[single.name]]}}
+        for media_type in single.adapter.media_types:
+            if media_type != JSON:
+                content[media_type] = {"schema": _BINARY if media_type != "text/plain" else {"type": "string"}}
+    else:
+        content[JSON] = {"schema": body_schema}
+
+    output_content: dict[str, Any] = {}
+    for media_type in api.output.media_types:
+        if media_type == JSON:
+            output_content[JSON] = {"schema": api.output.json_schema(defs)}
+        else:
+            output_content[media_type] = {"schema": _BINARY if media_type != "text/plain" else {"type": "string"}}
+
+    description = api.doc
+    if api.batchable:
+        description += (
+            f"\n\nBatchable: concurrent requests are merged along dimension {api.batch_dim}, "
+            f"up to {api.max_batch_size} rows; requests that cannot be answered within "
+            f"{api.max_latency_ms:g} ms get a 503."
+        )
+    responses: dict[str, Any] = {"200": {"description": "The API's result.", "content": output_content}}
+    for status, text in _ERROR_RESPONSES.items():
+        responses[status] = {
+            "description": text,
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    return {
+        "operationId": api.name,
+        "summary": (api.doc.splitlines() or [api.name])[0],
+        "description": description.strip(),
+        "requestBody": {"required": True, "content": content},
+        "responses": responses,
+    }
+
+
+def _health_paths() -> dict[str, Any]:
+    def get(summary: str, media_type: str = JSON, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        responses = {"200": {"description": summary, "content": {media_type: {"schema": {"type": "string"} if media_type != JSON else {"type": "object"}}}}}
+        responses.update(extra or {})
+        return {"get": {"summary": summary, "operationId": summary.split()[0].lower(), "responses": responses, "tags": ["infrastructure"]}}
+
+    not_ready = {"503": {"description": "Not ready: starting, waiting for workers, or draining."}}
+    return {
+        "/livez": get("Liveness: the process is up."),
+        "/readyz": get("Readiness: setup() has finished in every worker.", extra=not_ready),
+        "/metrics": get("Metrics in the Prometheus text format.", media_type="text/plain"),
+    }

@@ -1,0 +1,40 @@
+"""``--reload``: uvicorn's reloader restarts the server when a file under the service's folder changes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import uvicorn
+
+from ._app import ServiceApp, create_app
+from ._config import ServeConfig
+
+_TARGET_ENV = "MODELBUNDLE_RELOAD_TARGET"
+_CONFIG_ENV = "MODELBUNDLE_RELOAD_CONFIG"
+
+
+def serve_with_reload(target: str, config: ServeConfig) -> None:
+    module_part = target.rpartition(":")[0]
+    watch = Path(module_part).resolve().parent if module_part.endswith(".py") else Path.cwd()
+    os.environ[_TARGET_ENV] = target
+    os.environ[_CONFIG_ENV] = config.model_dump_json()
+    uvicorn.run(
+        "modelbundle.runtime._reload:app_from_env",
+        factory=True,
+        host=config.host,
+        port=config.port,
+        reload=True,
+        reload_dirs=[str(watch)],
+        log_level=config.log_level,
+        access_log=config.access_log,
+        timeout_graceful_shutdown=config.graceful_timeout,
+    )
+
+
+def app_from_env() -> ServiceApp:
+    """The factory the reloader's child process calls."""
+    from ..service_base import load_service
+
+    config = ServeConfig.model_validate_json(os.environ[_CONFIG_ENV])
+    return create_app(load_service(os.environ[_TARGET_ENV]), config)

@@ -1,0 +1,119 @@
+"""Run a service under uvicorn: one worker in this process, or several behind a supervisor."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from types import FrameType
+
+
+import uvicorn
+
+from ..errors import ServeError
+from ..service_base import Service, load_service
+from ._app import create_app
+from ._config import ServeConfig
+from ._state import ServerState
+
+logger = logging.getLogger("modelbundle.server")
+
+
+def serve(target: str, config: ServeConfig) -> None:
+    """Serve the Service at ``target`` until SIGTERM/SIGINT; raise ServeError if it cannot start."""
+    configure_logging(config)
+    service_cls = load_service(target)  # fail here, in the parent, on a bad target
+    if config.reload:
+        from ._reload import serve_with_reload
+
+        serve_with_reload(target, config)
+        return
+    sock = bind_socket(config.host, config.port)
+    if config.workers == 1:
+        announce(service_cls, sock, config)
+        run_worker(service_cls, config, sock, ServerState())
+        return
+    from ._supervisor import Supervisor
+
+    announce(service_cls, sock, config)
+    Supervisor(target, config, sock).run()
+
+
+def run_worker(service_cls: type[Service], config: ServeConfig, sock: socket.socket, state: ServerState) -> None:
+    """Serve on an already bound socket in this process until told to stop."""
+    app = create_app(service_cls, config, state)
+    server = _Server(
+        uvicorn.Config(
+            app,
+            lifespan="on",
+            log_level=config.log_level,
+            access_log=config.access_log,
+            timeout_graceful_shutdown=config.graceful_timeout,
+            log_config=None,
+        ),
+        on_exit=state.mark_stopping,
+    )
+    # uvicorn re-raises the signal that stopped it once it has shut down; with these
+    # handlers in place that re-raise is a no-op and a graceful stop exits 0, not 143
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _ignore_signal)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise ServeError(f"{service_cls.__name__} did not start: setup() failed (the error is shown above)")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app when a stop signal arrives so /readyz turns 503 at once."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
+
+
+def _ignore_signal(signum: int, frame: FrameType | None) -> None:
+    pass
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket here, so a busy port fails before setup() runs."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port or --host") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def announce(service_cls: type[Service], sock: socket.socket, config: ServeConfig) -> None:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    logger.info(
+        "serving %s on http://%s:%d with %d worker%s (docs at /docs)",
+        service_cls.name, shown, port, config.workers, "s" if config.workers > 1 else "",
+    )
+
+
+def configure_logging(config: ServeConfig) -> None:
+    level = getattr(logging, config.log_level.upper())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s [%(process)d] %(message)s"))
+    for name in ("modelbundle", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        log = logging.getLogger(name)
+        log.handlers[:] = [handler]
+        log.setLevel(level)
+        log.propagate = False
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+
+

@@ -1,0 +1,49 @@
+"""What a worker knows about its own and its siblings' readiness, and its in-flight count."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import MutableSequence
+
+_VALID_REQUEST_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
+
+
+class ServerState:
+    """Readiness and load of one worker.
+
+    ``siblings`` is a shared array with one flag per worker (set by the
+    supervisor) so that any worker can answer /readyz for all of them.
+    """
+
+    def __init__(self, siblings: MutableSequence[int] | None = None, index: int = 0) -> None:
+        self.setup_done = False
+        self.draining = False
+        self.in_flight = 0
+        self._siblings = siblings
+        self._index = index
+        self._prefix = os.urandom(4).hex()
+        self._counter = itertools.count(1)
+
+    def mark_ready(self) -> None:
+        self.setup_done = True
+        if self._siblings is not None:
+            self._siblings[self._index] = 1
+
+    def mark_stopping(self) -> None:
+        self.draining = True
+        if self._siblings is not None:
+            self._siblings[self._index] = 0
+
+    @property
+    def ready(self) -> bool:
+        if not self.setup_done or self.draining:
+            return False
+        return self._siblings is None or all(self._siblings)
+
+    def request_id(self, given: bytes | None) -> bytes:
+        """The client's X-Request-ID when it is safe to echo, else a new unique one."""
+        if given is not None and _VALID_REQUEST_ID.match(given):
+            return given
+        return f"{self._prefix}-{next(self._counter)}".encode("ascii")

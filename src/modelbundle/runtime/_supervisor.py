@@ -1,0 +1,124 @@
+"""Several worker processes on one port: start them, watch them, stop them gracefully.
+
+The parent binds the socket and hands it to each worker (spawned fresh, so no
+state leaks from the parent). Each worker runs ``setup()`` and sets its flag
+in a shared array; /readyz in any worker is 200 only when every flag is set.
+A worker that fails before it is ready stops the whole server with an error;
+one that dies later is replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Any
+
+from ..errors import ServeError
+from ._config import ServeConfig
+from ._metrics import mark_worker_dead
+
+logger = logging.getLogger("modelbundle.server")
+POLL_SECONDS = 0.2
+# extra time past the graceful timeout before a worker that will not stop is killed
+KILL_MARGIN_SECONDS = 5.0
+
+
+class Supervisor:
+    def __init__(self, target: str, config: ServeConfig, sock: socket.socket) -> None:
+        self.target = target
+        self.config = config
+        self.sock = sock
+        self._ctx = multiprocessing.get_context("spawn")
+        self._ready: Any = self._ctx.Array("b", config.workers, lock=False)
+        self._ever_ready = [False] * config.workers
+        self._workers: list[BaseProcess] = []
+        self._stop_signal: int | None = None
+
+    def run(self) -> None:
+        metrics_dir = tempfile.mkdtemp(prefix="modelbundle-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # inherited by the spawned workers
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        try:
+            self._workers = [self._start(index) for index in range(self.config.workers)]
+            self._watch()
+            codes = self._stop_all()
+        finally:
+            self.sock.close()
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        failed = [code for code in codes if code != 0]
+        if failed:
+            raise ServeError(f"{len(failed)} worker(s) did not stop cleanly (exit codes {failed})")
+
+    def _start(self, index: int) -> BaseProcess:
+        process = self._ctx.Process(
+            target=_worker_main,
+            args=(self.target, self.config.model_dump(), self.sock, self._ready, index),
+            name=f"modelbundle-worker-{index}",
+        )
+        process.start()
+        return process
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stop_signal = signum
+
+    def _watch(self) -> None:
+        while self._stop_signal is None:
+            time.sleep(POLL_SECONDS)
+            for index, process in enumerate(self._workers):
+                if self._ready[index]:
+                    self._ever_ready[index] = True
+                if process.is_alive() or self._stop_signal is not None:
+                    continue
+                assert process.pid is not None
+                mark_worker_dead(process.pid)
+                if not self._ever_ready[index]:
+                    self._stop_all()
+                    raise ServeError(
+                        f"worker {index} exited with status {process.exitcode} before it was ready "
+                        "(setup() failed; the error is shown above)"
+                    )
+                logger.warning("worker %d (pid %d) died with status %s; starting a new one", index, process.pid, process.exitcode)
+                self._ready[index] = 0
+                self._ever_ready[index] = False
+                self._workers[index] = self._start(index)
+
+    def _stop_all(self) -> list[int]:
+        for process in self._workers:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.config.graceful_timeout + KILL_MARGIN_SECONDS
+        codes = []
+        for process in self._workers:
+            process.join(max(deadline - time.monotonic(), 0.1))
+            if process.is_alive():
+                logger.error("worker pid %s did not stop in time; killing it", process.pid)
+                process.kill()
+                process.join()
+            codes.append(process.exitcode if process.exitcode is not None else -1)
+        return codes
+
+
+def _worker_main(target: str, config_data: dict[str, Any], sock: socket.socket, ready: Any, index: int) -> None:
+    """Entry point of a spawned worker process."""
+    from ..service_base import load_service
+    from ._server import configure_logging, run_worker
+    from ._state import ServerState
+
+    config = ServeConfig(**config_data)
+    configure_logging(config)
+    try:
+        service_cls = load_service(target)
+        run_worker(service_cls, config, sock, ServerState(ready, index))
+    except ServeError as exc:
+        logging.getLogger("modelbundle.server").error("%s", exc)
+        sys.exit(3)

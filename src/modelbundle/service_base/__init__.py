@@ -1,0 +1,23 @@
+"""The declaration layer: ``Service``, ``@api``, and loading a service from a target string."""
+
+from __future__ import annotations
+
+from ._api import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_LATENCY_MS, APIOptions, api
+from ._importer import load_service
+from ._inspect import RESERVED_PREFIXES, RESERVED_ROUTES, inspect_apis
+from ._method import APIMethod, Param
+from ._service import Service
+
+__all__ = [
+    "DEFAULT_MAX_BATCH_SIZE",
+    "DEFAULT_MAX_LATENCY_MS",
+    "RESERVED_PREFIXES",
+    "RESERVED_ROUTES",
+    "APIMethod",
+    "APIOptions",
+    "Param",
+    "Service",
+    "api",
+    "inspect_apis",
+    "load_service",
+]

@@ -1,0 +1,56 @@
+"""Load a Service from ``module:Class`` or ``path/to/file.py:Class`` with precise errors."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from pathlib import Path
+
+from ..errors import ImportTargetError
+from ._service import Service
+
+
+def load_service(target: str) -> type[Service]:
+    """Import ``target`` and return the Service subclass it names."""
+    module_part, sep, attr = target.rpartition(":")
+    if not sep or not module_part or not attr:
+        raise ImportTargetError(f"target {target!r} must look like 'module:Class' or 'path/to/file.py:Class'")
+
+    if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
+        path = Path(module_part)
+        if not path.is_file():
+            raise ImportTargetError(f"target {target!r}: no such file {module_part}")
+        # the file's folder becomes the import root, so its sibling modules import as they do in the project
+        root, module_name = str(path.resolve().parent), path.stem
+    else:
+        root, module_name = str(Path.cwd()), module_part
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name or module_name.startswith(f"{exc.name}."):
+            raise ImportTargetError(f"target {target!r}: no module named {module_name!r} under {root}") from None
+        raise ImportTargetError(f"importing {module_name!r} failed: {_where(exc)}") from exc
+    except Exception as exc:
+        raise ImportTargetError(f"importing {module_name!r} failed: {_where(exc)}") from exc
+
+    try:
+        cls = getattr(module, attr)
+    except AttributeError:
+        raise ImportTargetError(f"target {target!r}: module {module_name!r} has no attribute {attr!r}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Service)):
+        raise ImportTargetError(f"target {target!r}: {attr} is not a modelbundle.Service subclass")
+    return cls
+
+
+def _where(exc: BaseException) -> str:
+    """The exception and the user's line that raised it, for a one-line message."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    user_frames = [f for f in frames if "importlib" not in f.filename]
+    if user_frames:
+        frame = user_frames[-1]
+        return f"{type(exc).__name__}: {exc} ({frame.filename}:{frame.lineno})"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,148 @@
+"""Check a Service subclass when it is defined: signatures, hints, adapters, batching, routes.
+
+Every message names ``Class.method`` and the rule it breaks, so a mistake shows
+when the module is imported rather than on the first request.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..adapters import Adapter, adapter_for
+from ..errors import DefinitionError
+from ._api import API_OPTIONS_ATTR, APIOptions
+from ._method import APIMethod, Param
+
+#: paths the runtime serves itself; an API may not take them
+RESERVED_ROUTES = frozenset({"/livez", "/readyz", "/metrics", "/docs", "/openapi.json", "/ping", "/invocations"})
+RESERVED_PREFIXES = ("/docs/", "/v2")
+
+
+def inspect_apis(cls: type) -> dict[str, APIMethod]:
+    """All ``@api`` methods of ``cls`` (inherited ones included), checked and resolved."""
+    apis: dict[str, APIMethod] = {}
+    for klass in reversed(cls.__mro__):
+        for name, member in vars(klass).items():
+            options = getattr(member, API_OPTIONS_ATTR, None)
+            if isinstance(options, APIOptions):
+                apis[name] = _inspect_method(cls, name, member, options)
+            elif name in apis:  # overridden without @api: no longer an API
+                del apis[name]
+    _check_routes(cls, apis)
+    return apis
+
+
+def _inspect_method(cls: type, name: str, func: Callable[..., Any], options: APIOptions) -> APIMethod:
+    where = f"{cls.__name__}.{name}"
+    if isinstance(func, staticmethod | classmethod):
+        raise DefinitionError(f"{where}: @api goes on a plain method, not a staticmethod or classmethod")
+    if name.startswith("_"):
+        raise DefinitionError(f"{where}: an API name may not start with '_'")
+    signature = inspect.signature(func)
+    hints = _type_hints(where, func)
+    parameters = list(signature.parameters.values())
+    if not parameters or parameters[0].name != "self":
+        raise DefinitionError(f"{where}: an API is a method; its first parameter must be 'self'")
+
+    explicit_inputs = _explicit_inputs(where, options, [p.name for p in parameters[1:]])
+    params = []
+    for parameter in parameters[1:]:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise DefinitionError(f"{where}: *args and **kwargs are not allowed; name each input")
+        if parameter.kind is parameter.POSITIONAL_ONLY:
+            raise DefinitionError(f"{where}: parameter '{parameter.name}' must not be positional-only")
+        adapter = explicit_inputs.get(parameter.name)
+        if adapter is None:
+            if parameter.name not in hints:
+                raise DefinitionError(f"{where}: parameter '{parameter.name}' needs a type hint (it picks the wire format)")
+            adapter = _adapter(where, f"parameter '{parameter.name}'", hints[parameter.name])
+        required = parameter.default is parameter.empty
+        params.append(Param(parameter.name, adapter, required, None if required else parameter.default))
+    if not params:
+        raise DefinitionError(f"{where}: an API takes at least one input parameter")
+
+    output = options.output
+    if output is None:
+        if "return" not in hints:
+            raise DefinitionError(f"{where}: the return type needs a hint (it picks the wire format)")
+        output = _adapter(where, "the return type", hints["return"])
+
+    if options.batchable:
+        for param in params:
+            if not param.adapter.batchable:
+                raise DefinitionError(
+                    f"{where}: batchable=True needs batchable inputs (numpy arrays, lists, DataFrames); "
+                    f"parameter '{param.name}' is {param.adapter.describe()}"
+                )
+        if not output.batchable:
+            raise DefinitionError(
+                f"{where}: batchable=True needs a batchable return type (numpy array, list, DataFrame), "
+                f"not {output.describe()}"
+            )
+
+    return APIMethod(
+        name=name,
+        route=options.route or f"/{name}",
+        params=tuple(params),
+        output=output,
+        is_async=inspect.iscoroutinefunction(func),
+        batchable=options.batchable,
+        max_batch_size=options.max_batch_size,
+        max_latency_ms=options.max_latency_ms,
+        batch_dim=options.batch_dim,
+        doc=inspect.getdoc(func) or "",
+    )
+
+
+def _type_hints(where: str, func: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(func, include_extras=True)
+    except NameError as exc:
+        raise DefinitionError(
+            f"{where}: a type hint names something undefined ({exc}); "
+            "define the type at module level, before the Service"
+        ) from None
+
+
+def _explicit_inputs(where: str, options: APIOptions, names: list[str]) -> Mapping[str, Adapter]:
+    given = options.input
+    if given is None:
+        return {}
+    if isinstance(given, Adapter):
+        if len(names) != 1:
+            raise DefinitionError(
+                f"{where}: @api(input=adapter) fits a one-parameter API; pass a mapping of parameter name to adapter"
+            )
+        return {names[0]: given}
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise DefinitionError(f"{where}: @api(input=...) names unknown parameters {unknown}")
+    for key, adapter in given.items():
+        if not isinstance(adapter, Adapter):
+            raise DefinitionError(f"{where}: @api(input=...)['{key}'] must be an adapter, got {adapter!r}")
+    return given
+
+
+def _adapter(where: str, what: str, annotation: Any) -> Adapter:
+    adapter = adapter_for(annotation)
+    if adapter is None:
+        shown = getattr(annotation, "__qualname__", None) or repr(annotation)
+        raise DefinitionError(
+            f"{where}: no adapter for {what} of type {shown}; use numpy arrays, pydantic models, "
+            "dict/list/str/bytes/int/float, PIL images or pandas DataFrames, or pass an adapter with @api(input=..., output=...)"
+        )
+    return adapter
+
+
+def _check_routes(cls: type, apis: dict[str, APIMethod]) -> None:
+    seen: dict[str, str] = {}
+    for method in apis.values():
+        where = f"{cls.__name__}.{method.name}"
+        if method.route in RESERVED_ROUTES or method.route.startswith(RESERVED_PREFIXES):
+            raise DefinitionError(f"{where}: route {method.route} is reserved for the server; choose another")
+        if method.route in seen:
+            raise DefinitionError(f"{where}: route {method.route} is already taken by {cls.__name__}.{seen[method.route]}")
+        seen[method.route] = method.name

@@ -1,0 +1,39 @@
+"""The checked, resolved description of one API, as the runtime and the bundler read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..adapters import Adapter
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an API: its wire name, adapter and default."""
+
+    name: str
+    adapter: Adapter
+    required: bool
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class APIMethod:
+    """One ``@api`` method after inspection: everything needed to serve and document it."""
+
+    name: str
+    route: str
+    params: tuple[Param, ...]
+    output: Adapter
+    is_async: bool
+    batchable: bool
+    max_batch_size: int
+    max_latency_ms: float
+    batch_dim: int
+    doc: str
+
+    @property
+    def single_param(self) -> Param | None:
+        """The parameter of a one-parameter API (which also accepts a bare body)."""
+        return self.params[0] if len(self.params) == 1 else None
