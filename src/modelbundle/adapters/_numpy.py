@@ -64,13 +64,8 @@ class NumpyArray(Adapter):
             if array.dtype.kind not in _CASTABLE_KINDS.get(self.dtype.kind, ""):
                 raise invalid(field, f"expected dtype {self.dtype.name}, got {array.dtype.name}")
             array = array.astype(self.dtype)
-        if self.shape is not None:
-            if array.ndim != len(self.shape) or any(
-                want != -1 and want != got for want, got in zip(self.shape, array.shape, strict=True)
-            ):
-                raise invalid(
-                    field, f"expected shape {_shape_text(self.shape)}, got {_shape_text(array.shape)}"
-                )
+        if self.shape is not None and not _shape_matches(self.shape, array.shape):
+            raise invalid(field, f"expected shape {_shape_text(self.shape)}, got {_shape_text(array.shape)}")
         return array
 
     def to_json(self, value: Any) -> Any:
@@ -111,6 +106,12 @@ class NumpyArray(Adapter):
             raise ValueError(f"the API returned {got} rows along dimension {dim} for a batch of {total}")
         bounds = np.cumsum(sizes)[:-1]
         return list(np.split(array, bounds, axis=dim))
+
+
+def _shape_matches(expected: Sequence[int], actual: Sequence[int]) -> bool:
+    if len(expected) != len(actual):
+        return False
+    return all(want in (-1, got) for want, got in zip(expected, actual, strict=True))
 
 
 def _shape_text(shape: Sequence[int]) -> str:

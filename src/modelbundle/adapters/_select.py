@@ -71,7 +71,7 @@ def adapter_for(annotation: Any) -> Adapter | None:
 def _numpy_adapter(annotation: Any, metadata: tuple[Any, ...]) -> Adapter:
     from ._numpy import NumpyArray
 
-    dtype = None
+    dtype: Any = None
     args = typing.get_args(annotation)  # NDArray[np.float32] is ndarray[shape, dtype[float32]]
     if len(args) == 2:
         dtype_args = typing.get_args(args[1])

@@ -18,6 +18,7 @@ def serve(target: str, **flags: Any) -> None:
     TARGET is module:Class or path/to/file.py:Class. Every option can also be
     set with an env var MODELBUNDLE_<OPTION>, e.g. MODELBUNDLE_PORT=8080.
     """
-    from ..runtime import ServeConfig, serve as run_server
+    from ..runtime import ServeConfig
+    from ..runtime import serve as run_server
 
     run_server(target, ServeConfig.resolve(flags))

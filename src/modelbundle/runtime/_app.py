@@ -24,12 +24,13 @@ from ..service_base import Service
 from ._codec import error_body
 from ._config import ServeConfig
 from ._docs import STATIC_DIR, STATIC_PREFIX, docs_html
-from ._endpoint import APIEndpoint, ASGIReceive, ASGISend
+from ._endpoint import APIEndpoint
 from ._invoke import Invokers
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import Metrics
 from ._openapi import build_openapi
 from ._state import ServerState
+from ._types import Message, Receive, Scope, Send
 
 logger = logging.getLogger("modelbundle.server")
 REQUEST_ID_KEY = "modelbundle.request_id"
@@ -54,7 +55,7 @@ class ServiceApp:
         self.openapi = build_openapi(service_cls)
         self.fastapi = self._build_fastapi()
 
-    async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.fastapi(scope, receive, send)
             return
@@ -66,7 +67,7 @@ class ServiceApp:
         request_id = self.state.request_id(_header(scope, b"x-request-id"))
         scope[REQUEST_ID_KEY] = request_id.decode()
 
-        async def send_with_id(message: dict[str, Any]) -> None:
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
             await send(message)
@@ -179,7 +180,7 @@ async def _call_hook(hook: Any) -> None:
             await result
 
 
-def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
+def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
             return value  # type: ignore[no-any-return]

@@ -46,19 +46,19 @@ class ServeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = DEFAULT_HOST
-    port: int = Field(DEFAULT_PORT, ge=0, le=65535)
-    workers: int = Field(DEFAULT_WORKERS, ge=1)
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    workers: int = Field(default=DEFAULT_WORKERS, ge=1)
     reload: bool = False
     #: bodies above this many bytes get a 413
-    max_body_size: int = Field(DEFAULT_MAX_BODY_SIZE, ge=1)
+    max_body_size: int = Field(default=DEFAULT_MAX_BODY_SIZE, ge=1)
     #: seconds before a request is answered 504
-    timeout: float = Field(DEFAULT_TIMEOUT, gt=0)
+    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0)
     #: seconds a stopping worker waits for accepted requests to finish
-    graceful_timeout: float = Field(DEFAULT_GRACEFUL_TIMEOUT, ge=0)
+    graceful_timeout: float = Field(default=DEFAULT_GRACEFUL_TIMEOUT, ge=0)
     #: requests handled at once per worker; more get a 503
-    max_concurrency: int = Field(DEFAULT_MAX_CONCURRENCY, ge=1)
+    max_concurrency: int = Field(default=DEFAULT_MAX_CONCURRENCY, ge=1)
     #: threads per worker that run sync, non-batched APIs
-    threads: int = Field(DEFAULT_THREADS, ge=1)
+    threads: int = Field(default=DEFAULT_THREADS, ge=1)
     #: False runs batchable APIs one request per call (for debugging and benchmarks)
     batching: bool = True
     access_log: bool = True

@@ -19,12 +19,11 @@ from ._codec import decode_request, encode_result, error_body
 from ._config import ServeConfig
 from ._metrics import APIMetrics
 from ._state import ServerState
+from ._types import Receive, Scope, Send
 
 logger = logging.getLogger("modelbundle.server")
 
 Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
-ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
-ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
 
 if sys.version_info >= (3, 11):
     _timeout = asyncio.timeout
@@ -56,7 +55,7 @@ class APIEndpoint:
         self._timeout = config.timeout
         self._max_concurrency = config.max_concurrency
 
-    async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         content_type = accept = b""
         given_id = content_length = None
@@ -107,7 +106,7 @@ class APIEndpoint:
         await send({"type": "http.response.body", "body": payload})
         self._metrics.observe_request(status, time.perf_counter() - started)
 
-    async def _read_body(self, receive: ASGIReceive, content_length: bytes | None) -> bytes:
+    async def _read_body(self, receive: Receive, content_length: bytes | None) -> bytes:
         limit = self._max_body
         if content_length is not None and content_length.isdigit() and int(content_length) > limit:
             raise PayloadTooLarge(f"body of {int(content_length)} bytes is above the limit of {limit} bytes (--max-body-size)")

@@ -52,10 +52,10 @@ class Metrics:
     def render(self) -> bytes:
         directory = multiprocess_dir()
         if directory is None:
-            return generate_latest(self.registry)  # type: ignore[no-any-return]
+            return generate_latest(self.registry)
         registry = CollectorRegistry()
-        prometheus_multiprocess.MultiProcessCollector(registry, path=directory)
-        return generate_latest(registry)  # type: ignore[no-any-return]
+        prometheus_multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
 
 
 class APIMetrics:
@@ -93,4 +93,4 @@ class APIMetrics:
 def mark_worker_dead(pid: int) -> None:
     """Drop a dead worker's live gauges (its counters and histograms stay in the sums)."""
     if multiprocess_dir() is not None:
-        prometheus_multiprocess.mark_process_dead(pid)
+        prometheus_multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def serve_with_reload(target: str, config: ServeConfig) -> None:
         reload_dirs=[str(watch)],
         log_level=config.log_level,
         access_log=config.access_log,
-        timeout_graceful_shutdown=config.graceful_timeout,
+        timeout_graceful_shutdown=math.ceil(config.graceful_timeout),
     )
 
 

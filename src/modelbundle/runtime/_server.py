@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
 import sys
 from collections.abc import Callable
 from types import FrameType
-
 
 import uvicorn
 
@@ -51,7 +51,7 @@ def run_worker(service_cls: type[Service], config: ServeConfig, sock: socket.soc
             lifespan="on",
             log_level=config.log_level,
             access_log=config.access_log,
-            timeout_graceful_shutdown=config.graceful_timeout,
+            timeout_graceful_shutdown=math.ceil(config.graceful_timeout),
             log_config=None,
         ),
         on_exit=state.mark_stopping,
