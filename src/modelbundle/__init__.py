@@ -17,12 +17,13 @@ from __future__ import annotations
 from ._version import __version__
 from .adapters import DType, Shape
 from .errors import DefinitionError, InvalidInput, ModelbundleError
-from .service_base import Service, api
+from .service_base import Artifact, Service, api
 
 __all__ = [
     # declaring a service
     "Service",
     "api",
+    "Artifact",
     # annotating inputs
     "DType",
     "Shape",

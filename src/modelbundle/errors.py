@@ -3,6 +3,11 @@
     ModelbundleError
     ├── DefinitionError        a Service or @api declaration is wrong (raised at class definition)
     ├── ImportTargetError      "module:Class" cannot be loaded
+    ├── ArtifactError          an artifact cannot be saved or loaded (unbound, wrong kind, framework mismatch)
+    ├── BuildError             ``bundle build`` cannot make a bundle (bad options, locking failed)
+    ├── IntegrityError         a bundle's files do not match its RECORD, or an archive is unsafe
+    ├── StoreError             the local store cannot do what was asked
+    │   └── BundleNotFound     no bundle of that name or version
     ├── ServeError             the server cannot start (bad option, setup() failed, port in use)
     └── RequestError           a request cannot be answered; carries an HTTP status and a type
         ├── BadRequest         400: the body cannot be parsed at all
@@ -15,16 +20,20 @@
         ├── RequestTimeout     504: the request ran past the server's timeout
         └── ModelError         500: the user's API raised
 
-Later stages add their branches here (build, integrity, export, store), never elsewhere.
+Later stages add their branches here (export, remote stores), never elsewhere.
 User code may raise ``InvalidInput`` from an API to reject one input with a 422.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ArtifactError",
     "BadRequest",
+    "BuildError",
+    "BundleNotFound",
     "DefinitionError",
     "ImportTargetError",
+    "IntegrityError",
     "InvalidInput",
     "MethodNotAllowed",
     "ModelError",
@@ -35,6 +44,7 @@ __all__ = [
     "RequestError",
     "RequestTimeout",
     "ServeError",
+    "StoreError",
     "UnsupportedMediaType",
 ]
 
@@ -53,6 +63,29 @@ class DefinitionError(ModelbundleError, TypeError):
 
 class ImportTargetError(ModelbundleError):
     """Raised when a ``module:Class`` or ``path/file.py:Class`` target cannot be loaded."""
+
+
+class ArtifactError(ModelbundleError):
+    """Raised when an artifact cannot be saved or loaded: unbound, wrong kind, or a framework version mismatch."""
+
+
+class BuildError(ModelbundleError):
+    """Raised when ``bundle build`` cannot make a bundle: bad options, unreadable files, locking failed."""
+
+
+class IntegrityError(ModelbundleError):
+    """Raised when a bundle's files do not match its RECORD, or an archive holds unsafe members.
+
+    The message names the offending file; nothing in the local store has changed.
+    """
+
+
+class StoreError(ModelbundleError):
+    """Raised when the local store cannot do what was asked (bad tag, locked, unwritable)."""
+
+
+class BundleNotFound(StoreError):
+    """Raised when no bundle in the store has that name or version; the message lists what exists."""
 
 
 class ServeError(ModelbundleError):

@@ -13,11 +13,12 @@ from ._base import JSON, Adapter, invalid
 
 NPY = "application/x-npy"
 
-# dtype kinds a JSON or npy input may be cast from, per declared kind (b bool, i int, u uint, f float, c complex)
+# dtype kinds a JSON or npy input may be cast from, per declared kind (b bool, i int, u uint, f float, c complex);
+# JSON integers arrive as int64, so ints may become uints when every value fits (checked in _check)
 _CASTABLE_KINDS = {
     "b": "b",
     "i": "biu",
-    "u": "bu",
+    "u": "biu",
     "f": "biuf",
     "c": "biufc",
 }
@@ -63,6 +64,11 @@ class NumpyArray(Adapter):
         if self.dtype is not None and array.dtype != self.dtype:
             if array.dtype.kind not in _CASTABLE_KINDS.get(self.dtype.kind, ""):
                 raise invalid(field, f"expected dtype {self.dtype.name}, got {array.dtype.name}")
+            if array.dtype.kind in "iu" and self.dtype.kind in "iu" and array.size:
+                # astype wraps out-of-range integers silently (300 -> 44 for uint8); refuse instead
+                info, low, high = np.iinfo(self.dtype), int(array.min()), int(array.max())
+                if low < info.min or high > info.max:
+                    raise invalid(field, f"values {low}..{high} do not fit dtype {self.dtype.name}")
             array = array.astype(self.dtype)
         if self.shape is not None and not _shape_matches(self.shape, array.shape):
             raise invalid(field, f"expected shape {_shape_text(self.shape)}, got {_shape_text(array.shape)}")
@@ -70,8 +76,9 @@ class NumpyArray(Adapter):
 
     def to_json(self, value: Any) -> Any:
         array = np.asarray(value)
-        # orjson serialises C-contiguous arrays of native types itself, far faster than tolist()
-        if array.flags.c_contiguous and array.dtype.isnative and array.dtype.kind in "biuf":
+        # orjson serialises C-contiguous arrays of native types itself, far faster than tolist();
+        # it refuses 0-d arrays (an API returning x.sum()), which tolist() turns into a plain number
+        if array.ndim and array.flags.c_contiguous and array.dtype.isnative and array.dtype.kind in "biuf":
             return array
         return array.tolist()
 

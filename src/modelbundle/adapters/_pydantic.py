@@ -15,8 +15,9 @@ _REF_TEMPLATE = "#/components/schemas/{model}"
 def _validation_message(field: str, exc: ValidationError) -> str:
     problems = []
     for error in exc.errors(include_url=False)[:5]:
-        location = ".".join(str(part) for part in (field, *error["loc"]))
-        problems.append(f"{location}: {error['msg']}")
+        # empty parts would show as "q: : msg" or "; .b: msg"
+        location = ".".join(str(part) for part in (field, *error["loc"]) if str(part) != "")
+        problems.append(f"{location}: {error['msg']}" if location else error["msg"])
     return "; ".join(problems)
 
 
@@ -36,9 +37,10 @@ class PydanticModel(Adapter):
             raise invalid(field, _validation_message("", exc).lstrip(".")) from None
 
     def to_json(self, value: Any) -> Any:
-        if isinstance(value, BaseModel):
-            return value.model_dump(mode="json")
-        return TypeAdapter(self.model).dump_python(value, mode="json")
+        if not isinstance(value, BaseModel):
+            # a dict returned for a model hint: dump_python would pass it through with a warning, unchecked
+            value = self.model.model_validate(value)
+        return value.model_dump(mode="json")
 
     def json_schema(self, defs: dict[str, Any]) -> dict[str, Any]:
         schema = self.model.model_json_schema(ref_template=_REF_TEMPLATE)
@@ -61,7 +63,8 @@ class JSONValue(Adapter):
         return self._is_list
 
     def describe(self) -> str:
-        return getattr(self.annotation, "__name__", str(self.annotation))
+        # list[float].__name__ is just "list"; str() keeps the parameters
+        return self.annotation.__name__ if isinstance(self.annotation, type) else str(self.annotation)
 
     def from_json(self, value: Any, field: str) -> Any:
         try:

@@ -1,1 +1,27 @@
-"""Bundle builder and local store (the bundler issue)."""
+"""Bundles: build them, keep them in the local store, verify and load them."""
+
+from __future__ import annotations
+
+from ._build import build, build_packed
+from ._load import OpenedBundle, dev_artifact_loader, module_file, open_bundle
+from ._manifest import BundleManifest
+from ._options import BuildOptions, resolve_build_options
+from ._record import verify_record
+from ._store import LocalStore, StoredBundle, default_home, parse_tag
+
+__all__ = [
+    "BuildOptions",
+    "BundleManifest",
+    "LocalStore",
+    "OpenedBundle",
+    "StoredBundle",
+    "build",
+    "build_packed",
+    "default_home",
+    "dev_artifact_loader",
+    "module_file",
+    "open_bundle",
+    "parse_tag",
+    "resolve_build_options",
+    "verify_record",
+]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..service_base import build_openapi
 from ._app import ServiceApp, create_app
 from ._config import ServeConfig, parse_size
-from ._openapi import build_openapi
 from ._server import serve
 from ._state import ServerState
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import MethodNotAllowed, NotFound, Overloaded, RequestError
-from ..service_base import Service
+from ..service_base import Service, bind_artifacts, build_openapi
 from ._codec import error_body
 from ._config import ServeConfig
 from ._docs import STATIC_DIR, STATIC_PREFIX, docs_html
@@ -28,7 +28,6 @@ from ._endpoint import APIEndpoint
 from ._invoke import Invokers
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import Metrics
-from ._openapi import build_openapi
 from ._state import ServerState
 from ._types import Message, Receive, Scope, Send
 
@@ -36,16 +35,29 @@ logger = logging.getLogger("modelbundle.server")
 REQUEST_ID_KEY = "modelbundle.request_id"
 
 
-def create_app(service_cls: type[Service], config: ServeConfig | None = None, state: ServerState | None = None) -> ServiceApp:
-    """The ASGI app for ``service_cls``; ``setup()`` runs in its lifespan startup."""
-    return ServiceApp(service_cls, config or ServeConfig(), state or ServerState())
+def create_app(
+    service_cls: type[Service],
+    config: ServeConfig | None = None,
+    state: ServerState | None = None,
+    *,
+    artifacts: Callable[[], dict[str, Any]] | None = None,
+) -> ServiceApp:
+    """The ASGI app for ``service_cls``; ``artifacts()`` then ``setup()`` run in its lifespan startup."""
+    return ServiceApp(service_cls, config or ServeConfig(), state or ServerState(), artifacts)
 
 
 class ServiceApp:
     """An ASGI app serving one Service class (see ``create_app``)."""
 
-    def __init__(self, service_cls: type[Service], config: ServeConfig, state: ServerState) -> None:
+    def __init__(
+        self,
+        service_cls: type[Service],
+        config: ServeConfig,
+        state: ServerState,
+        artifacts: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.service_cls = service_cls
+        self._load_artifacts = artifacts
         self.config = config
         self.state = state
         self.metrics = Metrics()
@@ -78,6 +90,8 @@ class ServiceApp:
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         service = self.service_cls()
+        if self._load_artifacts is not None:
+            bind_artifacts(service, await asyncio.to_thread(self._load_artifacts))
         await _call_hook(service.setup)
         self.service = service
         self._invokers = Invokers(service, self.config, self.metrics)

@@ -80,9 +80,8 @@ class ServeConfig(BaseModel):
             if flags.get(name) is not None:
                 values[name], sources[name] = flags[name], "--" + name.replace("_", "-")
             elif env.get(env_name, "") != "":
-                raw = env[env_name]
-                values[name] = raw.lower() in ("1", "true", "yes", "on") if cls.model_fields[name].annotation is bool else raw
-                sources[name] = env_name
+                # pydantic parses "1"/"true"/"yes"/"on" and "0"/"false"/... and rejects a typo, naming the variable
+                values[name], sources[name] = env[env_name], env_name
         unknown = set(flags) - set(cls.model_fields)
         if unknown:
             raise ServeError(f"unknown serve options: {sorted(unknown)}")

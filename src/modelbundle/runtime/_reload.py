@@ -35,7 +35,8 @@ def serve_with_reload(target: str, config: ServeConfig) -> None:
 
 def app_from_env() -> ServiceApp:
     """The factory the reloader's child process calls."""
-    from ..service_base import load_service
+    from ._source import resolve_source
 
     config = ServeConfig.model_validate_json(os.environ[_CONFIG_ENV])
-    return create_app(load_service(os.environ[_TARGET_ENV]), config)
+    source = resolve_source(os.environ[_TARGET_ENV])
+    return create_app(source.service_cls, config, artifacts=source.load_artifacts)

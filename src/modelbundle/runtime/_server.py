@@ -14,9 +14,9 @@ from types import FrameType
 import uvicorn
 
 from ..errors import ServeError
-from ..service_base import Service, load_service
 from ._app import create_app
 from ._config import ServeConfig
+from ._source import ServiceSource, resolve_source
 from ._state import ServerState
 
 logger = logging.getLogger("modelbundle.server")
@@ -25,26 +25,26 @@ logger = logging.getLogger("modelbundle.server")
 def serve(target: str, config: ServeConfig) -> None:
     """Serve the Service at ``target`` until SIGTERM/SIGINT; raise ServeError if it cannot start."""
     configure_logging(config)
-    service_cls = load_service(target)  # fail here, in the parent, on a bad target
+    source = resolve_source(target)  # fail here, in the parent, on a bad target or a corrupt bundle
     if config.reload:
         from ._reload import serve_with_reload
 
         serve_with_reload(target, config)
         return
     sock = bind_socket(config.host, config.port)
+    announce(source, sock, config)
     if config.workers == 1:
-        announce(service_cls, sock, config)
-        run_worker(service_cls, config, sock, ServerState())
+        run_worker(source, config, sock, ServerState())
         return
     from ._supervisor import Supervisor
 
-    announce(service_cls, sock, config)
     Supervisor(target, config, sock).run()
 
 
-def run_worker(service_cls: type[Service], config: ServeConfig, sock: socket.socket, state: ServerState) -> None:
+def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, state: ServerState) -> None:
     """Serve on an already bound socket in this process until told to stop."""
-    app = create_app(service_cls, config, state)
+    service_cls = source.service_cls
+    app = create_app(service_cls, config, state, artifacts=source.load_artifacts)
     server = _Server(
         uvicorn.Config(
             app,
@@ -60,7 +60,12 @@ def run_worker(service_cls: type[Service], config: ServeConfig, sock: socket.soc
     # handlers in place that re-raise is a no-op and a graceful stop exits 0, not 143
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _ignore_signal)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except SystemExit:
+        # uvicorn calls sys.exit(3) when the lifespan startup (setup()) fails; report it as ours
+        if server.started:
+            raise
     if not server.started:
         raise ServeError(f"{service_cls.__name__} did not start: setup() failed (the error is shown above)")
 
@@ -96,12 +101,12 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def announce(service_cls: type[Service], sock: socket.socket, config: ServeConfig) -> None:
+def announce(source: ServiceSource, sock: socket.socket, config: ServeConfig) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     logger.info(
-        "serving %s on http://%s:%d with %d worker%s (docs at /docs)",
-        service_cls.name, shown, port, config.workers, "s" if config.workers > 1 else "",
+        "serving %s (%s) on http://%s:%d with %d worker%s (docs at /docs)",
+        source.service_cls.name, source.origin, shown, port, config.workers, "s" if config.workers > 1 else "",
     )
 
 

@@ -51,6 +51,9 @@ class Supervisor:
         try:
             self._workers = [self._start(index) for index in range(self.config.workers)]
             self._watch()
+            # no new workers from here on: drop our copy of the listening socket, so that once the
+            # draining workers close theirs new connections are refused, not queued for no one
+            self.sock.close()
             codes = self._stop_all()
         finally:
             self.sock.close()
@@ -110,15 +113,15 @@ class Supervisor:
 
 def _worker_main(target: str, config_data: dict[str, Any], sock: socket.socket, ready: Any, index: int) -> None:
     """Entry point of a spawned worker process."""
-    from ..service_base import load_service
     from ._server import configure_logging, run_worker
+    from ._source import resolve_source
     from ._state import ServerState
 
     config = ServeConfig(**config_data)
     configure_logging(config)
     try:
-        service_cls = load_service(target)
-        run_worker(service_cls, config, sock, ServerState(ready, index))
+        source = resolve_source(target, verify=False)  # the parent verified the bundle
+        run_worker(source, config, sock, ServerState(ready, index))
     except ServeError as exc:
         logging.getLogger("modelbundle.server").error("%s", exc)
         sys.exit(3)

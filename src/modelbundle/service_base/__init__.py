@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ._api import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_LATENCY_MS, APIOptions, api
+from ._artifact import Artifact, PackedService, bind_artifacts, declared_artifacts
 from ._importer import load_service
 from ._inspect import RESERVED_PREFIXES, RESERVED_ROUTES, inspect_apis
 from ._method import APIMethod, Param
+from ._openapi import build_openapi
 from ._service import Service
 
 __all__ = [
@@ -15,9 +17,14 @@ __all__ = [
     "RESERVED_ROUTES",
     "APIMethod",
     "APIOptions",
+    "Artifact",
+    "PackedService",
     "Param",
     "Service",
     "api",
+    "bind_artifacts",
+    "build_openapi",
+    "declared_artifacts",
     "inspect_apis",
     "load_service",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -10,9 +11,15 @@ from pathlib import Path
 from ..errors import ImportTargetError
 from ._service import Service
 
+# frames inside modelbundle (e.g. the definition checks) are not where the user should look
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
 
-def load_service(target: str) -> type[Service]:
-    """Import ``target`` and return the Service subclass it names."""
+
+def load_service(target: str, root: Path | None = None) -> type[Service]:
+    """Import ``target`` and return the Service subclass it names.
+
+    ``root`` is the import root for a ``module:Class`` target (default: the current directory).
+    """
     module_part, sep, attr = target.rpartition(":")
     if not sep or not module_part or not attr:
         raise ImportTargetError(f"target {target!r} must look like 'module:Class' or 'path/to/file.py:Class'")
@@ -22,17 +29,19 @@ def load_service(target: str) -> type[Service]:
         if not path.is_file():
             raise ImportTargetError(f"target {target!r}: no such file {module_part}")
         # the file's folder becomes the import root, so its sibling modules import as they do in the project
-        root, module_name = str(path.resolve().parent), path.stem
+        import_root, module_name = str(path.resolve().parent), path.stem
     else:
-        root, module_name = str(Path.cwd()), module_part
-    if root not in sys.path:
-        sys.path.insert(0, root)
+        import_root, module_name = str((root or Path.cwd()).resolve()), module_part
+    if import_root in sys.path:
+        sys.path.remove(import_root)
+    sys.path.insert(0, import_root)  # first, so the target's modules win over same-named others
+    _forget_if_elsewhere(module_name, import_root)
 
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name == module_name or module_name.startswith(f"{exc.name}."):
-            raise ImportTargetError(f"target {target!r}: no module named {module_name!r} under {root}") from None
+            raise ImportTargetError(f"target {target!r}: no module named {module_name!r} under {import_root}") from None
         raise ImportTargetError(f"importing {module_name!r} failed: {_where(exc)}") from exc
     except Exception as exc:
         raise ImportTargetError(f"importing {module_name!r} failed: {_where(exc)}") from exc
@@ -46,10 +55,19 @@ def load_service(target: str) -> type[Service]:
     return cls
 
 
+def _forget_if_elsewhere(module_name: str, import_root: str) -> None:
+    """Drop a cached module of the same name from another folder (two bundles' ``service`` modules)."""
+    top = module_name.split(".")[0]
+    cached_file = getattr(sys.modules.get(top), "__file__", None)
+    if cached_file and not Path(cached_file).resolve().is_relative_to(import_root):
+        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+            del sys.modules[name]
+
+
 def _where(exc: BaseException) -> str:
     """The exception and the user's line that raised it, for a one-line message."""
     frames = traceback.extract_tb(exc.__traceback__)
-    user_frames = [f for f in frames if "importlib" not in f.filename]
+    user_frames = [f for f in frames if "importlib" not in f.filename and not f.filename.startswith(_PACKAGE_DIR)]
     if user_frames:
         frame = user_frames[-1]
         return f"{type(exc).__name__}: {exc} ({frame.filename}:{frame.lineno})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from ._artifact import PackedService
 from ._inspect import inspect_apis
 from ._method import APIMethod
 
@@ -38,6 +39,11 @@ class Service:
         if "name" not in vars(cls):
             cls.name = cls.__name__
         cls.__apis__ = inspect_apis(cls)
+
+    @classmethod
+    def pack(cls, **artifacts: Any) -> PackedService:
+        """Bind values to the declared artifacts: ``Iris.pack(model=clf).save(name="iris")``."""
+        return PackedService(cls, artifacts)
 
     def setup(self) -> Any:
         """Load models and open resources. Runs once per worker before it serves."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from .._version import __version__
-from ..service_base import APIMethod, Service
-from ._codec import JSON
+from ._method import APIMethod
+from ._service import Service
+
+JSON = "application/json"
 
 _ERROR_SCHEMA = {
     "type": "object",

@@ -1,0 +1,63 @@
+"""Which project files a bundle leaves out, and which look like secrets.
+
+Defaults leave out VCS folders, virtualenvs, caches, ``.env`` files and
+private keys; a ``.bundleignore`` (gitignore syntax) adds rules. Whatever is
+still included and looks like a secret is reported by name.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+import pathspec
+
+IGNORE_FILE = ".bundleignore"
+DEFAULT_IGNORES = (
+    ".git/", ".hg/", ".svn/", "__pycache__/", "*.py[cod]", ".venv/", "venv/", ".venv-*/", "env/.*/",
+    ".tox/", ".nox/", ".mypy_cache/", ".pytest_cache/", ".ruff_cache/", ".ipynb_checkpoints/",
+    "*.egg-info/", "build/", "dist/", ".DS_Store",
+    ".env", ".env.*", "id_rsa", "id_rsa.*", "id_dsa", "id_ecdsa", "id_ed25519", "*.pem", "*.key",
+    ".aws/", ".ssh/", ".netrc", ".pypirc",
+)
+SECRET_PATTERNS = (
+    ".env", ".env.*", "*.env", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.pem", "*.key", "*.p12", "*.pfx",
+    "credentials", ".netrc", ".pypirc", "*.keystore",
+)
+
+
+class IgnoreRules:
+    """The default rules plus the project's .bundleignore plus --exclude patterns."""
+
+    def __init__(self, root: Path, extra_excludes: Iterable[str] = ()) -> None:
+        lines = list(DEFAULT_IGNORES)
+        ignore_file = root / IGNORE_FILE
+        if ignore_file.is_file():
+            lines.extend(ignore_file.read_text().splitlines())
+        lines.extend(extra_excludes)
+        self._spec = pathspec.PathSpec.from_lines("gitwildmatch", lines)
+
+    def ignored(self, relative: Path, is_dir: bool = False) -> bool:
+        posix = relative.as_posix() + ("/" if is_dir else "")
+        return self._spec.match_file(posix)
+
+
+def looks_like_secret(relative: Path) -> bool:
+    parts = PurePosixPath(relative.as_posix()).parts
+    if ".aws" in parts or ".ssh" in parts:
+        return True
+    return any(fnmatch.fnmatch(relative.name, pattern) for pattern in SECRET_PATTERNS)
+
+
+def glob_files(root: Path, patterns: Iterable[str], rules: IgnoreRules) -> set[Path]:
+    """Files under ``root`` matching any include glob (``**`` allowed), minus ignored ones."""
+    found: set[Path] = set()
+    for pattern in patterns:
+        for path in root.glob(pattern):
+            candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+            for candidate in candidates:
+                relative = candidate.relative_to(root)
+                if not any(rules.ignored(Path(*relative.parts[:i]), is_dir=True) for i in range(1, len(relative.parts))) and not rules.ignored(relative):
+                    found.add(relative)
+    return found

@@ -1,0 +1,117 @@
+"""Open a stored bundle for serving: verify it, import its service, load its artifacts."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from ..adapters._artifact_kinds import artifact_kind, check_framework_version
+from ..errors import ArtifactError
+from ..service_base import Service, declared_artifacts, load_service
+from ._manifest import ArtifactInfo, BundleManifest
+from ._record import verify_record
+from ._store import LocalStore
+
+ArtifactLoader = Callable[[], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class OpenedBundle:
+    """A verified bundle, ready to serve."""
+
+    path: Path
+    manifest: BundleManifest
+
+    def service_class(self) -> type[Service]:
+        return load_service(self.manifest.service, root=self.path / "src")
+
+    def artifact_loader(self) -> ArtifactLoader:
+        return lambda: load_bundle_artifacts(self.path, self.manifest.artifacts)
+
+    def environment_mismatches(self) -> list[str]:
+        return environment_mismatches(self.path / "env" / "requirements.lock")
+
+
+def open_bundle(ref: str, store: LocalStore | None = None) -> OpenedBundle:
+    """Find ``name[:version]`` in the store and check every file against RECORD."""
+    stored = (store or LocalStore()).get(ref)
+    verify_record(stored.path)
+    return OpenedBundle(stored.path, stored.manifest)
+
+
+def load_bundle_artifacts(path: Path, infos: list[ArtifactInfo]) -> dict[str, Any]:
+    loaded = {}
+    for info in infos:
+        kind = artifact_kind(info.kind)
+        check_framework_version(kind, info.framework_version, info.name)
+        with _loading(info.name):
+            loaded[info.name] = kind.load(path / "artifacts" / info.name, info.meta, info.name)
+    return loaded
+
+
+def dev_artifact_loader(service_cls: type[Service], source_file: str | None) -> ArtifactLoader:
+    """Artifacts declared with ``path=`` load from beside the service file (serving a module directly)."""
+
+    def load() -> dict[str, Any]:
+        base = Path(source_file).resolve().parent if source_file else Path.cwd()
+        loaded = {}
+        for name, declared in declared_artifacts(service_cls).items():
+            if declared.path is None:
+                continue  # unbound until built; reading it raises a clear ArtifactError
+            path = base / declared.path
+            if not path.exists():
+                raise ArtifactError(f"artifact '{name}' of {service_cls.__name__}: {path} does not exist")
+            kind = artifact_kind(declared.kind)
+            with _loading(name):
+                loaded[name] = kind.read(path, kind.describe_file(path), name)
+        return loaded
+
+    return load
+
+
+@contextmanager
+def _loading(name: str) -> Iterator[None]:
+    """Report any failure while loading artifact ``name`` as an ArtifactError naming it."""
+    try:
+        yield
+    except ArtifactError:
+        raise
+    except Exception as exc:
+        raise ArtifactError(f"artifact '{name}' could not be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+def environment_mismatches(lock_file: Path) -> list[str]:
+    """Locked distributions that are missing or at another version in the running environment."""
+    if not lock_file.is_file():
+        return []
+    problems = []
+    for line in lock_file.read_text().splitlines():
+        if not line or line[0].isspace() or line.startswith("#") or "==" not in line:
+            continue
+        name, _, version = line.split(" ", 1)[0].partition("==")
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            problems.append(f"{name} (not installed; the lock has {version})")
+            continue
+        if not _same_version(installed, version):
+            problems.append(f"{name} {installed} (the lock has {version})")
+    return problems
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
+def module_file(service_cls: type[Service]) -> str | None:
+    return getattr(sys.modules.get(service_cls.__module__), "__file__", None)

@@ -1,0 +1,114 @@
+"""``bundle.json`` and ``artifact.json``: the typed manifest of bundle format version 1."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "bundle.json"
+ARTIFACT_FILE = "artifact.json"
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_name(name: str) -> str:
+    """Bundle names are lowercase DNS-ish words, so they work as image and repository names too."""
+    if not NAME_PATTERN.match(name):
+        raise ValueError(
+            f"bundle name {name!r} must be 1-63 characters of lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_version(version: str) -> str:
+    """Versions must be valid as Docker/OCI tags."""
+    if not VERSION_PATTERN.match(version):
+        raise ValueError(f"bundle version {version!r} must be 1-128 letters, digits, '.', '_' or '-' (a valid image tag)")
+    return version
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class APIInfo(_Model):
+    name: str
+    route: str
+    batchable: bool
+    max_batch_size: int
+    max_latency_ms: float
+    batch_dim: int
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    doc: str = ""
+
+
+class ArtifactInfo(_Model):
+    """One entry of the manifest's ``artifacts``; the same data as the artifact's artifact.json."""
+
+    name: str
+    kind: str
+    framework: str | None = None
+    framework_version: str | None = None
+    python_version: str
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Dependencies(_Model):
+    #: what requirements.in holds: direct requirements, pinned
+    requirements: list[str]
+    #: imports found under try/except ImportError, recorded but not required
+    optional: list[str] = Field(default_factory=list)
+    #: import names that mapped to no installed distribution
+    unresolved: list[str] = Field(default_factory=list)
+    #: where the requirements came from: "inferred" or "requirements-file"
+    source: str = "inferred"
+    locked: int = 0
+
+
+class BuildInfo(_Model):
+    modelbundle_version: str
+    python_implementation: str
+    platform: str
+    conda: bool = False
+
+
+class BundleManifest(_Model):
+    """The manifest of a bundle, ``bundle.json``."""
+
+    format_version: int = FORMAT_VERSION
+    name: str
+    version: str
+    created_at: str
+    service: str = Field(description="module:Class, importable from src/")
+    service_name: str
+    apis: list[APIInfo]
+    python_version: str
+    dependencies: Dependencies
+    artifacts: list[ArtifactInfo] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    build: BuildInfo
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        return check_version(value)
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def dump(self) -> bytes:
+        """Canonical JSON: sorted keys, fixed indentation, so equal manifests are equal bytes."""
+        import json
+
+        return (json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode()

@@ -1,0 +1,44 @@
+"""What a build tells the user: spinners for slow steps, notes and warnings; silent when quiet."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+class Reporter:
+    """Prints to stderr with rich; ``quiet`` keeps warnings only."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._console: Any = None
+
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False)
+        return self._console
+
+    @contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        """A slow step: a spinner on a terminal, one line otherwise."""
+        if self.quiet:
+            yield
+            return
+        if sys.stderr.isatty():
+            with self.console.status(text):
+                yield
+        else:
+            self.console.print(f"{text}")
+            yield
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(text)
+
+    def warn(self, text: str) -> None:
+        self.console.print(f"[yellow]warning:[/yellow] {text}")

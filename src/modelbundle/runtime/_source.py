@@ -1,0 +1,59 @@
+"""What ``bundle serve TARGET`` serves: a module's Service (dev mode) or a bundle from the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..bundler import LocalStore, dev_artifact_loader, module_file, open_bundle
+from ..bundler._store import parse_tag
+from ..service_base import Service, load_service
+
+logger = logging.getLogger("modelbundle.server")
+
+
+@dataclass(frozen=True)
+class ServiceSource:
+    service_cls: type[Service]
+    load_artifacts: Callable[[], dict[str, Any]]
+    #: what is served, for logs: "bundle iris:3f2a..." or "module service:Iris"
+    origin: str
+
+
+def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
+    """``path/file.py:Class`` and ``module:Class`` import code; ``NAME[:VERSION]`` opens a stored bundle.
+
+    A stored bundle wins over a module of the same name; the log says which was served.
+    ``verify=False`` skips the RECORD check (workers of a parent that already checked).
+    """
+    module_part = target.rpartition(":")[0]
+    is_path = module_part.endswith(".py") or "/" in target
+    if not is_path and _in_store(target):
+        store = LocalStore()
+        if verify:
+            bundle = open_bundle(target, store)
+            mismatches = bundle.environment_mismatches()
+            if mismatches:
+                logger.warning(
+                    "this environment does not match the bundle's requirements.lock: %s "
+                    "(bundle env create %s DIR makes one that does)", "; ".join(mismatches[:10]), bundle.manifest.tag,
+                )
+        else:
+            from ..bundler import OpenedBundle
+
+            stored = store.get(target)
+            bundle = OpenedBundle(stored.path, stored.manifest)
+        return ServiceSource(bundle.service_class(), bundle.artifact_loader(), f"bundle {bundle.manifest.tag}")
+    service_cls = load_service(target)
+    return ServiceSource(service_cls, dev_artifact_loader(service_cls, module_file(service_cls)), f"module {target}")
+
+
+def _in_store(target: str) -> bool:
+    try:
+        name, version = parse_tag(target)
+    except Exception:
+        return False
+    bundles = LocalStore().bundles / name
+    return bundles.is_dir() and (version is None or (bundles / version).is_dir())
