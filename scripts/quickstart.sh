@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The quickstart, end to end: a virtualenv, the project, the iris model trained,
-# served by `bundle serve`, and one prediction obtained over real HTTP.
+# built into a bundle, served by `bundle serve`, and one prediction over real HTTP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +18,14 @@ echo "==> installing modelbundle with scikit-learn"
 echo "==> training the iris model"
 "$VENV/bin/python" examples/iris/train.py
 
+echo "==> building the bundle (the first build locks the environment with pip-compile: about a minute)"
+"$VENV/bin/bundle" build examples/iris/service.py:IrisClassifier
+TAG=$("$VENV/bin/bundle" build examples/iris/service.py:IrisClassifier -o tag)
+"$VENV/bin/bundle" list
+
 PORT=${PORT:-$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
-echo "==> serving examples/iris/service.py:IrisClassifier on port $PORT"
-"$VENV/bin/bundle" serve examples/iris/service.py:IrisClassifier --port "$PORT" --no-access-log &
+echo "==> serving $TAG on port $PORT"
+"$VENV/bin/bundle" serve "$TAG" --port "$PORT" --no-access-log &
 SERVER=$!
 trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
 
