@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from ._archive import export_archive, import_archive
 from ._build import build, build_packed
+from ._env import create_env
 from ._load import OpenedBundle, dev_artifact_loader, module_file, open_bundle
 from ._manifest import BundleManifest
 from ._options import BuildOptions, resolve_build_options
 from ._record import verify_record
+from ._report import Reporter
 from ._store import LocalStore, StoredBundle, default_home, parse_tag
 
 __all__ = [
@@ -14,11 +17,15 @@ __all__ = [
     "BundleManifest",
     "LocalStore",
     "OpenedBundle",
+    "Reporter",
     "StoredBundle",
     "build",
     "build_packed",
+    "create_env",
     "default_home",
     "dev_artifact_loader",
+    "export_archive",
+    "import_archive",
     "module_file",
     "open_bundle",
     "parse_tag",

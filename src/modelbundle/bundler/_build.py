@@ -234,7 +234,7 @@ def _freeze_environment(
     env_dir.mkdir()
     lines = resolved.lines()
     (env_dir / "requirements.in").write_text("\n".join(lines) + "\n")
-    cache = store.home / "cache"
+    cache = store.cache
     lock = lock_requirements(
         lines, cache, find_links=[Path(p) for p in options.find_links], offline=options.offline, reporter=reporter
     )

@@ -20,7 +20,7 @@ class Reporter:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=True, highlight=False)
+            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
         return self._console
 
     @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -18,6 +19,8 @@ from ._manifest import MANIFEST_FILE, BundleManifest
 from ._record import RECORD_FILE, read_record
 
 HOME_ENV = "MODELBUNDLE_HOME"
+#: wheels and locks can be shared by several homes (CI, tests) with this
+CACHE_ENV = "MODELBUNDLE_CACHE_DIR"
 DEFAULT_HOME = Path("~/.modelbundle")
 
 
@@ -55,6 +58,7 @@ class LocalStore:
         self.home = (home or default_home()).expanduser().resolve()
         self.bundles = self.home / "bundles"
         self._tmp = self.home / "tmp"
+        self.cache = Path(os.environ.get(CACHE_ENV) or self.home / "cache").expanduser().resolve()
 
     # -- writing ---------------------------------------------------------------------
     @contextmanager
@@ -143,8 +147,14 @@ class LocalStore:
 
 
 def _same_content(a: Path, b: Path) -> bool:
-    """Equal files apart from bundle.json's created_at (RECORD lines of bundle.json are skipped)."""
-    def lines(root: Path) -> list[str]:
+    """Equal files, and equal manifests apart from created_at."""
+
+    def files(root: Path) -> list[str]:
         return [line for line in (root / RECORD_FILE).read_text().splitlines() if not line.startswith(MANIFEST_FILE + ",")]
 
-    return lines(a) == lines(b)
+    def manifest(root: Path) -> dict[str, object]:
+        data: dict[str, object] = json.loads((root / MANIFEST_FILE).read_bytes())
+        data.pop("created_at", None)
+        return data
+
+    return files(a) == files(b) and manifest(a) == manifest(b)

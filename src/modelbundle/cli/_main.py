@@ -34,9 +34,14 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
+    from ._archive import export, import_bundle
+    from ._build import build
+    from ._env import env
     from ._serve import serve
+    from ._store import delete, get, list_bundles
 
-    main.add_command(serve)
+    for command in (serve, build, list_bundles, get, delete, export, import_bundle, env):
+        main.add_command(command)
 
 
 _register()

@@ -17,7 +17,7 @@ def server_options(func: F) -> F:
         click.option("--port", type=int, default=None, help="Port to listen on; 0 picks a free one. [default: 3000]"),
         click.option("--workers", type=int, default=None, help="Worker processes sharing the port. [default: 1]"),
         click.option("--reload/--no-reload", default=None, help="Restart when a source file changes (development)."),
-        click.option("--max-body-size", default=None, help="Largest request body, e.g. 10MB. [default: 100MB]"),
+        click.option("--max-body-size", default=None, help="Largest request body, e.g. 10MB or 64MiB. [default: 100MiB]"),
         click.option("--timeout", type=float, default=None, help="Seconds before a request gets a 504. [default: 60]"),
         click.option(
             "--graceful-timeout", type=float, default=None,

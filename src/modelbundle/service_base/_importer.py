@@ -50,7 +50,7 @@ def load_service(target: str, root: Path | None = None) -> type[Service]:
         cls = getattr(module, attr)
     except AttributeError:
         raise ImportTargetError(f"target {target!r}: module {module_name!r} has no attribute {attr!r}") from None
-    if not (isinstance(cls, type) and issubclass(cls, Service)):
+    if not (isinstance(cls, type) and issubclass(cls, Service)) or cls is Service:
         raise ImportTargetError(f"target {target!r}: {attr} is not a modelbundle.Service subclass")
     return cls
 

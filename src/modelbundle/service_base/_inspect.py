@@ -17,8 +17,8 @@ from ._api import API_OPTIONS_ATTR, APIOptions
 from ._method import APIMethod, Param
 
 #: paths the runtime serves itself; an API may not take them
-RESERVED_ROUTES = frozenset({"/livez", "/readyz", "/metrics", "/docs", "/openapi.json", "/ping", "/invocations"})
-RESERVED_PREFIXES = ("/docs/", "/v2")
+RESERVED_ROUTES = frozenset({"/livez", "/readyz", "/metrics", "/docs", "/openapi.json", "/ping", "/invocations", "/v2"})
+RESERVED_PREFIXES = ("/docs/", "/v2/")
 
 
 def inspect_apis(cls: type) -> dict[str, APIMethod]:

@@ -1,0 +1,57 @@
+"""``bundle build``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ._format import human_size
+
+
+def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    labels = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE")
+        labels[key] = val
+    return labels
+
+
+@click.command()
+@click.argument("service", required=False, metavar="[TARGET]")
+@click.option("--name", help="Bundle name. [default: the service's name, lowercased]")
+@click.option("--version", help="Bundle version. [default: a digest of the content]")
+@click.option("--label", "labels", multiple=True, callback=_labels, help="A label KEY=VALUE (repeatable).")
+@click.option("--include", multiple=True, help="Extra files for src/, a glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Files to leave out, a gitignore pattern (repeatable).")
+@click.option("--requirements", type=click.Path(dir_okay=False), help="A requirements file used instead of inference.")
+@click.option("--python-package", "python_packages", multiple=True, help="A requirement added over inference (repeatable).")
+@click.option("--vendor-wheels/--no-vendor-wheels", default=None, help="Store the locked wheels in env/wheels.")
+@click.option("--conda-pack", is_flag=True, default=None, help="Pack the conda environment into the bundle.")
+@click.option("--find-links", multiple=True, help="A folder of wheels to lock from (repeatable).")
+@click.option("--offline", is_flag=True, default=None, help="Lock from the wheel cache only, without the index.")
+@click.option("--quiet", "-q", is_flag=True, default=None, help="Print only warnings and the tag.")
+@click.option("--output", "-o", type=click.Choice(["summary", "tag"]), default="summary", help="tag: print only NAME:VERSION.")
+def build(output: str, **flags: Any) -> None:
+    """Build a bundle from TARGET (module:Class or path/file.py:Class) or [tool.modelbundle]."""
+    from ..bundler import build as build_bundle
+    from ..bundler import resolve_build_options
+
+    if output == "tag":
+        flags["quiet"] = True
+    bundle = build_bundle(resolve_build_options(flags))
+    if output == "tag":
+        click.echo(bundle.tag)
+        return
+    manifest = bundle.manifest
+    apis = ", ".join(f"POST {a.route}" for a in manifest.apis)
+    click.echo(f"built {bundle.tag}")
+    click.echo(f"  size          {human_size(bundle.size())}")
+    click.echo(f"  apis          {apis}")
+    click.echo(
+        f"  dependencies  {len(manifest.dependencies.requirements)} direct, {manifest.dependencies.locked} locked"
+    )
+    click.echo(f"  artifacts     {', '.join(a.name for a in manifest.artifacts) or 'none'}")
+    click.echo(f"  path          {bundle.path}")

@@ -1,0 +1,66 @@
+"""``bundle list``, ``bundle get``, ``bundle delete``."""
+
+from __future__ import annotations
+
+import click
+
+from ._format import human_size, print_json, print_table
+
+
+@click.command(name="list")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_bundles(name: str | None, as_json: bool) -> None:
+    """List the bundles in the local store (all, or the versions of NAME)."""
+    from ..bundler import LocalStore
+
+    bundles = LocalStore().list(name)
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": b.manifest.name, "version": b.manifest.version, "created_at": b.manifest.created_at,
+                    "size": b.size(), "apis": [a.name for a in b.manifest.apis], "path": str(b.path),
+                }
+                for b in bundles
+            ]
+        )
+        return
+    if not bundles:
+        click.echo("no bundles yet; make one with: bundle build module:Class")
+        return
+    rows = [
+        (b.manifest.name, b.manifest.version, b.manifest.created_at.replace("T", " ")[:19], human_size(b.size()),
+         ", ".join(a.name for a in b.manifest.apis))
+        for b in bundles
+    ]
+    print_table(["NAME", "VERSION", "CREATED", "SIZE", "APIS"], rows)
+
+
+@click.command()
+@click.argument("ref", metavar="NAME[:VERSION]")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON (the default).")
+def get(ref: str, as_json: bool) -> None:
+    """Print the manifest of a bundle; NAME alone means the latest version."""
+    from ..bundler import LocalStore
+
+    bundle = LocalStore().get(ref)
+    print_json(bundle.manifest.model_dump(mode="json"))
+
+
+@click.command()
+@click.argument("ref", metavar="NAME:VERSION")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete(ref: str, yes: bool) -> None:
+    """Delete a bundle from the local store."""
+    from ..bundler import LocalStore
+    from ..errors import StoreError
+
+    if ":" not in ref:
+        raise StoreError(f"delete needs NAME:VERSION, got {ref!r} (bundle list {ref} shows its versions)")
+    store = LocalStore()
+    bundle = store.get(ref)
+    if not yes:
+        click.confirm(f"delete {bundle.tag} ({bundle.path})?", abort=True)
+    store.delete(bundle.tag)
+    click.echo(f"deleted {bundle.tag}")
