@@ -36,10 +36,10 @@ base = f"http://127.0.0.1:{sys.argv[1]}"
 deadline = time.monotonic() + 60
 while True:
     try:
-        with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
+        with urllib.request.urlopen(f"{base}/readyz", timeout=5) as response:
             if response.status == 200:
                 break
-    except (urllib.error.URLError, ConnectionError):
+    except OSError:  # refused, reset, timed out, or 503 while setup() runs
         pass
     if time.monotonic() > deadline:
         sys.exit("the server did not become ready within 60 s")
