@@ -249,7 +249,9 @@ def _freeze_environment(
     elif options.conda_pack:
         raise BuildError("--conda-pack needs a conda environment; this Python is not in one")
     if options.vendor_wheels:
-        wheels = download_wheels(env_dir / "requirements.lock", env_dir / "wheels", cache / "wheels", reporter)
+        wheels = download_wheels(
+            env_dir / "requirements.lock", env_dir / "wheels", cache / "wheels", reporter, offline=options.offline
+        )
         reporter.info(f"vendored {len(wheels)} wheels into env/wheels")
     locked = sum(1 for line in lock.splitlines() if line and not line[0].isspace() and "==" in line)
     return Dependencies(

@@ -36,7 +36,7 @@ class IgnoreRules:
         if ignore_file.is_file():
             lines.extend(ignore_file.read_text().splitlines())
         lines.extend(extra_excludes)
-        self._spec = pathspec.PathSpec.from_lines("gitwildmatch", lines)
+        self._spec = pathspec.GitIgnoreSpec.from_lines(lines)  # "gitwildmatch" is deprecated in pathspec 1.x
 
     def ignored(self, relative: Path, is_dir: bool = False) -> bool:
         posix = relative.as_posix() + ("/" if is_dir else "")

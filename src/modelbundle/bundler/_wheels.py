@@ -12,21 +12,24 @@ from ._lock import _last_lines, _pip_env
 from ._report import Reporter
 
 
-def download_wheels(lock_file: Path, destination: Path, wheel_cache: Path, reporter: Reporter) -> list[Path]:
+def download_wheels(
+    lock_file: Path, destination: Path, wheel_cache: Path, reporter: Reporter, *, offline: bool = False
+) -> list[Path]:
     """Download every locked distribution as a wheel for this platform into ``destination``.
 
     Wheels already in the cache are copied rather than downloaded; new ones
     are added to the cache, which is what later offline builds lock from.
+    Offline, only the wheel cache is read (pip would otherwise retry the index for every wheel).
     """
     destination.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
+        "--only-binary=:all:", "--find-links", str(wheel_cache), "-d", str(destination), "-r", str(lock_file),
+    ]
+    if offline:
+        command.append("--no-index")
     with reporter.step(f"downloading the wheels of {lock_file.name}..."):
-        result = subprocess.run(
-            [
-                sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
-                "--only-binary=:all:", "--find-links", str(wheel_cache), "-d", str(destination), "-r", str(lock_file),
-            ],
-            capture_output=True, text=True, env=_pip_env(),
-        )
+        result = subprocess.run(command, capture_output=True, text=True, env=_pip_env())
     if result.returncode != 0:
         raise BuildError(f"could not download the locked wheels: {_last_lines(result.stderr)}")
     wheels = sorted(destination.glob("*.whl"))

@@ -88,7 +88,9 @@ class Batcher:
     def _admit(self, rows: int, now: float) -> None:
         if self._queued_rows + rows > self._max_queued_rows:
             raise self._overloaded(f"the queue of {self.api.name} is full ({self._queued_rows} rows waiting)")
-        if not self._latency.trained:
+        # an idle model always takes the request: waiting cannot make it faster, and
+        # refusing would also stop the latency estimate from ever learning again
+        if not self._latency.trained or (not self._running_rows and not self._queue):
             return
         estimate = self._estimate_completion(rows, now)
         if estimate > self._max_latency:
@@ -138,7 +140,7 @@ class Batcher:
             self._metrics.queue_depth.dec()
             if item.future.done():  # the caller timed out or went away
                 continue
-            if self._latency.trained and now + self._latency.predict(item.rows) > item.deadline:
+            if now >= item.deadline:  # admitted on an estimate that proved too hopeful
                 item.future.set_exception(self._overloaded(f"{self.api.name} could not start this request within max_latency_ms"))
                 continue
             items.append(item)

@@ -5,8 +5,9 @@ Kept apart from the batcher's scheduling so each can be read (and tested) alone.
 
 from __future__ import annotations
 
-# weight kept by older observations at each new one; ~50 batches of memory
-_DECAY = 0.98
+# weight kept by older observations at each new one: ~10 batches of memory, so one slow
+# warm-up call or a change of load is forgotten quickly
+_DECAY = 0.9
 
 
 class LatencyModel:

@@ -34,7 +34,8 @@ def serve(target: str, config: ServeConfig) -> None:
     sock = bind_socket(config.host, config.port)
     announce(source, sock, config)
     if config.workers == 1:
-        run_worker(source, config, sock, ServerState())
+        with sock:
+            run_worker(source, config, sock, ServerState())
         return
     from ._supervisor import Supervisor
 

@@ -13,8 +13,10 @@ _VALID_REQUEST_ID = re.compile(rb"^[\x21-\x7e]{1,128}$")
 class ServerState:
     """Readiness and load of one worker.
 
-    ``siblings`` is a shared array with one flag per worker (set by the
-    supervisor) so that any worker can answer /readyz for all of them.
+    ``siblings`` is a shared array with one flag per worker, plus a last
+    flag the supervisor sets once every worker has been ready: /readyz waits
+    for all workers at startup, but a worker being replaced later does not
+    take the whole server out of rotation while the others serve.
     """
 
     def __init__(self, siblings: MutableSequence[int] | None = None, index: int = 0) -> None:
@@ -40,7 +42,10 @@ class ServerState:
     def ready(self) -> bool:
         if not self.setup_done or self.draining:
             return False
-        return self._siblings is None or all(self._siblings)
+        if self._siblings is None:
+            return True
+        *workers, started = self._siblings
+        return bool(started) or all(workers)
 
     def request_id(self, given: bytes | None) -> bytes:
         """The client's X-Request-ID when it is safe to echo, else a new unique one."""

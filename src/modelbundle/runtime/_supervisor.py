@@ -38,7 +38,8 @@ class Supervisor:
         self.config = config
         self.sock = sock
         self._ctx = multiprocessing.get_context("spawn")
-        self._ready: Any = self._ctx.Array("b", config.workers, lock=False)
+        # one flag per worker, and a last one meaning "every worker has been ready" (see ServerState)
+        self._ready: Any = self._ctx.Array("b", config.workers + 1, lock=False)
         self._ever_ready = [False] * config.workers
         self._workers: list[BaseProcess] = []
         self._stop_signal: int | None = None
@@ -77,6 +78,8 @@ class Supervisor:
     def _watch(self) -> None:
         while self._stop_signal is None:
             time.sleep(POLL_SECONDS)
+            if all(self._ready[: len(self._workers)]):
+                self._ready[len(self._workers)] = 1
             for index, process in enumerate(self._workers):
                 if self._ready[index]:
                     self._ever_ready[index] = True
@@ -96,6 +99,9 @@ class Supervisor:
                 self._workers[index] = self._start(index)
 
     def _stop_all(self) -> list[int]:
+        # the parent's copy of the listening socket must go too, or the kernel keeps
+        # queueing new connections that no worker will ever accept
+        self.sock.close()
         for process in self._workers:
             if process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)

@@ -1,0 +1,83 @@
+"""`bundle serve` start-up and shut-down: failures exit non-zero with a clear message and
+never report ready; setup() runs before ready and teardown() at shutdown."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+import httpx
+import pytest
+
+from fixtures.services import setup_raises
+
+# (target, the one-line message's fragments)
+BAD_TARGETS = [
+    pytest.param("no_such_module_here:Service", ["no module named 'no_such_module_here'"], id="missing-module"),
+    pytest.param("echo.py:Missing", ["module 'echo' has no attribute 'Missing'"], id="missing-class"),
+    pytest.param("echo.py:np", ["np is not a modelbundle.Service subclass"], id="not-a-service"),
+    pytest.param("import_raises.py:ImportRaises", ["importing 'import_raises' failed", "RuntimeError: config.yaml is missing", "import_raises.py:"], id="import-raises"),
+    pytest.param("tests/fixtures/services/absent.py:Absent", ["no such file tests/fixtures/services/absent.py"], id="missing-file"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("target", "fragments"), BAD_TARGETS)
+def test_a_bad_target_exits_1_with_a_one_line_error(serve_in_subprocess, target, fragments):
+    with serve_in_subprocess(target, ready=False) as server:
+        assert server.wait() == 1
+        lines = server.stderr.strip().splitlines()
+        assert len(lines) == 1, server.stderr
+        assert lines[0].startswith("error: ")
+        for fragment in fragments:
+            assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_setup_raising_exits_non_zero_and_never_reports_ready(serve_in_subprocess, workers):
+    with serve_in_subprocess("setup_raises.py:SetupRaises", "--workers", workers, ready=False) as server:
+        url = server.wait_for_port()
+        statuses = []
+        while server.proc.poll() is None:
+            try:
+                # connections wait in the listen backlog while setup() runs: keep each try short
+                statuses.append(httpx.get(url + "/readyz", timeout=0.5).status_code)
+            except httpx.TransportError:
+                time.sleep(0.05)
+        code = server.wait()
+
+        assert code != 0
+        assert 200 not in statuses
+        assert setup_raises.MESSAGE in server.stderr
+        assert "RuntimeError" in server.stderr
+        errors = [line for line in server.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and "setup() failed" in errors[0], server.stderr
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url + "/readyz", timeout=5.0)
+
+
+def test_setup_runs_before_ready_and_teardown_at_shutdown(serve_in_subprocess, tmp_path):
+    record = tmp_path / "events.txt"
+    with serve_in_subprocess("recorder.py:Recorder", env={"MODELBUNDLE_TEST_RECORD": str(record)}) as server:
+        # serve_in_subprocess waited for /readyz: setup() must be over by now
+        assert record.read_text().split()[0] == "setup"
+        response = server.post("/predict", json=21)
+        assert response.json() == 42
+
+        assert server.stop(signal.SIGTERM) == 0
+
+    events = [line.split() for line in record.read_text().splitlines()]
+    assert [event for event, _ in events] == ["setup", "request", "teardown"]
+    assert len({pid for _, pid in events}) == 1, "setup, the API and teardown ran in different processes"
+
+
+def test_a_busy_port_gives_a_clear_error(serve_in_subprocess):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with serve_in_subprocess("echo.py:Echo", "--port", str(port), ready=False) as server:
+            assert server.wait() == 1
+            assert server.stderr.strip() == (
+                f"error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port or --host"
+            )

@@ -1,0 +1,153 @@
+"""The CLI as a translator: flags and env become ``serve(target, ServeConfig)``; errors print one line."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from click.testing import CliRunner
+
+import modelbundle.runtime
+from modelbundle import __version__
+from modelbundle.cli import main
+from modelbundle.errors import ImportTargetError, ServeError
+from modelbundle.runtime import ServeConfig, parse_size
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for name in list(os.environ):
+        if name.startswith("MODELBUNDLE_"):  # the developer's own settings must not leak in
+            monkeypatch.delenv(name)
+    return CliRunner()
+
+
+@pytest.fixture
+def serve() -> Iterator[mock.MagicMock]:
+    # cli/_serve.py imports `serve` from modelbundle.runtime when the command runs
+    with mock.patch.object(modelbundle.runtime, "serve") as patched:
+        yield patched
+
+
+def test_serve_passes_target_and_default_config(runner: CliRunner, serve: mock.MagicMock) -> None:
+    result = runner.invoke(main, ["serve", "app.py:Shop"])
+    assert result.exit_code == 0, result.output
+    serve.assert_called_once_with("app.py:Shop", ServeConfig())
+
+
+def test_serve_translates_every_flag(runner: CliRunner, serve: mock.MagicMock) -> None:
+    args = [
+        "serve", "pkg.mod:Svc",
+        "--host", "0.0.0.0", "--port", "8080", "--workers", "3", "--no-reload",
+        "--max-body-size", "10MB", "--timeout", "1.5", "--graceful-timeout", "4",
+        "--max-concurrency", "16", "--threads", "2", "--no-batching", "--no-access-log",
+        "--log-level", "debug",
+    ]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    expected = ServeConfig(
+        host="0.0.0.0", port=8080, workers=3, reload=False, max_body_size=parse_size("10MB"), timeout=1.5,
+        graceful_timeout=4, max_concurrency=16, threads=2, batching=False, access_log=False, log_level="debug",
+    )
+    serve.assert_called_once_with("pkg.mod:Svc", expected)
+
+
+def test_every_config_field_has_a_flag() -> None:
+    serve_command = main.commands["serve"]
+    flags = {param.name for param in serve_command.params} - {"target"}
+    assert flags == set(ServeConfig.model_fields)
+
+
+def test_env_vars_apply_and_flags_win(runner: CliRunner, serve: mock.MagicMock) -> None:
+    env = {"MODELBUNDLE_PORT": "9000", "MODELBUNDLE_WORKERS": "2", "MODELBUNDLE_BATCHING": "0"}
+    result = runner.invoke(main, ["serve", "m:S", "--port", "7000"], env=env)
+    assert result.exit_code == 0, result.output
+    config = serve.call_args.args[1]
+    assert (config.port, config.workers, config.batching) == (7000, 2, False)
+
+
+def test_bad_option_value_prints_one_line_naming_the_flag(runner: CliRunner, serve: mock.MagicMock) -> None:
+    result = runner.invoke(main, ["serve", "m:S", "--max-body-size", "huge"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: --max-body-size: ")
+    assert result.output.count("\n") == 1
+    serve.assert_not_called()
+
+
+def test_reload_with_workers_is_refused(runner: CliRunner, serve: mock.MagicMock) -> None:
+    result = runner.invoke(main, ["serve", "m:S", "--reload", "--workers", "2"])
+    assert result.exit_code == 1
+    assert result.output == "error: --reload and --workers > 1 cannot be combined; reload runs one worker\n"
+    serve.assert_not_called()
+
+
+@pytest.mark.parametrize("error", [ServeError("cannot listen on 127.0.0.1:3000"), ImportTargetError("no such file x.py")])
+def test_library_error_is_one_line_and_exit_1(runner: CliRunner, serve: mock.MagicMock, error: Exception) -> None:
+    serve.side_effect = error
+    result = runner.invoke(main, ["serve", "m:S"])
+    assert result.exit_code == 1
+    assert result.output == f"error: {error}\n"
+    assert "Traceback" not in result.output
+
+
+def test_debug_shows_the_exception(runner: CliRunner, serve: mock.MagicMock) -> None:
+    serve.side_effect = ServeError("boom")
+    result = runner.invoke(main, ["--debug", "serve", "m:S"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, ServeError)
+    assert "error: boom" not in result.output
+
+
+def test_other_exceptions_are_not_swallowed(runner: CliRunner, serve: mock.MagicMock) -> None:
+    serve.side_effect = RuntimeError("a bug")
+    result = runner.invoke(main, ["serve", "m:S"])
+    assert isinstance(result.exception, RuntimeError)
+
+
+def test_serve_requires_a_target(runner: CliRunner, serve: mock.MagicMock) -> None:
+    result = runner.invoke(main, ["serve"])
+    assert result.exit_code == 2
+    assert "Missing argument 'TARGET'" in result.output
+    serve.assert_not_called()
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"modelbundle, version {__version__}\n"
+
+
+# -- real processes ---------------------------------------------------------------------
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=cwd, check=False)
+
+
+def test_bad_target_in_a_real_process_prints_one_line_without_traceback(tmp_path: Path) -> None:
+    result = run(str(BIN / "bundle"), "serve", "bad-target", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "error: target 'bad-target' must look like 'module:Class' or 'path/to/file.py:Class'\n"
+    assert result.stdout == ""
+
+
+def test_python_dash_m_modelbundle_help() -> None:
+    result = run(sys.executable, "-m", "modelbundle", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Package, serve and ship ML models." in result.stdout
+    assert "serve" in result.stdout
+
+
+@pytest.mark.parametrize("script", ["bundle", "modelbundle"])
+def test_console_scripts_exist_and_print_help(script: str) -> None:
+    path = BIN / script
+    assert path.is_file()
+    result = run(str(path), "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Package, serve and ship ML models." in result.stdout
+    assert "serve" in result.stdout
