@@ -99,6 +99,8 @@ def _build(
     name = _bundle_name(options.name, service_cls)
     if options.version is not None:
         _checked(check_version, options.version)
+    if options.conda_pack and _conda.conda_prefix() is None:
+        raise BuildError("--conda-pack needs a conda environment; this Python is not in one")
     with store.staging() as staging:
         rules = IgnoreRules(target.root, options.exclude)
         scan = scan_imports(target.root, target.module)
@@ -246,8 +248,6 @@ def _freeze_environment(
         if options.conda_pack:
             with reporter.step("packing the conda environment with conda-pack..."):
                 _conda.conda_pack(prefix, env_dir / _conda.CONDA_PACK_FILE)
-    elif options.conda_pack:
-        raise BuildError("--conda-pack needs a conda environment; this Python is not in one")
     if options.vendor_wheels:
         wheels = download_wheels(
             env_dir / "requirements.lock", env_dir / "wheels", cache / "wheels", reporter, offline=options.offline

@@ -10,6 +10,11 @@ from pathlib import Path
 from ..errors import BuildError
 
 CONDA_PACK_FILE = "conda-env.tar.gz"
+_ANACONDA_ORG = "https://conda.anaconda.org/"
+_SUBDIRS = {
+    "noarch", "linux-32", "linux-64", "linux-aarch64", "linux-armv6l", "linux-armv7l", "linux-ppc64le", "linux-s390x",
+    "osx-64", "osx-arm64", "win-32", "win-64", "win-arm64",
+}
 
 
 def conda_prefix() -> Path | None:
@@ -28,8 +33,8 @@ def conda_yaml(prefix: Path, name: str, pip_requirements: Sequence[str]) -> str:
             raise BuildError(f"{record_path} is not a conda package record") from None
         if {"name", "version"} - record.keys():
             continue
-        if record.get("channel"):
-            channels.add(_channel_name(str(record["channel"])))
+        if record.get("channel") and not _installed_by_pip(record):
+            channels.add(_channel_name(str(record["channel"]), str(record.get("subdir", ""))))
         if record["name"] == "python" or not _installed_by_pip(record):
             packages.append(f"{record['name']}={record['version']}={record.get('build', '*')}")
     lines = [f"name: {name}", "channels:"]
@@ -53,8 +58,18 @@ def conda_pack(prefix: Path, output: Path) -> None:
         raise BuildError(f"conda-pack could not pack {prefix}: {exc}") from exc
 
 
-def _channel_name(channel: str) -> str:
-    return channel.rstrip("/").rsplit("/", 1)[-1] if "://" in channel else channel
+def _channel_name(channel: str, subdir: str = "") -> str:
+    """``conda-forge`` for https://conda.anaconda.org/conda-forge/linux-64; any other URL without its subdir.
+
+    conda-meta records name the channel with the platform subdir, which is no channel.
+    """
+    if "://" not in channel:
+        return channel
+    url = channel.rstrip("/")
+    base, _, last = url.rpartition("/")
+    if last == subdir or last in _SUBDIRS:
+        url = base
+    return url.removeprefix(_ANACONDA_ORG) if url.startswith(_ANACONDA_ORG) else url
 
 
 def _installed_by_pip(record: dict[str, object]) -> bool:

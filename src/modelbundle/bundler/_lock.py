@@ -31,7 +31,7 @@ from ._report import Reporter
 from ._requirements import RUNTIME_DISTRIBUTION
 
 #: pip gives up quickly on an unreachable index instead of retrying for minutes
-_FAST_FAIL_PIP_ARGS = "--retries 1 --timeout 15"
+FAST_FAIL_PIP_ARGS = ("--retries", "1", "--timeout", "15")
 
 
 def lock_requirements(
@@ -61,8 +61,7 @@ def lock_requirements(
         with reporter.step(f"locking {len(requirements)} requirements {what}..."):
             ok, output = _pip_compile(requirements, constraints, links, no_index)
         if ok:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            cached.write_text(output)
+            _write_atomically(cached, output)
             return output
         errors.append(output)
         if not no_index:
@@ -82,7 +81,7 @@ def _pip_compile(requirements: Sequence[str], constraints: str, links: Sequence[
             sys.executable, "-m", "piptools", "compile",
             "--generate-hashes", "--allow-unsafe", "--strip-extras", "--no-header", "--quiet",
             "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host",
-            "--pip-args", _FAST_FAIL_PIP_ARGS,
+            "--pip-args", " ".join(FAST_FAIL_PIP_ARGS),
             "-c", "constraints.txt", "-o", "requirements.lock",
         ]
         for link in links:
@@ -138,6 +137,7 @@ def ensure_runtime_wheel(wheel_cache: Path, reporter: Reporter) -> Path:
     Built from the source tree when modelbundle is installed from one (editable
     or local); the build is reproducible, so an unchanged tree gives the same hash.
     """
+    wheel_cache.mkdir(parents=True, exist_ok=True)
     target = wheel_cache / runtime_wheel_name()
     source = runtime_source_dir()
     if source is None:
@@ -159,9 +159,19 @@ def ensure_runtime_wheel(wheel_cache: Path, reporter: Reporter) -> Path:
         if result.returncode != 0:
             raise BuildError(f"could not build a wheel of modelbundle from {source}: {_last_lines(result.stderr)}")
         built = next(Path(out).glob("*.whl"))
-        shutil.move(str(built), target)
-    stamp.write_text(source_digest)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        shutil.move(str(built), partial)
+        partial.replace(target)  # concurrent builds never see half a wheel
+    _write_atomically(stamp, source_digest)
     return target
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Readers see the old file or the whole new one (builds may run side by side)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def runtime_source_dir() -> Path | None:

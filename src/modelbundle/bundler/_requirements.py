@@ -69,8 +69,9 @@ def infer_requirements(required: Iterable[str], optional: Iterable[str], kinds: 
                 result.unresolved.append(distribution)
                 continue
         result.requirements[canonicalize_name(distribution)] = pin
+    required = {canonicalize_name(d) for d in wanted}  # compare canonical names: "PyYAML" is "pyyaml"
     result.optional = sorted(
-        {d for name in optional for d in by_import.get(name, [name])} - {canonicalize_name(d) for d in wanted}
+        {d for name in optional for d in by_import.get(name, [name]) if canonicalize_name(d) not in required}
     )
     return result
 

@@ -122,7 +122,11 @@ class LocalStore:
             for version_dir in directory.iterdir():
                 if (version_dir / MANIFEST_FILE).is_file():
                     found.append(self._read(version_dir))
-        return sorted(found, key=lambda b: (b.manifest.name, b.manifest.created_at, b.manifest.version))
+        # created_at has whole seconds: two builds within one second are ordered by when their manifest was written
+        return sorted(
+            found,
+            key=lambda b: (b.manifest.name, b.manifest.created_at, (b.path / MANIFEST_FILE).stat().st_mtime_ns, b.manifest.version),
+        )
 
     def get(self, ref: str) -> StoredBundle:
         """The bundle ``name:version``, or the latest ``name``."""

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import BuildError
-from ._lock import _last_lines, _pip_env
+from ._lock import FAST_FAIL_PIP_ARGS, _last_lines, _pip_env
 from ._report import Reporter
 
 
@@ -23,7 +23,7 @@ def download_wheels(
     """
     destination.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
+        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes", *FAST_FAIL_PIP_ARGS,
         "--only-binary=:all:", "--find-links", str(wheel_cache), "-d", str(destination), "-r", str(lock_file),
     ]
     if offline:

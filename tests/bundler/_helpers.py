@@ -1,0 +1,197 @@
+"""Helpers for the bundler tests: run the real ``bundle`` command, read bundles, serve them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+IRIS_EXAMPLE = REPO / "examples" / "iris"
+#: a bundle serves from a cold process that imports numpy, scikit-learn and FastAPI
+START_TIMEOUT = 90.0
+_ANNOUNCED = re.compile(r"serving .* on http://127\.0\.0\.1:(\d+)")
+
+#: a service with no third-party imports: its requirements are modelbundle alone
+PLAIN_SERVICE = '''\
+from modelbundle import Service, api
+
+
+class Plain(Service):
+    """Sums numbers."""
+
+    @api
+    def add(self, x: list[float]) -> float:
+        return sum(x)
+'''
+
+
+def cli(
+    *args: str | Path, home: Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """``python -m modelbundle ARGS`` in a fresh process with ``$MODELBUNDLE_HOME=home``."""
+    return subprocess.run(
+        [sys.executable, "-m", "modelbundle", *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, "MODELBUNDLE_HOME": str(home), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    """``result``, after checking that the command succeeded (its output in the failure message)."""
+    assert result.returncode == 0, f"{result.args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def failed(result: subprocess.CompletedProcess[str]) -> str:
+    """The one ``error:`` line of a command that must fail cleanly (exit 1, no traceback)."""
+    assert result.returncode == 1, f"{result.args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def build_tag(*args: str | Path, home: Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    """``bundle build ARGS -o tag``; the tag it prints."""
+    tag = ok(cli("build", *args, "-o", "tag", home=home, cwd=cwd, env=env)).stdout.strip()
+    assert re.fullmatch(r"[a-z0-9][a-z0-9._-]*:[A-Za-z0-9][A-Za-z0-9._-]*", tag), tag
+    return tag
+
+
+def bundle_path(home: Path, tag: str) -> Path:
+    name, _, version = tag.partition(":")
+    return home / "bundles" / name / version
+
+
+def manifest(home: Path, tag: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((bundle_path(home, tag) / "bundle.json").read_text())
+    return data
+
+
+def record_lines(path: Path, *, without_manifest: bool = False) -> list[str]:
+    lines = (path / "RECORD").read_text().splitlines()
+    return [line for line in lines if not (without_manifest and line.startswith("bundle.json,"))]
+
+
+def store_state(home: Path) -> tuple[list[str], list[str]]:
+    """(every file under bundles/, every entry under tmp/): what a failed command must leave alone."""
+    bundles = home / "bundles"
+    files = sorted(p.relative_to(home).as_posix() for p in bundles.rglob("*")) if bundles.is_dir() else []
+    leftovers = sorted(p.name for p in (home / "tmp").iterdir()) if (home / "tmp").is_dir() else []
+    return files, leftovers
+
+
+def flip_byte(path: Path, offset: int = 100) -> None:
+    """Change one byte of ``path`` in place (same size, different digest)."""
+    data = bytearray(path.read_bytes())
+    data[offset % len(data)] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@dataclass(frozen=True)
+class Built:
+    """A bundle built once per test package, in a store of its own."""
+
+    home: Path
+    project: Path
+    tag: str
+
+    @property
+    def path(self) -> Path:
+        return bundle_path(self.home, self.tag)
+
+    @property
+    def version(self) -> str:
+        return self.tag.partition(":")[2]
+
+    def manifest(self) -> dict[str, Any]:
+        return manifest(self.home, self.tag)
+
+
+@dataclass(frozen=True)
+class Prebuilt:
+    """The two bundles every session builds first (see conftest.prebuilt)."""
+
+    iris: Built
+    affine: Built
+
+
+class BundleServer:
+    """``bundle serve TARGET --port 0`` (any ``bundle`` executable) with its stderr collected."""
+
+    def __init__(self, command: Sequence[str | Path], target: str, home: Path) -> None:
+        self.proc = subprocess.Popen(
+            [*map(str, command), "serve", target, "--port", "0", "--no-access-log"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "MODELBUNDLE_HOME": str(home), "PYTHONUNBUFFERED": "1"},
+        )
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.url = ""
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._lines.append(line)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._lines)
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the server exited with status {self.proc.returncode}:\n{self.stderr}")
+            match = _ANNOUNCED.search(self.stderr)
+            if match:
+                self.url = f"http://127.0.0.1:{match.group(1)}"
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(self.url + "/readyz", timeout=1.0).status_code == 200:
+                        return
+            time.sleep(0.05)
+        raise AssertionError(f"the server was not ready within {START_TIMEOUT} s:\n{self.stderr}")
+
+    def post(self, path: str, body: Any) -> httpx.Response:
+        return httpx.post(self.url + path, json=body, timeout=30.0)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(10)
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+
+
+@contextlib.contextmanager
+def serving(command: Sequence[str | Path], target: str, home: Path) -> Iterator[BundleServer]:
+    server = BundleServer(command, target, home)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.close()

@@ -1,0 +1,93 @@
+"""``[tool.modelbundle]`` in pyproject.toml: ``bundle build`` with no TARGET; flags still win."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from modelbundle import __version__
+from modelbundle.bundler import resolve_build_options
+from modelbundle.errors import BuildError
+
+from ._helpers import Built, build_tag, bundle_path, cli, failed, manifest
+
+GREETER = '''\
+from modelbundle import Artifact, Service, api
+
+
+class Greeter(Service):
+    greeting = Artifact("file")  # bound in [tool.modelbundle] artifacts
+
+    def setup(self) -> None:
+        self.text = self.greeting.read_text().strip()
+
+    @api
+    def greet(self, name: str) -> str:
+        return f"{self.text}, {name}"
+'''
+
+
+def _project(root: Path, section: str) -> Path:
+    root.mkdir()
+    (root / "app.py").write_text(GREETER)
+    (root / "data").mkdir()
+    (root / "data" / "greeting.txt").write_text("Hello\n")
+    (root / "templates").mkdir()
+    (root / "templates" / "page.txt").write_text("<p>{greeting}</p>\n")
+    (root / "templates" / "draft.txt").write_text("unfinished\n")
+    (root / "pyproject.toml").write_text(f'[project]\nname = "greeter-project"\nversion = "0"\n\n[tool.modelbundle]\n{section}')
+    return root
+
+
+def test_a_pyproject_section_builds_without_a_target(iris: Built, tmp_path: Path, home: Path) -> None:
+    # the same direct requirements as the iris example, so the lock is already in the cache
+    packages = [line for line in iris.manifest()["dependencies"]["requirements"] if not line.startswith("modelbundle==")]
+    project = _project(tmp_path / "greeter", f"""\
+service = "app.py:Greeter"
+name = "greeter"
+labels = {{ team = "ml", stage = "dev" }}
+include = ["templates/*.txt"]
+exclude = ["templates/draft.txt"]
+packages = {packages!r}
+artifacts = {{ greeting = "data/greeting.txt" }}
+""".replace("'", '"'))
+    tag = build_tag("--label", "stage=test", home=home, cwd=project)
+    assert tag.startswith("greeter:")
+    data = manifest(home, tag)
+    assert data["service"] == "app:Greeter"
+    assert data["labels"] == {"stage": "test", "team": "ml"}  # the flag wins over the file, key by key
+    assert data["dependencies"]["requirements"] == sorted([*packages, f"modelbundle=={__version__}"])
+    [greeting] = data["artifacts"]
+    assert (greeting["name"], greeting["kind"], greeting["meta"]) == ("greeting", "file", {"filename": "greeting.txt"})
+    path = bundle_path(home, tag)
+    assert (path / "artifacts" / "greeting" / "greeting.txt").read_text() == "Hello\n"
+    src = path / "src"
+    assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()) == ["app.py", "templates/page.txt"]
+
+    # run from a subfolder, the same file applies only when it is in the current folder
+    error = failed(cli("build", home=home, cwd=project / "templates"))
+    assert "no service to build: pass TARGET (module:Class or path/file.py:Class) or set service in [tool.modelbundle]" in error
+
+
+def test_an_unknown_key_is_a_clear_error(tmp_path: Path, home: Path) -> None:
+    project = _project(tmp_path / "greeter", 'servce = "app.py:Greeter"\nname = "greeter"\n')
+    message = r"pyproject\.toml: unknown keys in \[tool\.modelbundle\]: servce \(known: .*\bservice\b.*\)"
+    with pytest.raises(BuildError, match=message):
+        resolve_build_options({}, cwd=project)
+    assert re.search(message, failed(cli("build", home=home, cwd=project)))
+    assert not (home / "bundles").exists()
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ('labels = "team=ml"\n', r"build option labels: Input should be a valid dictionary"),
+        ("service = \n", r"pyproject\.toml is not valid TOML"),
+    ],
+)
+def test_bad_values_are_clear_errors(tmp_path: Path, section: str, message: str) -> None:
+    project = _project(tmp_path / "greeter", section)
+    with pytest.raises(BuildError, match=message):
+        resolve_build_options({}, cwd=project)
