@@ -22,7 +22,8 @@ BIN = Path(sys.executable).parent
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     for name in list(os.environ):
-        if name.startswith("MODELBUNDLE_"):  # the developer's own settings must not leak in
+        if name.startswith("MODELBUNDLE_") or name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            # the developer's own settings must not leak in
             monkeypatch.delenv(name)
     return CliRunner()
 
@@ -37,7 +38,8 @@ def serve() -> Iterator[mock.MagicMock]:
 def test_serve_passes_target_and_default_config(runner: CliRunner, serve: mock.MagicMock) -> None:
     result = runner.invoke(main, ["serve", "app.py:Shop"])
     assert result.exit_code == 0, result.output
-    serve.assert_called_once_with("app.py:Shop", ServeConfig())
+    expected = ServeConfig(blas_threads=max(1, (os.cpu_count() or 1) // 2))
+    serve.assert_called_once_with("app.py:Shop", expected)
 
 
 def test_serve_translates_every_flag(runner: CliRunner, serve: mock.MagicMock) -> None:
@@ -46,13 +48,14 @@ def test_serve_translates_every_flag(runner: CliRunner, serve: mock.MagicMock) -
         "--host", "0.0.0.0", "--port", "8080", "--workers", "3", "--no-reload",
         "--max-body-size", "10MB", "--timeout", "1.5", "--graceful-timeout", "4",
         "--max-concurrency", "16", "--threads", "2", "--no-batching", "--no-access-log",
-        "--log-level", "debug",
+        "--log-level", "debug", "--blas-threads", "3",
     ]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     expected = ServeConfig(
         host="0.0.0.0", port=8080, workers=3, reload=False, max_body_size=parse_size("10MB"), timeout=1.5,
         graceful_timeout=4, max_concurrency=16, threads=2, batching=False, access_log=False, log_level="debug",
+        blas_threads=3,
     )
     serve.assert_called_once_with("pkg.mod:Svc", expected)
 

@@ -1,5 +1,6 @@
 """``ServeConfig.resolve``: flag > MODELBUNDLE_* env > default, sizes, and errors naming their source."""
 
+import os
 from typing import Any
 
 import pytest
@@ -7,7 +8,13 @@ import pytest
 from modelbundle.errors import ServeError
 from modelbundle.runtime import ServeConfig, parse_size
 
-DEFAULTS = ServeConfig()
+
+def _blas_default(workers: int) -> int:
+    # half the CPUs, shared among the workers, at least one
+    return max(1, (os.cpu_count() or 1) // (2 * workers))
+
+
+DEFAULTS = ServeConfig(blas_threads=_blas_default(1))
 
 
 def test_defaults_when_nothing_is_given() -> None:
@@ -123,3 +130,16 @@ def test_reload_with_one_worker_is_fine() -> None:
 def test_config_is_frozen() -> None:
     with pytest.raises(ValueError, match="frozen"):
         DEFAULTS.port = 1  # type: ignore[misc]
+
+
+def test_blas_threads_default_shares_half_the_cpus_among_workers() -> None:
+    assert ServeConfig.resolve({"workers": 2}, env={}).blas_threads == _blas_default(2)
+
+
+def test_blas_threads_default_stays_off_when_the_environment_sets_a_thread_count() -> None:
+    assert ServeConfig.resolve({}, env={"OMP_NUM_THREADS": "3"}).blas_threads is None
+
+
+def test_blas_threads_flag_wins_over_env() -> None:
+    config = ServeConfig.resolve({"blas_threads": 5}, env={"MODELBUNDLE_BLAS_THREADS": "2", "OMP_NUM_THREADS": "3"})
+    assert config.blas_threads == 5

@@ -46,8 +46,9 @@ def burn_cpu(milliseconds: float) -> None:
 
 def make_weights(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    w1 = rng.standard_normal((INPUT_DIM, HIDDEN_DIM)).astype(np.float32) / np.sqrt(INPUT_DIM)
-    w2 = rng.standard_normal((HIDDEN_DIM, OUTPUT_DIM)).astype(np.float32) / np.sqrt(HIDDEN_DIM)
+    # divide before casting: float32 / np.float64 would promote the weights back to float64
+    w1 = (rng.standard_normal((INPUT_DIM, HIDDEN_DIM)) / np.sqrt(INPUT_DIM)).astype(np.float32)
+    w2 = (rng.standard_normal((HIDDEN_DIM, OUTPUT_DIM)) / np.sqrt(HIDDEN_DIM)).astype(np.float32)
     return w1, w2
 
 

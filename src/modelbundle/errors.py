@@ -7,7 +7,9 @@
     ├── BuildError             ``bundle build`` cannot make a bundle (bad options, locking failed)
     ├── IntegrityError         a bundle's files do not match its RECORD, or an archive is unsafe
     ├── StoreError             the local store cannot do what was asked
-    │   └── BundleNotFound     no bundle of that name or version
+    │   ├── BundleNotFound     no bundle of that name or version (locally or in a remote store)
+    │   └── RemoteStoreError   a remote store (directory, S3, OCI registry) failed or refused
+    │       └── AuthenticationError  the remote store rejected the credentials (401/403)
     ├── ServeError             the server cannot start (bad option, setup() failed, port in use)
     └── RequestError           a request cannot be answered; carries an HTTP status and a type
         ├── BadRequest         400: the body cannot be parsed at all
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactError",
+    "AuthenticationError",
     "BadRequest",
     "BuildError",
     "BundleNotFound",
@@ -42,6 +45,7 @@ __all__ = [
     "Overloaded",
     "PayloadTooLarge",
     "RequestError",
+    "RemoteStoreError",
     "RequestTimeout",
     "ServeError",
     "StoreError",
@@ -86,6 +90,17 @@ class StoreError(ModelbundleError):
 
 class BundleNotFound(StoreError):
     """Raised when no bundle in the store has that name or version; the message lists what exists."""
+
+
+class RemoteStoreError(StoreError):
+    """Raised when a remote store (file://, s3://, oci://) cannot be read or written.
+
+    The message names the store and the operation; the local store is unchanged.
+    """
+
+
+class AuthenticationError(RemoteStoreError):
+    """Raised when a remote store rejects the credentials (HTTP 401/403, S3 access denied)."""
 
 
 class ServeError(ModelbundleError):

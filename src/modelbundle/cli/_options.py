@@ -26,6 +26,10 @@ def server_options(func: F) -> F:
         click.option("--max-concurrency", type=int, default=None, help="Requests in flight per worker before 503s. [default: 1024]"),
         click.option("--threads", type=int, default=None, help="Threads per worker for sync, non-batched APIs. [default: 4]"),
         click.option("--batching/--no-batching", default=None, help="Micro-batch batchable APIs. [default: on]"),
+        click.option(
+            "--blas-threads", type=int, default=None,
+            help="BLAS/OpenMP threads per worker. [default: CPUs / (2 x workers), at least 1]",
+        ),
         click.option("--access-log/--no-access-log", default=None, help="Log every request. [default: on]"),
         click.option(
             "--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default=None,

@@ -20,6 +20,8 @@ DEFAULT_GRACEFUL_TIMEOUT = 30.0
 DEFAULT_MAX_CONCURRENCY = 1024
 DEFAULT_THREADS = 4
 ENV_PREFIX = "MODELBUNDLE_"
+#: what --blas-threads sets; any of them already in the environment turns the default off
+MATH_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
@@ -61,6 +63,10 @@ class ServeConfig(BaseModel):
     threads: int = Field(default=DEFAULT_THREADS, ge=1)
     #: False runs batchable APIs one request per call (for debugging and benchmarks)
     batching: bool = True
+    #: threads per worker for BLAS/OpenMP math (numpy, scikit-learn, torch); default: half
+    #: the CPUs divided among the workers, so math threads leave room for the event loops.
+    #: None leaves OMP_NUM_THREADS & co. as the environment sets them.
+    blas_threads: int | None = Field(default=None, ge=1)
     access_log: bool = True
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
@@ -93,4 +99,6 @@ class ServeConfig(BaseModel):
             raise ServeError(f"{sources.get(field, field)}: {error['msg']}") from None
         if config.reload and config.workers > 1:
             raise ServeError("--reload and --workers > 1 cannot be combined; reload runs one worker")
+        if config.blas_threads is None and not any(name in env for name in MATH_THREAD_VARIABLES):
+            config = config.model_copy(update={"blas_threads": max(1, (os.cpu_count() or 1) // (2 * config.workers))})
         return config

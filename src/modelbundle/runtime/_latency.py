@@ -41,9 +41,10 @@ class LatencyModel:
             slope = (self._snt / self._sw - mean_n * mean_t) / var_n
             self._per_row = max(slope, 0.0)
             self._fixed = max(mean_t - self._per_row * mean_n, 0.0)
-        else:  # every batch had the same size: no slope to learn, so scale the mean
-            self._per_row = mean_t / max(mean_n, 1.0)
-            self._fixed = 0.0
+        else:  # every batch had the same size: no slope to learn, so treat the cost as fixed
+            # (over-estimating bigger batches would refuse requests; under-estimating only queues a little)
+            self._per_row = 0.0
+            self._fixed = mean_t
 
     def predict(self, rows: int) -> float:
         """Estimated seconds for a batch of ``rows``."""

@@ -15,7 +15,7 @@ import uvicorn
 
 from ..errors import ServeError
 from ._app import create_app
-from ._config import ServeConfig
+from ._config import MATH_THREAD_VARIABLES, ServeConfig
 from ._source import ServiceSource, resolve_source
 from ._state import ServerState
 
@@ -25,6 +25,7 @@ logger = logging.getLogger("modelbundle.server")
 def serve(target: str, config: ServeConfig) -> None:
     """Serve the Service at ``target`` until SIGTERM/SIGINT; raise ServeError if it cannot start."""
     configure_logging(config)
+    limit_math_threads(config)
     source = resolve_source(target)  # fail here, in the parent, on a bad target or a corrupt bundle
     if config.reload:
         from ._reload import serve_with_reload
@@ -85,6 +86,14 @@ class _Server(uvicorn.Server):
 
 def _ignore_signal(signum: int, frame: FrameType | None) -> None:
     pass
+
+
+def limit_math_threads(config: ServeConfig) -> None:
+    """Cap BLAS/OpenMP threads before the service imports numpy: on a small machine, math
+    threads of a big batch otherwise fight the event loop for the cores. Workers inherit it."""
+    if config.blas_threads is not None:
+        for name in MATH_THREAD_VARIABLES:
+            os.environ[name] = str(config.blas_threads)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
