@@ -96,7 +96,7 @@ HOSTILE: dict[str, tuple[Callable[[list[Member], Path], list[Member]], str]] = {
     "fifo": (_with(_entry("src/fifo", tarfile.FIFOTYPE)), r"refusing member 'src/fifo': only regular files and folders are allowed"),
     "device": (_with(_entry("src/null", tarfile.CHRTYPE)), r"refusing member 'src/null': only regular files and folders are allowed"),
     "not-in-record": (_with(_entry("src/extra.py", data=b"import os\n")), r"src/extra\.py is not listed in the bundle's RECORD"),
-    "no-record": (_without_record, r"no RECORD; this is not a bundle archive"),
+    "no-record": (_without_record, r"no RECORD file; this is not a bundle archive"),
 }
 
 

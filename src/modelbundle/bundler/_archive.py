@@ -1,8 +1,11 @@
-"""``bundle export archive`` / ``bundle import``: a bundle as one .tar.gz, imported safely.
+"""``bundle export archive`` / ``bundle import``: a bundle as one .tar.gz.
 
 Import refuses absolute paths, ``..``, links, devices and any file that RECORD
-does not list or whose digest differs; it unpacks into staging, verifies,
-and only then commits, so a bad archive leaves the store untouched.
+does not list or whose size or digest differs; it unpacks into staging,
+verifies, and only then commits, so a bad archive leaves the store untouched.
+RECORD travels inside the archive: this checks integrity (corruption, a
+truncated copy, an unsafe layout), not trust. Serving a bundle unpickles its
+artifacts, so import bundles only from sources you trust.
 """
 
 from __future__ import annotations
@@ -90,15 +93,25 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
 def _check_listed(tar: tarfile.TarFile, members: list[tarfile.TarInfo], archive: Path) -> None:
     """Every file must be in RECORD (read from the archive before anything is written)."""
     record_member = next((m for m in members if PurePosixPath(m.name).as_posix() == RECORD_FILE), None)
-    if record_member is None:
-        raise IntegrityError(f"{archive}: no RECORD; this is not a bundle archive")
-    handle = tar.extractfile(record_member)
-    assert handle is not None
-    listed = {line.rsplit(",", 2)[0] for line in io.TextIOWrapper(handle, "utf-8").read().splitlines() if line}
+    handle = tar.extractfile(record_member) if record_member is not None and record_member.isfile() else None
+    if handle is None:
+        raise IntegrityError(f"{archive}: no RECORD file; this is not a bundle archive")
+    listed: dict[str, int] = {}
+    for line in io.TextIOWrapper(handle, "utf-8").read().splitlines():
+        path, _, rest = line.rpartition(",sha256=")
+        size = rest.rpartition(",")[2]
+        if not path or not size.isdigit():
+            raise IntegrityError(f"{archive}: RECORD line {line[:80]!r} is not 'path,sha256=<hex>,size'")
+        listed[path] = int(size)
     for member in members:
         name = PurePosixPath(member.name).as_posix()
-        if member.isfile() and name != RECORD_FILE and name not in listed:
+        if not member.isfile() or name == RECORD_FILE:
+            continue
+        if name not in listed:
             raise IntegrityError(f"{archive}: {name} is not listed in the bundle's RECORD")
+        # checked before anything is written, so a lying archive cannot fill the disk
+        if member.size != listed[name]:
+            raise IntegrityError(f"{archive}: {name} holds {member.size} bytes; RECORD says {listed[name]}")
 
 
 def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: Path) -> None:

@@ -70,7 +70,7 @@ def build(options: BuildOptions, store: LocalStore | None = None) -> StoredBundl
     if not options.service:
         raise BuildError("no service to build: pass TARGET (module:Class or path/file.py:Class) or set service in [tool.modelbundle]")
     target = _Target(options.service, Path(options.project_dir or Path.cwd()))
-    service_cls = load_service(options.service, root=target.root)
+    service_cls = load_service(options.service, root=target.root, fresh=True)
     return _build(service_cls, target, {}, options, store)
 
 

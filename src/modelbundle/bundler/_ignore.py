@@ -13,6 +13,8 @@ from pathlib import Path, PurePosixPath
 
 import pathspec
 
+from ..errors import BuildError
+
 IGNORE_FILE = ".bundleignore"
 DEFAULT_IGNORES = (
     ".git/", ".hg/", ".svn/", "__pycache__/", "*.py[cod]", ".venv/", "venv/", ".venv-*/", "env/.*/",
@@ -54,6 +56,8 @@ def glob_files(root: Path, patterns: Iterable[str], rules: IgnoreRules) -> set[P
     """Files under ``root`` matching any include glob (``**`` allowed), minus ignored ones."""
     found: set[Path] = set()
     for pattern in patterns:
+        if pattern.startswith(("/", "\\")) or ".." in Path(pattern).parts:
+            raise BuildError(f"--include {pattern!r}: patterns are relative to {root} and may not leave it")
         for path in root.glob(pattern):
             candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
             for candidate in candidates:

@@ -33,12 +33,14 @@ class Reporter:
             with self.console.status(text):
                 yield
         else:
-            self.console.print(f"{text}")
+            self.console.print(text, markup=False)
             yield
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            self.console.print(text)
+            self.console.print(text, markup=False)
 
     def warn(self, text: str) -> None:
-        self.console.print(f"[yellow]warning:[/yellow] {text}")
+        from rich.markup import escape
+
+        self.console.print(f"[yellow]warning:[/yellow] {escape(text)}")

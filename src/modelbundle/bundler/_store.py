@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import BundleNotFound, IntegrityError, StoreError
-from ._manifest import MANIFEST_FILE, BundleManifest
+from ._manifest import MANIFEST_FILE, BundleManifest, check_name, check_version
 from ._record import RECORD_FILE, read_record
 
 HOME_ENV = "MODELBUNDLE_HOME"
@@ -48,6 +48,12 @@ def parse_tag(ref: str) -> tuple[str, str | None]:
     name, _, version = ref.partition(":")
     if not name or (":" in ref and not version):
         raise StoreError(f"{ref!r} is not a bundle reference; use NAME or NAME:VERSION")
+    try:  # also keeps references from reaching outside the store (../..)
+        check_name(name)
+        if version:
+            check_version(version)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
     return name, version or None
 
 
@@ -93,6 +99,7 @@ class LocalStore:
                     f"delete it (bundle delete {name}:{version}) or choose another --version"
                 )
             target.parent.mkdir(parents=True, exist_ok=True)
+            staged.chmod(0o755)  # mkdtemp made it private; a shared store and non-root servers must read it
             os.rename(staged, target)  # atomic: readers see no bundle or a whole one
         return self._read(target), True
 

@@ -39,8 +39,9 @@ def _register() -> None:
     from ._env import env
     from ._serve import serve
     from ._store import delete, get, list_bundles
+    from ._transfer import pull, push
 
-    for command in (serve, build, list_bundles, get, delete, export, import_bundle, env):
+    for command in (serve, build, list_bundles, get, delete, export, import_bundle, env, push, pull):
         main.add_command(command)
 
 

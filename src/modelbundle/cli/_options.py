@@ -39,3 +39,13 @@ def server_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def remote_options(func: F) -> F:
+    """Options of commands that talk to a remote store."""
+    func = click.option(
+        "--insecure", is_flag=True, help="Allow plain HTTP to an OCI registry that is not on loopback."
+    )(func)
+    return click.option(
+        "--endpoint-url", default=None, help="S3-compatible endpoint (also AWS_ENDPOINT_URL)."
+    )(func)

@@ -5,15 +5,21 @@ from __future__ import annotations
 import click
 
 from ._format import human_size, print_json, print_table
+from ._options import remote_options
 
 
 @click.command(name="list")
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_bundles(name: str | None, as_json: bool) -> None:
-    """List the bundles in the local store (all, or the versions of NAME)."""
+@remote_options
+@click.option("--remote", metavar="STORE", help="List a remote store (file://, s3://, oci://) instead.")
+def list_bundles(name: str | None, as_json: bool, remote: str | None, endpoint_url: str | None, insecure: bool) -> None:
+    """List the bundles in the local store (all, or the versions of NAME), or in a remote store."""
     from ..bundler import LocalStore
 
+    if remote is not None:
+        _list_remote(remote, name, as_json, endpoint_url, insecure)
+        return
     bundles = LocalStore().list(name)
     if as_json:
         print_json(
@@ -64,3 +70,19 @@ def delete(ref: str, yes: bool) -> None:
         click.confirm(f"delete {bundle.tag} ({bundle.path})?", abort=True)
     store.delete(bundle.tag)
     click.echo(f"deleted {bundle.tag}")
+
+
+def _list_remote(url: str, name: str | None, as_json: bool, endpoint_url: str | None, insecure: bool) -> None:
+    from ..stores import open_store
+
+    store = open_store(url, endpoint_url=endpoint_url, insecure=insecure)
+    try:
+        bundles = [b for b in store.list() if name is None or b.name == name]
+    finally:
+        store.close()
+    if as_json:
+        print_json([{"name": b.name, "version": b.version} for b in bundles])
+    elif not bundles:
+        click.echo(f"no bundles in {url}")
+    else:
+        print_table(["NAME", "VERSION"], [(b.name, b.version) for b in bundles])

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import MethodNotAllowed, NotFound, Overloaded, RequestError
+from ..errors import MethodNotAllowed, ModelbundleError, NotFound, Overloaded, RequestError
 from ..service_base import Service, bind_artifacts, build_openapi
 from ._codec import error_body
 from ._config import ServeConfig
@@ -62,6 +62,8 @@ class ServiceApp:
         self.state = state
         self.metrics = Metrics()
         self.service: Service | None = None
+        #: why startup failed, when it is something to tell the user in one line
+        self.startup_error: ModelbundleError | None = None
         self._invokers: Invokers | None = None
         self._endpoints: dict[str, APIEndpoint] = {}
         self.openapi = build_openapi(service_cls)
@@ -91,7 +93,11 @@ class ServiceApp:
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         service = self.service_cls()
         if self._load_artifacts is not None:
-            bind_artifacts(service, await asyncio.to_thread(self._load_artifacts))
+            try:
+                bind_artifacts(service, await asyncio.to_thread(self._load_artifacts))
+            except ModelbundleError as exc:  # a user mistake (missing file, version mismatch): one line
+                self.startup_error = exc
+                raise
         await _call_hook(service.setup)
         self.service = service
         self._invokers = Invokers(service, self.config, self.metrics)
@@ -105,7 +111,10 @@ class ServiceApp:
             yield
         finally:
             self.state.mark_stopping()
-            await self._invokers.close()
+            try:  # uvicorn already waited graceful_timeout for requests; a stuck model must not hang the exit
+                await asyncio.wait_for(self._invokers.close(), self.config.graceful_timeout + 1)
+            except TimeoutError:
+                logger.error("a batch of %s was still running at shutdown; leaving it", self.service_cls.name)
             self._endpoints.clear()
             try:
                 await _call_hook(service.teardown)

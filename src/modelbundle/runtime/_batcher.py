@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ..errors import InvalidInput, Overloaded
+from ..errors import InvalidInput, Overloaded, PayloadTooLarge
 from ..service_base import APIMethod
 from ._latency import LatencyModel
 from ._metrics import APIMetrics
@@ -72,11 +72,24 @@ class Batcher:
         self._queue.append(_Item(inputs, rows, future, now + self._max_latency))
         self._queued_rows += rows
         self._metrics.queue_depth.inc()
-        if self._task is None:
+        if self._task is None or self._task.done():
             self._task = loop.create_task(self._run_forever())
+            self._task.add_done_callback(self._on_dispatcher_exit)
         elif self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
         return await future
+
+    def _on_dispatcher_exit(self, task: asyncio.Task[None]) -> None:
+        """The dispatcher only ends on close(); if a bug ends it, fail the waiters instead of hanging them."""
+        if task.cancelled() or task.exception() is None:
+            return
+        logger.error("the batcher of %s stopped", self.api.name, exc_info=task.exception())
+        while self._queue:
+            item = self._queue.popleft()
+            self._queued_rows -= item.rows
+            self._metrics.queue_depth.dec()
+            if not item.future.done():
+                item.future.set_exception(RuntimeError("the batcher stopped unexpectedly"))
 
     def _rows(self, inputs: dict[str, Any]) -> int:
         counts = {p.name: p.adapter.rows(inputs[p.name], self.api.batch_dim) for p in self.api.params if p.name in inputs}
@@ -86,6 +99,10 @@ class Batcher:
         return values.pop() if values else 1
 
     def _admit(self, rows: int, now: float) -> None:
+        if rows > self._max_queued_rows:  # could never be queued: no use retrying
+            raise PayloadTooLarge(
+                f"{rows} rows in one request; {self.api.name} takes at most {self._max_queued_rows} per request"
+            )
         if self._queued_rows + rows > self._max_queued_rows:
             raise self._overloaded(f"the queue of {self.api.name} is full ({self._queued_rows} rows waiting)")
         # an idle model always takes the request: waiting cannot make it faster, and
@@ -192,7 +209,10 @@ class Batcher:
                 if p.name in items[0].inputs
             }
         output = await self._call_batch(merged)
-        return self.api.output.unbatch(output, [item.rows for item in items], dim)
+        pieces = self.api.output.unbatch(output, [item.rows for item in items], dim)
+        if len(pieces) != len(items):  # a custom adapter's bug must fail this batch, not the dispatcher
+            raise ValueError(f"{type(self.api.output).__name__}.unbatch returned {len(pieces)} pieces for {len(items)} requests")
+        return pieces
 
     # -- lifecycle -------------------------------------------------------------------
     async def close(self) -> None:

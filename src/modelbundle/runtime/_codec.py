@@ -57,7 +57,8 @@ def _parse_json(api: APIMethod, body: bytes) -> Any:
 def _decode_fields(api: APIMethod, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput(f"expected a JSON object with {_field_list(api)}")
-    unknown = [key for key in value if key not in {p.name for p in api.params}]
+    names = api.param_names
+    unknown = [key for key in value if key not in names]
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}; {api.name} takes {_field_list(api)}")
     kwargs = {}

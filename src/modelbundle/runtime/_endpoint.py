@@ -27,20 +27,28 @@ Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
 
 if sys.version_info >= (3, 11):
     _timeout = asyncio.timeout
-else:  # pragma: no cover - Python 3.10
-    from contextlib import asynccontextmanager
+else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
 
-    @asynccontextmanager
-    async def _timeout(seconds: float):  # type: ignore[no-untyped-def]
-        task = asyncio.current_task()
-        assert task is not None
-        handle = asyncio.get_running_loop().call_later(seconds, task.cancel)
-        try:
-            yield
-        except asyncio.CancelledError:
-            raise TimeoutError from None
-        finally:
-            handle.cancel()
+    class _timeout:
+        def __init__(self, seconds: float) -> None:
+            self._seconds = seconds
+            self._fired = False
+
+        def expired(self) -> bool:
+            return self._fired
+
+        async def __aenter__(self) -> None:
+            task = asyncio.current_task()
+            self._handle = asyncio.get_running_loop().call_later(self._seconds, self._fire, task)
+
+        def _fire(self, task: asyncio.Task[Any]) -> None:
+            self._fired = True
+            task.cancel()
+
+        async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+            self._handle.cancel()
+            if exc_type is asyncio.CancelledError and self._fired:
+                raise TimeoutError
 
 
 class APIEndpoint:
@@ -78,10 +86,13 @@ class APIEndpoint:
                 raise Overloaded(f"more than {self._max_concurrency} requests in flight", headers={"Retry-After": "1"})
             body = await self._read_body(receive, content_length)
             kwargs = decode_request(self.api, body, content_type.decode("latin-1"))
+            deadline = _timeout(self._timeout)
             try:
-                async with _timeout(self._timeout):
+                async with deadline:
                     result = await self._invoke(kwargs)
             except TimeoutError:
+                if not deadline.expired():  # the API itself raised TimeoutError: a model failure
+                    raise
                 raise RequestTimeout(f"{self.api.name} did not answer within {self._timeout:g} s") from None
             payload, media_type = self._encode(result, accept.decode("latin-1"), request_id)
             status = 200
@@ -112,6 +123,8 @@ class APIEndpoint:
             raise PayloadTooLarge(f"body of {int(content_length)} bytes is above the limit of {limit} bytes (--max-body-size)")
         message = await receive()
         body: bytes = message.get("body", b"")
+        if len(body) > limit:
+            raise PayloadTooLarge(f"body is above the limit of {limit} bytes (--max-body-size)")
         if not message.get("more_body", False):
             return body
         chunks = [body]

@@ -40,7 +40,7 @@ def serve(target: str, config: ServeConfig) -> None:
         return
     from ._supervisor import Supervisor
 
-    Supervisor(target, config, sock).run()
+    Supervisor(source.pinned_target, config, sock).run()
 
 
 def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, state: ServerState) -> None:
@@ -69,6 +69,8 @@ def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, 
         if server.started:
             raise
     if not server.started:
+        if app.startup_error is not None:
+            raise ServeError(f"{service_cls.__name__} did not start: {app.startup_error}")
         raise ServeError(f"{service_cls.__name__} did not start: setup() failed (the error is shown above)")
 
 

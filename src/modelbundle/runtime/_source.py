@@ -7,8 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..bundler import LocalStore, dev_artifact_loader, module_file, open_bundle
-from ..bundler._store import parse_tag
+from ..bundler import LocalStore, dev_artifact_loader, module_file, open_bundle, parse_tag
 from ..service_base import Service, load_service
 
 logger = logging.getLogger("modelbundle.server")
@@ -20,6 +19,9 @@ class ServiceSource:
     load_artifacts: Callable[[], dict[str, Any]]
     #: what is served, for logs: "bundle iris:3f2a..." or "module service:Iris"
     origin: str
+    #: the target pinned down for worker processes: a bundle's exact NAME:VERSION, so
+    #: every worker serves the bundle the parent verified, even if a newer one lands
+    pinned_target: str
 
 
 def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
@@ -45,9 +47,11 @@ def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
 
             stored = store.get(target)
             bundle = OpenedBundle(stored.path, stored.manifest)
-        return ServiceSource(bundle.service_class(), bundle.artifact_loader(), f"bundle {bundle.manifest.tag}")
+        tag = bundle.manifest.tag
+        return ServiceSource(bundle.service_class(), bundle.artifact_loader(), f"bundle {tag}", tag)
     service_cls = load_service(target)
-    return ServiceSource(service_cls, dev_artifact_loader(service_cls, module_file(service_cls)), f"module {target}")
+    loader = dev_artifact_loader(service_cls, module_file(service_cls))
+    return ServiceSource(service_cls, loader, f"module {target}", target)
 
 
 def _in_store(target: str) -> bool:

@@ -22,7 +22,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
-from ..errors import ServeError
+from ..errors import ModelbundleError, ServeError
 from ._config import ServeConfig
 from ._metrics import mark_worker_dead
 
@@ -30,6 +30,8 @@ logger = logging.getLogger("modelbundle.server")
 POLL_SECONDS = 0.2
 # extra time past the graceful timeout before a worker that will not stop is killed
 KILL_MARGIN_SECONDS = 5.0
+RESTART_BACKOFF_SECONDS = 0.5
+MAX_RESTART_BACKOFF_SECONDS = 30.0
 
 
 class Supervisor:
@@ -40,7 +42,7 @@ class Supervisor:
         self._ctx = multiprocessing.get_context("spawn")
         # one flag per worker, and a last one meaning "every worker has been ready" (see ServerState)
         self._ready: Any = self._ctx.Array("b", config.workers + 1, lock=False)
-        self._ever_ready = [False] * config.workers
+        self._failures = [0] * config.workers
         self._workers: list[BaseProcess] = []
         self._stop_signal: int | None = None
 
@@ -81,22 +83,32 @@ class Supervisor:
             if all(self._ready[: len(self._workers)]):
                 self._ready[len(self._workers)] = 1
             for index, process in enumerate(self._workers):
-                if self._ready[index]:
-                    self._ever_ready[index] = True
                 if process.is_alive() or self._stop_signal is not None:
                     continue
                 assert process.pid is not None
                 mark_worker_dead(process.pid)
-                if not self._ever_ready[index]:
+                if not self._ready[len(self._workers)]:  # still starting up: a failure is fatal
                     self._stop_all()
                     raise ServeError(
                         f"worker {index} exited with status {process.exitcode} before it was ready "
                         "(setup() failed; the error is shown above)"
                     )
-                logger.warning("worker %d (pid %d) died with status %s; starting a new one", index, process.pid, process.exitcode)
-                self._ready[index] = 0
-                self._ever_ready[index] = False
-                self._workers[index] = self._start(index)
+                self._restart(index, process)
+
+    def _restart(self, index: int, process: BaseProcess) -> None:
+        """Replace a dead worker, waiting longer after each failure so a crash loop does not spin."""
+        self._failures[index] += 1
+        delay = min(RESTART_BACKOFF_SECONDS * 2 ** (self._failures[index] - 1), MAX_RESTART_BACKOFF_SECONDS)
+        logger.warning(
+            "worker %d (pid %s) died with status %s; starting a new one in %.1f s",
+            index, process.pid, process.exitcode, delay,
+        )
+        self._ready[index] = 0
+        deadline = time.monotonic() + delay
+        while self._stop_signal is None and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        if self._stop_signal is None:
+            self._workers[index] = self._start(index)
 
     def _stop_all(self) -> list[int]:
         # the parent's copy of the listening socket must go too, or the kernel keeps
@@ -128,6 +140,6 @@ def _worker_main(target: str, config_data: dict[str, Any], sock: socket.socket, 
     try:
         source = resolve_source(target, verify=False)  # the parent verified the bundle
         run_worker(source, config, sock, ServerState(ready, index))
-    except ServeError as exc:
+    except ModelbundleError as exc:
         logging.getLogger("modelbundle.server").error("%s", exc)
         sys.exit(3)

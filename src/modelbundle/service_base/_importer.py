@@ -15,10 +15,12 @@ from ._service import Service
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
 
 
-def load_service(target: str, root: Path | None = None) -> type[Service]:
+def load_service(target: str, root: Path | None = None, *, fresh: bool = False) -> type[Service]:
     """Import ``target`` and return the Service subclass it names.
 
     ``root`` is the import root for a ``module:Class`` target (default: the current directory).
+    ``fresh`` re-imports modules already loaded from that root, so a long-lived process
+    (a notebook, a test session) sees the code as it is on disk now.
     """
     module_part, sep, attr = target.rpartition(":")
     if not sep or not module_part or not attr:
@@ -36,6 +38,8 @@ def load_service(target: str, root: Path | None = None) -> type[Service]:
         sys.path.remove(import_root)
     sys.path.insert(0, import_root)  # first, so the target's modules win over same-named others
     _forget_if_elsewhere(module_name, import_root)
+    if fresh:
+        _forget_modules_under(import_root)
 
     try:
         module = importlib.import_module(module_name)
@@ -61,6 +65,13 @@ def _forget_if_elsewhere(module_name: str, import_root: str) -> None:
     cached_file = getattr(sys.modules.get(top), "__file__", None)
     if cached_file and not Path(cached_file).resolve().is_relative_to(import_root):
         for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+            del sys.modules[name]
+
+
+def _forget_modules_under(import_root: str) -> None:
+    for name, module in list(sys.modules.items()):
+        module_file = getattr(module, "__file__", None)
+        if module_file and Path(module_file).resolve().is_relative_to(import_root):
             del sys.modules[name]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,10 @@ class APIMethod:
     max_latency_ms: float
     batch_dim: int
     doc: str
+
+    @functools.cached_property
+    def param_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.params)
 
     @property
     def single_param(self) -> Param | None:

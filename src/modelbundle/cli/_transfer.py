@@ -1,0 +1,55 @@
+"""``bundle push`` and ``bundle pull``."""
+
+from __future__ import annotations
+
+import click
+
+from ._format import human_size
+from ._options import remote_options
+
+
+@click.command()
+@click.argument("ref", metavar="NAME[:VERSION]")
+@click.argument("store_url", metavar="STORE")
+@remote_options
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def push(ref: str, store_url: str, endpoint_url: str | None, insecure: bool, quiet: bool) -> None:
+    """Push a bundle to STORE (file:///dir, s3://bucket/prefix, oci://host[:port]/namespace)."""
+    from ..bundler import LocalStore
+    from ..stores import TransferProgress, open_store
+
+    bundle = LocalStore().get(ref)
+    store = open_store(store_url, endpoint_url=endpoint_url, insecure=insecure)
+    try:
+        with TransferProgress(quiet) as progress:
+            report = store.push(bundle, progress)
+    finally:
+        store.close()
+    if not quiet:
+        click.echo(
+            f"pushed {bundle.tag} to {store_url}: {report.sent_blobs} blob(s) sent ({human_size(report.sent_bytes)}), "
+            f"{report.skipped_blobs} already there ({human_size(report.skipped_bytes)})"
+        )
+
+
+@click.command()
+@click.argument("ref", metavar="STORE/NAME:VERSION")
+@remote_options
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def pull(ref: str, endpoint_url: str | None, insecure: bool, quiet: bool) -> None:
+    """Pull a bundle from a store into the local store, verifying every digest."""
+    from ..bundler import LocalStore
+    from ..stores import TransferProgress, open_store, split_bundle_url
+
+    store_url, name, version = split_bundle_url(ref)
+    store = open_store(store_url, endpoint_url=endpoint_url, insecure=insecure)
+    try:
+        with TransferProgress(quiet) as progress:
+            bundle, report = store.pull(name, version, LocalStore(), progress)
+    finally:
+        store.close()
+    if not quiet:
+        click.echo(
+            f"pulled {bundle.tag}: {report.sent_blobs} blob(s) downloaded ({human_size(report.sent_bytes)}), "
+            f"{report.skipped_blobs} reused from the local store ({human_size(report.skipped_bytes)})"
+        )

@@ -1,0 +1,48 @@
+"""STORE URLs -> store objects: ``file:///path``, ``s3://bucket/prefix``, ``oci://host[:port]/namespace``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..errors import StoreError
+from ._base import BaseStore
+
+SCHEMES = ("file", "s3", "oci")
+
+
+def open_store(url: str, *, endpoint_url: str | None = None, insecure: bool = False) -> BaseStore:
+    """The store named by ``url``. ``endpoint_url`` is for S3-compatible stores; ``insecure`` allows HTTP registries."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise StoreError(f"{url!r}: a file store URL is file:///absolute/path")
+        from ._blobstore import BlobStore
+        from ._file import FileBackend
+
+        return BlobStore(url, FileBackend(Path(parts.path)))
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise StoreError(f"{url!r}: an S3 store URL is s3://bucket[/prefix]")
+        from ._blobstore import BlobStore
+        from ._s3 import S3Backend
+
+        endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        return BlobStore(url, S3Backend(parts.netloc, parts.path.strip("/"), endpoint_url=endpoint))
+    if parts.scheme == "oci":
+        if not parts.netloc or not parts.path.strip("/"):
+            raise StoreError(f"{url!r}: an OCI store URL is oci://host[:port]/namespace")
+        from ._oci import OCIStore
+
+        return OCIStore(url, insecure=insecure)
+    raise StoreError(f"{url!r} is not a store URL; use {', '.join(s + '://...' for s in SCHEMES)}")
+
+
+def split_bundle_url(ref: str) -> tuple[str, str, str]:
+    """``STORE/NAME:VERSION`` -> (store URL, name, version)."""
+    store, sep, tag = ref.rstrip("/").rpartition("/")
+    name, colon, version = tag.partition(":")
+    if not sep or not colon or not name or not version or "://" not in store:
+        raise StoreError(f"{ref!r} is not STORE/NAME:VERSION (e.g. oci://localhost:5000/models/iris:3f2a)")
+    return store, name, version
