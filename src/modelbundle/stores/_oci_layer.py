@@ -94,7 +94,7 @@ def _add_file(tar: tarfile.TarFile, root: Path, name: str, sha256: str, size: in
     try:
         source = open(root / name, "rb")  # noqa: SIM115 - closed below, after the last check
     except FileNotFoundError:
-        raise IntegrityError(f"{root}: {name} is listed in RECORD but missing; nothing was pushed for this bundle") from None
+        raise IntegrityError(f"{root}: {name} is listed in RECORD but missing; the bundle was not pushed") from None
     with source:
         checked = _CheckedReader(source, name, root)
         try:
@@ -125,7 +125,7 @@ class _CheckedReader:
         if self.size != size or extra or self.hasher.hexdigest() != sha256:
             raise IntegrityError(
                 f"{self.root}: {self.name} does not match its RECORD digest (the file was changed or corrupted); "
-                "nothing was pushed for this bundle"
+                "the bundle was not pushed"
             )
 
 

@@ -138,11 +138,18 @@ class RegistryClient:
 
     def tags(self, repository: str) -> list[str]:
         """Every tag of ``repository`` ([] if it does not exist)."""
-        return self._paginated(f"/v2/{repository}/tags/list", "tags", pull_scope(repository), f"listing the tags of {repository}")
+        tags = self._paginated(f"/v2/{repository}/tags/list", "tags", pull_scope(repository), f"listing the tags of {repository}")
+        return [] if tags is None else tags
 
     def catalog(self) -> list[str]:
-        """Every repository of the registry (``/v2/_catalog``)."""
-        return self._paginated("/v2/_catalog", "repositories", CATALOG_SCOPE, "listing the repositories")
+        """Every repository of the registry (``/v2/_catalog``, which some hosted registries do not offer)."""
+        repositories = self._paginated("/v2/_catalog", "repositories", CATALOG_SCOPE, "listing the repositories")
+        if repositories is None:
+            raise RemoteStoreError(
+                f"registry {self.host} does not list its repositories (/v2/_catalog answered 404), so its bundles "
+                "cannot be listed; pull them by NAME:VERSION"
+            )
+        return repositories
 
     # -- HTTP, auth and errors -----------------------------------------------------------------
     def _send(
@@ -246,16 +253,24 @@ class RegistryClient:
         try:
             yield
         except httpx.TimeoutException as exc:
-            raise RemoteStoreError(f"{what}: registry {self.host} did not answer in time ({type(exc).__name__})") from exc
+            raise RemoteStoreError(f"{what}: {self._peer(exc)} did not answer in time ({type(exc).__name__})") from exc
         except httpx.ConnectError as exc:
             reason = _reason(exc)
             if self.secure and ("SSL" in reason or "certificate" in reason):
                 hint = "; if the registry serves plain HTTP, pass --insecure"
             else:
                 hint = "; is it running, and is the address right?"
-            raise RemoteStoreError(f"{what}: cannot connect to registry {self.host} ({reason}){hint}") from exc
+            raise RemoteStoreError(f"{what}: cannot connect to {self._peer(exc)} ({reason}){hint}") from exc
         except httpx.HTTPError as exc:  # read/write errors, a dropped connection, a protocol violation
-            raise RemoteStoreError(f"{what}: the connection to registry {self.host} failed ({_reason(exc)})") from exc
+            raise RemoteStoreError(f"{what}: the connection to {self._peer(exc)} failed ({_reason(exc)})") from exc
+
+    def _peer(self, exc: httpx.HTTPError) -> str:
+        """Who failed: the registry, or another host it sent us to (its token service, a blob redirect)."""
+        try:
+            host = exc.request.url.netloc.decode()
+        except RuntimeError:  # an error raised outside a request
+            host = self.host
+        return f"registry {self.host}" if host == self.host else host
 
     def _location(self, response: httpx.Response, what: str) -> httpx.URL:
         location = response.headers.get("Location")
@@ -276,13 +291,14 @@ class RegistryClient:
             response.close()
         return bytes(body)
 
-    def _paginated(self, path: str, key: str, scope: str, what: str) -> list[str]:
+    def _paginated(self, path: str, key: str, scope: str, what: str) -> list[str] | None:
+        """Every item of a paginated list (``Link: <...>; rel="next"``), or None if the first page is a 404."""
         items: list[str] = []
         url: str | httpx.URL = self._client.base_url.join(path).copy_merge_params({"n": str(_PAGE)})
         while True:
             response = self._send("GET", url, scope, what, ok=(200, 404))
-            if response.status_code == 404:  # an unknown repository has no tags
-                return items
+            if response.status_code == 404:
+                return items or None
             try:
                 values = response.json().get(key) or []
             except (ValueError, AttributeError):
