@@ -9,12 +9,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ._artifact_kinds import KINDS as ARTIFACT_KINDS
+from ._artifact_kinds import ArtifactKind, artifact_kind, check_framework_version
 from ._base import Adapter
 from ._markers import DType, Shape
 from ._select import adapter_for
 
 __all__ = [
+    "ARTIFACT_KINDS",
     "Adapter",
+    "ArtifactKind",
     "Bytes",
     "DType",
     "DataFrame",
@@ -25,6 +29,8 @@ __all__ = [
     "Shape",
     "Text",
     "adapter_for",
+    "artifact_kind",
+    "check_framework_version",
 ]
 
 _LAZY = {

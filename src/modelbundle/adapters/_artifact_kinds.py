@@ -8,7 +8,6 @@ Frameworks are imported only when an artifact of their kind is used.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import shutil
 import warnings
 from pathlib import Path
@@ -33,6 +32,8 @@ class ArtifactKind:
     def framework_version(self) -> str | None:
         if not self.framework:
             return None
+        import importlib.metadata  # costs ~30 ms; `import modelbundle` must stay light
+
         try:
             return importlib.metadata.version(self.framework)
         except importlib.metadata.PackageNotFoundError:

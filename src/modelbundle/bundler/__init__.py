@@ -6,13 +6,15 @@ from ._archive import export_archive, import_archive
 from ._build import build, build_packed
 from ._env import create_env
 from ._load import OpenedBundle, dev_artifact_loader, module_file, open_bundle
-from ._manifest import BundleManifest
+from ._manifest import MANIFEST_FILE, BundleManifest
 from ._options import BuildOptions, resolve_build_options
-from ._record import verify_record
+from ._record import RECORD_FILE, file_digest, read_record, verify_record
 from ._report import Reporter
 from ._store import LocalStore, StoredBundle, default_home, parse_tag
 
 __all__ = [
+    "MANIFEST_FILE",
+    "RECORD_FILE",
     "BuildOptions",
     "BundleManifest",
     "LocalStore",
@@ -25,10 +27,12 @@ __all__ = [
     "default_home",
     "dev_artifact_loader",
     "export_archive",
+    "file_digest",
     "import_archive",
     "module_file",
     "open_bundle",
     "parse_tag",
+    "read_record",
     "resolve_build_options",
     "verify_record",
 ]

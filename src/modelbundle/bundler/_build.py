@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..adapters._artifact_kinds import artifact_kind
+from ..adapters import artifact_kind
 from ..errors import BuildError, ModelbundleError
 from ..service_base import PackedService, Service, build_openapi, declared_artifacts, load_service
 from . import _conda

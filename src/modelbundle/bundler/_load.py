@@ -12,7 +12,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from ..adapters._artifact_kinds import artifact_kind, check_framework_version
+from ..adapters import artifact_kind, check_framework_version
 from ..errors import ArtifactError
 from ..service_base import Service, declared_artifacts, load_service
 from ._manifest import ArtifactInfo, BundleManifest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adapters._artifact_kinds import KINDS
+from ..adapters import ARTIFACT_KINDS as KINDS
 from ..errors import ArtifactError, DefinitionError
 
 LOADED_ARTIFACTS_ATTR = "_modelbundle_artifacts"

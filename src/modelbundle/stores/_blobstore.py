@@ -13,12 +13,11 @@ hashing it, verifies RECORD, and commits atomically.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path, PurePosixPath
 
-from ..bundler import LocalStore, StoredBundle, verify_record
+from ..bundler import LocalStore, StoredBundle, file_digest, verify_record
 from ..errors import BundleNotFound, IntegrityError
 from ._backend import BlobBackend
 from ._base import BaseStore, RemoteBundle, TransferReport
@@ -27,7 +26,6 @@ from ._local import LocalFiles
 from ._progress import TransferProgress
 
 INDEX_FORMAT = 1
-_CHUNK = 1024 * 1024
 
 
 def blob_key(digest: str) -> str:
@@ -117,7 +115,7 @@ class BlobStore(BaseStore):
     def _download_verified(self, file: BundleFile, destination: Path, staging: Path, advance: object) -> None:
         partial = staging / ".partial"
         self.backend.download(blob_key(file.sha256), partial, advance)  # type: ignore[arg-type]
-        digest = _file_sha256(partial)
+        digest = file_digest(partial)
         if digest != file.sha256:
             partial.unlink(missing_ok=True)
             raise IntegrityError(
@@ -133,14 +131,3 @@ def _safe_destination(staging: Path, path: str, url: str) -> Path:
     if relative.is_absolute() or ".." in relative.parts or "\\" in path or not relative.parts:
         raise IntegrityError(f"refusing file {path!r} listed in a bundle index in {url}")
     return staging.joinpath(*relative.parts)
-
-
-def _file_sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
-
-
-

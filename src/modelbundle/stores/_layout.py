@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..bundler import BundleManifest
-from ..bundler._record import RECORD_FILE, file_digest, read_record
+from ..bundler import RECORD_FILE, BundleManifest, file_digest, read_record
 from ..errors import IntegrityError
 
 

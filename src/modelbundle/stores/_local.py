@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..bundler import LocalStore
-from ..bundler._record import read_record
+from ..bundler import LocalStore, read_record
 from ..errors import IntegrityError
 
 _CHUNK = 1024 * 1024

@@ -21,9 +21,14 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from ..bundler import BundleManifest, LocalStore, StoredBundle, verify_record
-from ..bundler._manifest import MANIFEST_FILE
-from ..bundler._record import RECORD_FILE
+from ..bundler import (
+    MANIFEST_FILE,
+    RECORD_FILE,
+    BundleManifest,
+    LocalStore,
+    StoredBundle,
+    verify_record,
+)
 from ..errors import BundleNotFound, IntegrityError, RemoteStoreError, StoreError
 from ._base import BaseStore, RemoteBundle, TransferReport
 from ._layout import Part, bundle_files, part_of, split_parts
