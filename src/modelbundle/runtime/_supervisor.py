@@ -83,6 +83,8 @@ class Supervisor:
             if all(self._ready[: len(self._workers)]):
                 self._ready[len(self._workers)] = 1
             for index, process in enumerate(self._workers):
+                if self._ready[index]:
+                    self._failures[index] = 0  # back-off is for crash loops, not for a rare crash
                 if process.is_alive() or self._stop_signal is not None:
                     continue
                 assert process.pid is not None
@@ -114,12 +116,14 @@ class Supervisor:
         # the parent's copy of the listening socket must go too, or the kernel keeps
         # queueing new connections that no worker will ever accept
         self.sock.close()
-        for process in self._workers:
-            if process.is_alive() and process.pid is not None:
+        # a worker that died before the stop (and was not replaced yet) has no say in the exit status
+        stopping = [process for process in self._workers if process.is_alive()]
+        for process in stopping:
+            if process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.config.graceful_timeout + KILL_MARGIN_SECONDS
         codes = []
-        for process in self._workers:
+        for process in stopping:
             process.join(max(deadline - time.monotonic(), 0.1))
             if process.is_alive():
                 logger.error("worker pid %s did not stop in time; killing it", process.pid)
