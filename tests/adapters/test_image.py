@@ -95,3 +95,10 @@ def test_response_is_png_unless_json_is_asked_for() -> None:
 
 def test_adapter_for_pil_image() -> None:
     assert isinstance(adapter_for(PILImage.Image), Image)
+
+
+def test_an_image_above_the_pixel_limit_is_refused_before_it_is_decoded() -> None:
+    huge = PILImage.new("L", (4000, 3000))  # compresses to a few KB, decodes to 12 MB
+    with pytest.raises(InvalidInput, match=r"img: image of 4000x3000 pixels is above the limit of 1000000 pixels"):
+        Image(max_pixels=1_000_000).from_body(encode(huge, "PNG"), "image/png", "img")
+    assert Image().from_body(encode(huge, "PNG"), "image/png", "img").size == (4000, 3000)

@@ -13,6 +13,8 @@ from ..errors import BadRequest
 from ._base import JSON, Adapter, invalid
 
 PNG = "image/png"
+#: pixels an input image may have (a 40-megapixel photo fits); Image(max_pixels=...) changes it
+DEFAULT_MAX_PIXELS = 50_000_000
 
 
 class Image(Adapter):
@@ -23,9 +25,18 @@ class Image(Adapter):
     def describe(self) -> str:
         return "an image"
 
+    def __init__(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.max_pixels = max_pixels
+
     def _decode(self, data: bytes, field: str) -> Any:
         try:
-            image = PILImage.open(io.BytesIO(data))
+            image = PILImage.open(io.BytesIO(data))  # reads the header only
+        except Exception as exc:
+            raise BadRequest(f"{field}: not an image Pillow can read ({exc})") from None
+        width, height = image.size
+        if width * height > self.max_pixels:  # a small PNG can decode to gigabytes
+            raise invalid(field, f"image of {width}x{height} pixels is above the limit of {self.max_pixels} pixels")
+        try:
             image.load()
         except Exception as exc:
             raise BadRequest(f"{field}: not an image Pillow can read ({exc})") from None

@@ -24,6 +24,8 @@ from ._types import Receive, Scope, Send
 logger = logging.getLogger("modelbundle.server")
 
 Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
+#: bodies above this are decoded (and their answers encoded) on a thread, not on the event loop
+OFFLOAD_BYTES = 256 * 1024
 
 if sys.version_info >= (3, 11):
     _timeout = asyncio.timeout
@@ -85,7 +87,12 @@ class APIEndpoint:
             if state.in_flight > self._max_concurrency:
                 raise Overloaded(f"more than {self._max_concurrency} requests in flight", headers={"Retry-After": "1"})
             body = await self._read_body(receive, content_length)
-            kwargs = decode_request(self.api, body, content_type.decode("latin-1"))
+            # parsing megabytes of JSON takes long enough to stall every other request: do it off the loop
+            offload = len(body) > OFFLOAD_BYTES
+            if offload:
+                kwargs = await asyncio.to_thread(decode_request, self.api, body, content_type.decode("latin-1"))
+            else:
+                kwargs = decode_request(self.api, body, content_type.decode("latin-1"))
             deadline = _timeout(self._timeout)
             try:
                 async with deadline:
@@ -94,7 +101,10 @@ class APIEndpoint:
                 if not deadline.expired():  # the API itself raised TimeoutError: a model failure
                     raise
                 raise RequestTimeout(f"{self.api.name} did not answer within {self._timeout:g} s") from None
-            payload, media_type = self._encode(result, accept.decode("latin-1"), request_id)
+            if offload:  # a big request usually means a big answer
+                payload, media_type = await asyncio.to_thread(self._encode, result, accept.decode("latin-1"), request_id)
+            else:
+                payload, media_type = self._encode(result, accept.decode("latin-1"), request_id)
             status = 200
         except RequestError as exc:
             status, extra_headers = exc.status_code, exc.headers
