@@ -19,7 +19,14 @@ from typing import Any
 from .._version import __version__
 from ..adapters import artifact_kind
 from ..errors import BuildError, ModelbundleError
-from ..service_base import PackedService, Service, build_openapi, declared_artifacts, load_service
+from ..service_base import (
+    PackedService,
+    Service,
+    build_openapi,
+    declared_artifacts,
+    is_file_target,
+    load_service,
+)
 from . import _conda
 from ._ignore import IgnoreRules, glob_files, looks_like_secret
 from ._imports import scan_imports
@@ -55,7 +62,7 @@ class _Target:
 
     def __init__(self, spec: str, project_dir: Path) -> None:
         module_part, _, class_name = spec.rpartition(":")
-        if module_part.endswith(".py") or "/" in module_part:
+        if is_file_target(spec):
             path = Path(module_part)
             path = path if path.is_absolute() else Path.cwd() / path
             self.root, self.module = path.resolve().parent, path.stem

@@ -67,8 +67,9 @@ def verify_record(root: Path) -> None:
     """Raise IntegrityError naming the first file that is missing, extra or changed."""
     expected = read_record(root)
     present = {p.as_posix() for p in bundle_files(root)}
-    for path in sorted(present - expected.keys()):
-        raise IntegrityError(f"{root}: {path} is not listed in RECORD (the bundle was modified)")
+    unlisted = sorted(present - expected.keys())
+    if unlisted:
+        raise IntegrityError(f"{root}: {unlisted[0]} is not listed in RECORD (the bundle was modified)")
     for path, (hexdigest, size) in sorted(expected.items()):
         if path not in present:
             raise IntegrityError(f"{root}: {path} is listed in RECORD but missing")

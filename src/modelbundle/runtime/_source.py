@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..bundler import LocalStore, dev_artifact_loader, module_file, open_bundle, parse_tag
-from ..service_base import Service, load_service
+from ..service_base import Service, is_file_target, load_service
 
 logger = logging.getLogger("modelbundle.server")
 
@@ -30,9 +30,7 @@ def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
     A stored bundle wins over a module of the same name; the log says which was served.
     ``verify=False`` skips the RECORD check (workers of a parent that already checked).
     """
-    module_part = target.rpartition(":")[0]
-    is_path = module_part.endswith(".py") or "/" in target
-    if not is_path and _in_store(target):
+    if not is_file_target(target) and _in_store(target):
         store = LocalStore()
         if verify:
             bundle = open_bundle(target, store)

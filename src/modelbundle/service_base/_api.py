@@ -95,9 +95,8 @@ def _check_options(**kwargs: Any) -> APIOptions:
     route = kwargs["route"]
     if route is not None and (not isinstance(route, str) or not route.startswith("/") or route == "/"):
         raise DefinitionError(f"@api(route=...) must be a path such as '/predict', got {route!r}")
-    for name in ("batchable",):
-        if not isinstance(kwargs[name], bool):
-            raise DefinitionError(f"@api({name}=...) must be True or False, got {kwargs[name]!r}")
+    if not isinstance(kwargs["batchable"], bool):
+        raise DefinitionError(f"@api(batchable=...) must be True or False, got {kwargs['batchable']!r}")
     size = kwargs["max_batch_size"]
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise DefinitionError(f"@api(max_batch_size=...) must be an int >= 1, got {size!r}")

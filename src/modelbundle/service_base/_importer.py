@@ -15,6 +15,15 @@ from ._service import Service
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
 
 
+def is_file_target(target: str) -> bool:
+    """``path/to/file.py:Class`` (or any target with a path separator) rather than ``module:Class``.
+
+    The one rule every command uses to tell a file from a module (or a stored bundle).
+    """
+    module_part = target.rpartition(":")[0]
+    return module_part.endswith(".py") or "/" in module_part or "\\" in module_part
+
+
 def load_service(target: str, root: Path | None = None, *, fresh: bool = False) -> type[Service]:
     """Import ``target`` and return the Service subclass it names.
 
@@ -26,7 +35,7 @@ def load_service(target: str, root: Path | None = None, *, fresh: bool = False) 
     if not sep or not module_part or not attr:
         raise ImportTargetError(f"target {target!r} must look like 'module:Class' or 'path/to/file.py:Class'")
 
-    if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
+    if is_file_target(target):
         path = Path(module_part)
         if not path.is_file():
             raise ImportTargetError(f"target {target!r}: no such file {module_part}")
