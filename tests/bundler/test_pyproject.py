@@ -91,3 +91,17 @@ def test_bad_values_are_clear_errors(tmp_path: Path, section: str, message: str)
     project = _project(tmp_path / "greeter", section)
     with pytest.raises(BuildError, match=message):
         resolve_build_options({}, cwd=project)
+
+
+def test_build_options_precedence_flag_over_env_over_pyproject(tmp_path: Path) -> None:
+
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.modelbundle]\nname = "from-file"\nversion = "v-file"\npython_packages = ["a==1"]\npackages = ["b==2"]\n'
+    )
+    env = {"MODELBUNDLE_BUILD_NAME": "from-env", "MODELBUNDLE_BUILD_VENDOR_WHEELS": "true", "MODELBUNDLE_VERSION": "ignored"}
+    options = resolve_build_options({"name": None, "version": "v-flag"}, tmp_path, env=env)
+    assert (options.name, options.version, options.vendor_wheels) == ("from-env", "v-flag", True)
+    assert options.python_packages == ["a==1", "b==2"]  # both spellings of the key are read
+    assert resolve_build_options({"name": "from-flag"}, tmp_path, env=env).name == "from-flag"
+    assert resolve_build_options({}, tmp_path, env={}).name == "from-file"

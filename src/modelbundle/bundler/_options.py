@@ -49,13 +49,27 @@ class BuildOptions(BaseModel):
     project_dir: str | None = None
 
 
-_FILE_KEYS = {"service", "name", "version", "labels", "include", "exclude", "requirements", "packages", "artifacts", "vendor_wheels", "find_links"}
+_FILE_KEYS = {
+    "service", "name", "version", "labels", "include", "exclude", "requirements", "python_packages",
+    "packages", "artifacts", "vendor_wheels", "find_links",
+}
+#: build options that may come from MODELBUNDLE_BUILD_<FIELD> (the BUILD_ keeps them apart
+#: from the server's MODELBUNDLE_<FIELD>: MODELBUNDLE_VERSION would read as modelbundle's own)
+ENV_PREFIX = "MODELBUNDLE_BUILD_"
+_ENV_FIELDS = ("service", "name", "version", "requirements", "vendor_wheels", "conda_pack", "offline", "quiet")
 
 
-def resolve_build_options(flags: Mapping[str, Any], cwd: Path | None = None) -> BuildOptions:
-    """Merge CLI flags (None/empty = not given) over ``[tool.modelbundle]`` in ./pyproject.toml."""
+def resolve_build_options(
+    flags: Mapping[str, Any], cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> BuildOptions:
+    """Merge CLI flags (None/empty = not given) over MODELBUNDLE_BUILD_* env vars over
+    ``[tool.modelbundle]`` in ./pyproject.toml over defaults."""
     cwd = cwd or Path.cwd()
+    env = os.environ if env is None else env
     values: dict[str, Any] = dict(_read_pyproject(cwd / PYPROJECT))
+    for field in _ENV_FIELDS:
+        if env.get(ENV_PREFIX + field.upper(), "") != "":
+            values[field] = env[ENV_PREFIX + field.upper()]  # pydantic parses "1"/"true" for flags
     for key, value in flags.items():
         if value is None or value == () or value == [] or value == {}:
             continue
@@ -65,7 +79,7 @@ def resolve_build_options(flags: Mapping[str, Any], cwd: Path | None = None) -> 
             values[key] = [*values.get(key, []), *value]
         else:
             values[key] = value
-    if os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes", "on"):
+    if env.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes", "on"):  # also read by other commands
         values.setdefault("offline", True)
     try:
         return BuildOptions(**values)
@@ -88,8 +102,8 @@ def _read_pyproject(path: Path) -> dict[str, Any]:
     if unknown:
         raise BuildError(f"{path}: unknown keys in [tool.modelbundle]: {', '.join(unknown)} (known: {', '.join(sorted(_FILE_KEYS))})")
     values = dict(section)
-    if "packages" in values:
-        values["python_packages"] = values.pop("packages")
+    if "packages" in values:  # the short name, kept beside the field's own name
+        values["python_packages"] = [*values.get("python_packages", []), *values.pop("packages")]
     base = path.parent
     if "requirements" in values:
         values["requirements"] = str(base / values["requirements"])
