@@ -12,8 +12,11 @@ from ..service_base import APIMethod
 
 JSON = "application/json"
 JSON_BYTES = b"application/json"
-# curl -d sends form-urlencoded by default; a body that parses as JSON is what the user meant
-_JSON_LIKE = frozenset({"", JSON, "application/x-www-form-urlencoded", "*/*", "text/json"})
+# Only JSON content types (or none) are parsed as JSON. Browsers send form-urlencoded and
+# text/plain cross-origin without a CORS preflight, so parsing those as JSON would let any
+# web page call a model on a developer's machine (FastAPI fixed the same hole in 0.65.2).
+_JSON_LIKE = frozenset({"", JSON, "text/json"})
+_CURL_HINT = " (curl -d sends form data; add -H 'Content-Type: application/json')"
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -35,7 +38,10 @@ def decode_request(api: APIMethod, body: bytes, content_type: str) -> dict[str, 
         return _decode_fields(api, value)
     if single is not None and media_type in single.adapter.media_types:
         return {single.name: single.adapter.from_body(body, media_type, single.name)}
-    raise UnsupportedMediaType(f"{api.name} does not accept {media_type} bodies; send {' or '.join(accepted_media_types(api))}")
+    hint = _CURL_HINT if media_type == "application/x-www-form-urlencoded" else ""
+    raise UnsupportedMediaType(
+        f"{api.name} does not accept {media_type} bodies; send {' or '.join(accepted_media_types(api))}{hint}"
+    )
 
 
 def accepted_media_types(api: APIMethod) -> list[str]:
