@@ -135,7 +135,10 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 def test_bad_target_in_a_real_process_prints_one_line_without_traceback(tmp_path: Path) -> None:
     result = run(str(BIN / "bundle"), "serve", "bad-target", cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr == "error: target 'bad-target' must look like 'module:Class' or 'path/to/file.py:Class'\n"
+    assert result.stderr == (
+        "error: no bundle named 'bad-target' in the local store (see bundle list); "
+        "to serve code, give module:Class or path/to/file.py:Class\n"
+    )
     assert result.stdout == ""
 
 

@@ -70,7 +70,10 @@ def import_archive(archive: Path, store: LocalStore | None = None) -> tuple[Stor
                     if member.isfile():
                         _extract(tar, member, staging)
         except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
-            raise IntegrityError(f"{archive} is not a readable bundle archive: {exc}") from None
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__  # tarfile lists every method tried
+            if isinstance(exc, tarfile.ReadError):
+                reason = "not a tar or tar.gz file"
+            raise IntegrityError(f"{archive} is not a readable bundle archive: {reason}") from None
         verify_record(staging)
         try:
             manifest = BundleManifest.model_validate_json((staging / MANIFEST_FILE).read_bytes())

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..bundler import LocalStore, dev_artifact_loader, module_file, open_bundle, parse_tag
+from ..errors import BundleNotFound, ImportTargetError, StoreError
 from ..service_base import Service, is_file_target, load_service
 
 logger = logging.getLogger("modelbundle.server")
@@ -47,15 +48,25 @@ def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
             bundle = OpenedBundle(stored.path, stored.manifest)
         tag = bundle.manifest.tag
         return ServiceSource(bundle.service_class(), bundle.artifact_loader(), f"bundle {tag}", tag)
-    service_cls = load_service(target)
+    if ":" not in target:  # a bare NAME can only be a bundle, and there is none of that name
+        raise BundleNotFound(
+            f"no bundle named {target!r} in the local store (see bundle list); "
+            "to serve code, give module:Class or path/to/file.py:Class"
+        )
+    try:
+        service_cls = load_service(target)
+    except ImportTargetError as exc:
+        if is_file_target(target) or "no module named" not in str(exc):
+            raise
+        raise ImportTargetError(f"{exc}, and no bundle {target} in the local store (see bundle list)") from None
     loader = dev_artifact_loader(service_cls, module_file(service_cls))
     return ServiceSource(service_cls, loader, f"module {target}", target)
 
 
 def _in_store(target: str) -> bool:
+    """True when the store has bundles of that name (a missing version then gets BundleNotFound)."""
     try:
-        name, version = parse_tag(target)
-    except Exception:
+        name, _version = parse_tag(target)
+    except StoreError:
         return False
-    bundles = LocalStore().bundles / name
-    return bundles.is_dir() and (version is None or (bundles / version).is_dir())
+    return (LocalStore().bundles / name).is_dir()
