@@ -8,20 +8,17 @@ import os
 import re
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+from fixtures.servers import ProcessServer
 
 REPO = Path(__file__).resolve().parents[2]
 IRIS_EXAMPLE = REPO / "examples" / "iris"
 #: a bundle serves from a cold process that imports numpy, scikit-learn and FastAPI
 START_TIMEOUT = 90.0
-_ANNOUNCED = re.compile(r"serving .* on http://127\.0\.0\.1:(\d+)")
 
 #: a service with no third-party imports: its requirements are modelbundle alone
 PLAIN_SERVICE = '''\
@@ -131,67 +128,12 @@ class Prebuilt:
     affine: Built
 
 
-class BundleServer:
-    """``bundle serve TARGET --port 0`` (any ``bundle`` executable) with its stderr collected."""
-
-    def __init__(self, command: Sequence[str | Path], target: str, home: Path) -> None:
-        self.proc = subprocess.Popen(
-            [*map(str, command), "serve", target, "--port", "0", "--no-access-log"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "MODELBUNDLE_HOME": str(home), "PYTHONUNBUFFERED": "1"},
-        )
-        self._lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.url = ""
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self._lines.append(line)
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self._lines)
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the server exited with status {self.proc.returncode}:\n{self.stderr}")
-            match = _ANNOUNCED.search(self.stderr)
-            if match:
-                self.url = f"http://127.0.0.1:{match.group(1)}"
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(self.url + "/readyz", timeout=1.0).status_code == 200:
-                        return
-            time.sleep(0.05)
-        raise AssertionError(f"the server was not ready within {START_TIMEOUT} s:\n{self.stderr}")
-
-    def post(self, path: str, body: Any) -> httpx.Response:
-        return httpx.post(self.url + path, json=body, timeout=30.0)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(10)
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
-
-
 @contextlib.contextmanager
-def serving(command: Sequence[str | Path], target: str, home: Path) -> Iterator[BundleServer]:
-    server = BundleServer(command, target, home)
+def serving(command: Sequence[str | Path], target: str, home: Path) -> Iterator[ProcessServer]:
+    """``COMMAND serve TARGET`` (any ``bundle`` executable) on a free port, ready, with ``home`` as the store."""
+    server = ProcessServer(target, env={"MODELBUNDLE_HOME": str(home)}, executable=command)
     try:
-        server.wait_ready()
+        server.wait_ready(START_TIMEOUT)
         yield server
     finally:
         server.close()

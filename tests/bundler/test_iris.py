@@ -160,10 +160,10 @@ def test_env_create_then_serve_from_that_env_answers_like_the_model(iris: Built,
     expected = joblib.load(iris.project / "model.joblib").predict(rows).tolist()
     assert len(set(expected)) == 3
     with serving([venv / "bin" / "bundle"], iris.tag, iris.home) as server:
-        response = server.post("/predict", {"x": rows.tolist()})
+        response = server.post("/predict", json={"x": rows.tolist()})
         assert response.status_code == 200, response.text
         assert response.json() == expected
-        one = server.post("/predict", {"x": rows[:1].tolist()})
+        one = server.post("/predict", json={"x": rows[:1].tolist()})
         assert one.json() == expected[:1]
     assert f"bundle {iris.tag}" in server.stderr
     # the env made from the lock satisfies the lock

@@ -63,7 +63,7 @@ def test_the_packed_object_loads_in_a_fresh_process(affine: Built, tmp_path: Pat
 
 def test_the_packed_bundle_serves(affine: Built) -> None:
     with serving([sys.executable, "-m", "modelbundle"], affine.tag, affine.home) as server:
-        response = server.post("/predict", {"x": [1.0, 2.0, -1.0]})
+        response = server.post("/predict", json={"x": [1.0, 2.0, -1.0]})
         assert response.status_code == 200, response.text
         assert response.json() == [4.0, 7.0, -2.0]
 
