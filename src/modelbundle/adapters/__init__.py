@@ -11,12 +11,13 @@ from typing import Any
 
 from ._artifact_kinds import KINDS as ARTIFACT_KINDS
 from ._artifact_kinds import ArtifactKind, artifact_kind, check_framework_version
-from ._base import Adapter
+from ._base import JSON, Adapter
 from ._markers import DType, Shape
 from ._select import adapter_for
 
 __all__ = [
     "ARTIFACT_KINDS",
+    "JSON",
     "Adapter",
     "ArtifactKind",
     "Bytes",

@@ -135,10 +135,11 @@ def _build(
                 conda=_conda.conda_prefix() is not None,
             ),
         )
+        content = build_record(staging)  # every file but bundle.json, hashed once
         if options.version is None:
-            manifest = manifest.model_copy(update={"version": _content_version(staging, manifest)})
+            manifest = manifest.model_copy(update={"version": _content_version(content, manifest)})
         (staging / MANIFEST_FILE).write_bytes(manifest.dump())
-        write_record(staging)
+        write_record(staging, known=content)
         bundle, created = store.commit(staging, name, manifest.version)
     if not created:
         reporter.info(f"{bundle.tag} is already in the store (same content)")
@@ -283,9 +284,9 @@ def _api_infos(service_cls: type[Service]) -> list[APIInfo]:
     return infos
 
 
-def _content_version(staging: Path, manifest: BundleManifest) -> str:
-    """A digest of every staged file and of the manifest minus its time and version."""
-    digest = hashlib.sha256(build_record(staging).encode())
+def _content_version(record: str, manifest: BundleManifest) -> str:
+    """A digest of every staged file (their RECORD lines) and of the manifest minus its time and version."""
+    digest = hashlib.sha256(record.encode())
     stable = manifest.model_dump(mode="json", exclude={"created_at", "version"})
     digest.update(json.dumps(stable, sort_keys=True).encode())
     return digest.hexdigest()[:VERSION_DIGEST_CHARS]

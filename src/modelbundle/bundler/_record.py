@@ -33,16 +33,22 @@ def bundle_files(root: Path) -> Iterator[Path]:
     yield from sorted(found, key=lambda p: p.as_posix())
 
 
+def _record_line(root: Path, relative: Path) -> str:
+    path = root / relative
+    return f"{relative.as_posix()},sha256={file_digest(path)},{path.stat().st_size}"
+
+
 def build_record(root: Path) -> str:
-    lines = []
+    return "".join(_record_line(root, relative) + "\n" for relative in bundle_files(root))
+
+
+def write_record(root: Path, known: str = "") -> None:
+    """Write RECORD; ``known`` holds lines already computed, so only the other files are hashed."""
+    lines = {line.rsplit(",", 2)[0]: line for line in known.splitlines()}  # paths may hold commas
     for relative in bundle_files(root):
-        path = root / relative
-        lines.append(f"{relative.as_posix()},sha256={file_digest(path)},{path.stat().st_size}")
-    return "\n".join(lines) + "\n"
-
-
-def write_record(root: Path) -> None:
-    (root / RECORD_FILE).write_text(build_record(root))
+        if relative.as_posix() not in lines:
+            lines[relative.as_posix()] = _record_line(root, relative)
+    (root / RECORD_FILE).write_text("".join(lines[path] + "\n" for path in sorted(lines)))
 
 
 def read_record(root: Path) -> dict[str, tuple[str, int]]:

@@ -6,11 +6,10 @@ from typing import Any
 
 import orjson
 
-from ..adapters import Adapter
+from ..adapters import JSON, Adapter
 from ..errors import BadRequest, InvalidInput, UnsupportedMediaType
 from ..service_base import APIMethod
 
-JSON = "application/json"
 JSON_BYTES = b"application/json"
 # Only JSON content types (or none) are parsed as JSON. Browsers send form-urlencoded and
 # text/plain cross-origin without a CORS preflight, so parsing those as JSON would let any

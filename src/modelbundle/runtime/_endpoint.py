@@ -10,7 +10,6 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..errors import ModelError, Overloaded, PayloadTooLarge, RequestError, RequestTimeout
@@ -19,11 +18,10 @@ from ._codec import decode_request, encode_result, error_body
 from ._config import ServeConfig
 from ._metrics import APIMetrics
 from ._state import ServerState
-from ._types import Receive, Scope, Send
+from ._types import Invoke, Receive, Scope, Send
 
 logger = logging.getLogger("modelbundle.server")
 
-Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
 #: bodies above this are decoded (and their answers encoded) on a thread, not on the event loop
 OFFLOAD_BYTES = 256 * 1024
 

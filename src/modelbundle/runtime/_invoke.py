@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -12,8 +12,7 @@ from ..service_base import APIMethod, Service
 from ._batcher import Batcher
 from ._config import ServeConfig
 from ._metrics import Metrics
-
-Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
+from ._types import Invoke
 
 
 class Invokers:

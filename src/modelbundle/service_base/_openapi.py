@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from .._version import __version__
+from ..adapters import JSON
 from ._method import APIMethod
 from ._service import Service
-
-JSON = "application/json"
 
 _ERROR_SCHEMA = {
     "type": "object",
