@@ -10,6 +10,7 @@
     │   ├── BundleNotFound     no bundle of that name or version (locally or in a remote store)
     │   └── RemoteStoreError   a remote store (directory, S3, OCI registry) failed or refused
     │       └── AuthenticationError  the remote store rejected the credentials (401/403)
+    ├── ExportError            an exporter cannot make an image, zip or manifests (engine, base image, wheels, push)
     ├── ServeError             the server cannot start (bad option, setup() failed, port in use)
     └── RequestError           a request cannot be answered; carries an HTTP status and a type
         ├── BadRequest         400: the body cannot be parsed at all
@@ -35,6 +36,7 @@ __all__ = [
     "BuildError",
     "BundleNotFound",
     "DefinitionError",
+    "ExportError",
     "ImportTargetError",
     "IntegrityError",
     "InvalidInput",
@@ -101,6 +103,12 @@ class RemoteStoreError(StoreError):
 
 class AuthenticationError(RemoteStoreError):
     """Raised when a remote store rejects the credentials (HTTP 401/403, S3 access denied)."""
+
+
+class ExportError(ModelbundleError):
+    """An exporter cannot turn a bundle into what was asked: the Docker engine is unreachable,
+    the base image is missing, a locked distribution has no wheel for the target platform,
+    the image build or push failed, or the output would break the platform's limits."""
 
 
 class ServeError(ModelbundleError):
