@@ -28,6 +28,8 @@ from ._endpoint import APIEndpoint
 from ._invoke import Invokers
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import Metrics
+from ._oip import PREFIX as OIP_PREFIX
+from ._oip import OpenInference
 from ._state import ServerState
 from ._types import Message, Receive, Scope, Send
 
@@ -67,6 +69,7 @@ class ServiceApp:
         self._invokers: Invokers | None = None
         self._endpoints: dict[str, APIEndpoint] = {}
         self.openapi = build_openapi(service_cls)
+        self.oip = OpenInference(service_cls, state)
         self.fastapi = self._build_fastapi()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -102,9 +105,10 @@ class ServiceApp:
         self.service = service
         self._invokers = Invokers(service, self.config, self.metrics)
         for api in self.service_cls.__apis__.values():
-            self._endpoints[api.route] = APIEndpoint(
-                api, self._invokers.build(api), self.metrics.for_api(api.name), self.config, self.state
-            )
+            invoke, metrics = self._invokers.build(api), self.metrics.for_api(api.name)
+            self._endpoints[api.route] = APIEndpoint(api, invoke, metrics, self.config, self.state)
+            # Open Inference Protocol infer paths share the invoke, so they join the same batcher
+            self._endpoints.update(self.oip.endpoints(api, invoke, metrics, self.config))
         self.state.mark_ready()
         logger.info("%s is ready: %s", self.service_cls.name, ", ".join(f"POST {a.route}" for a in self.service_cls.__apis__.values()))
         try:
@@ -159,6 +163,12 @@ class ServiceApp:
             return HTMLResponse(docs_html(self.service_cls.name))
 
         app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="docs-static")
+
+        @app.get(OIP_PREFIX, include_in_schema=False)
+        async def oip_server_metadata() -> JSONResponse:
+            return JSONResponse(self.oip.server_metadata())
+
+        app.mount(OIP_PREFIX, self.oip.app(), name="open-inference-protocol")
 
         async def request_error(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, RequestError)
