@@ -33,3 +33,13 @@ def import_bundle(archive: Path) -> None:
 
     bundle, created = import_archive(archive)
     click.echo(f"imported {bundle.tag}" if created else f"{bundle.tag} is already in the store")
+
+
+def _add_formats() -> None:
+    from ._export_kubernetes import export_kserve, export_kubernetes
+
+    for command in (export_kubernetes, export_kserve):
+        export.add_command(command)
+
+
+_add_formats()
