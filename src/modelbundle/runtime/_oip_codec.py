@@ -160,9 +160,12 @@ def _from_json(name: str, datatype: str, data: Any) -> np.ndarray[Any, Any]:
         array = np.asarray(data)
     except ValueError:
         array = np.asarray(_flatten(name, data))  # nested lists of uneven depth: row-major order still holds
+    dtype = DATATYPES[datatype]
+    if dtype.kind in "iu" and array.dtype.kind in "fO":
+        # integers past int64 (a UINT64 near 2**64) make numpy guess float64 or object: convert exactly
+        return _exact_integers(name, datatype, data, array)
     if array.dtype.kind not in "biuf":
         raise BadRequest(f"input '{name}': {datatype} data must be {_json_kind(datatype)}, got {array.dtype.name} values")
-    dtype = DATATYPES[datatype]
     if datatype == "BOOL":
         if array.dtype.kind != "b" and array.size:
             raise BadRequest(f"input '{name}': BOOL data must be true or false")
@@ -175,6 +178,21 @@ def _from_json(name: str, datatype: str, data: Any) -> np.ndarray[Any, Any]:
             if low < info.min or high > info.max:
                 raise BadRequest(f"input '{name}': values {low}..{high} do not fit {datatype}")
     return array.astype(dtype, copy=False)
+
+
+def _exact_integers(name: str, datatype: str, data: list[Any], guessed: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    dtype = DATATYPES[datatype]
+    if guessed.dtype.kind == "O":
+        guessed = np.asarray(_flatten(name, data), dtype=object)
+        if not all(type(item) is int for item in guessed.tolist()):
+            raise BadRequest(f"input '{name}': {datatype} data must be integers")
+    try:
+        exact = np.asarray(guessed.tolist() if guessed.dtype.kind == "O" else data, dtype=dtype)
+    except (OverflowError, ValueError, TypeError):
+        raise BadRequest(f"input '{name}': the values do not fit {datatype}") from None
+    if guessed.dtype.kind == "f" and not np.array_equal(exact.astype(np.float64).reshape(-1), guessed.reshape(-1)):
+        raise BadRequest(f"input '{name}': {datatype} data must be integers")
+    return exact
 
 
 def _from_binary(name: str, datatype: str, chunk: memoryview, count: int) -> np.ndarray[Any, Any]:
