@@ -6,10 +6,15 @@ from pathlib import Path
 
 import click
 
+from ._export_lambda import export_lambda
+
 
 @click.group()
 def export() -> None:
     """Export a bundle in another format."""
+
+
+export.add_command(export_lambda)
 
 
 @export.command(name="archive")

@@ -1,0 +1,33 @@
+"""The module at the root of the zip that Lambda imports: small, stdlib-only, delegating to LambdaHandler."""
+
+from __future__ import annotations
+
+#: the module at the zip's root, and the handler setting of the function
+HANDLER_MODULE = "modelbundle_handler"
+HANDLER = f"{HANDLER_MODULE}.handler"
+#: the folder of the zip that holds the bundle (with its RECORD)
+BUNDLE_DIR = "modelbundle_bundle"
+
+_SOURCE = '''\
+"""AWS Lambda entry point of a modelbundle bundle, written by `bundle export lambda`.
+
+Handler: {handler}. The bundle is in {bundle_dir}/ beside this file. Importing
+this module (Lambda's init phase) verifies the bundle, loads its artifacts and
+runs the service's setup(), so that invocations only answer requests.
+"""
+
+import os
+
+from modelbundle.exporters.awslambda import LambdaHandler
+
+_HANDLER = LambdaHandler.from_bundle(os.path.join(os.path.dirname(os.path.abspath(__file__)), "{bundle_dir}"))
+
+
+def handler(event, context):
+    """API Gateway REST (v1) and HTTP API (v2) events, Function URL events, and {{"api": ..., "input": ...}}."""
+    return _HANDLER(event, context)
+'''
+
+
+def handler_source() -> str:
+    return _SOURCE.format(handler=HANDLER, bundle_dir=BUNDLE_DIR)

@@ -1,0 +1,134 @@
+"""``bundle export lambda``: a bundle, its locked environment and a handler, as one Lambda zip."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...bundler import Reporter, StoredBundle, verify_record
+from ...errors import ExportError
+from ._entry import BUNDLE_DIR, HANDLER, HANDLER_MODULE, handler_source
+from ._install import install_lock
+from ._platform import LambdaRuntime, lambda_runtime
+from ._slim import slim
+from ._zip import ZipEntry, tree_files, write_zip
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LambdaLimits:
+    """Lambda's deployment package quotas, in bytes."""
+
+    #: a zip function, unpacked (layers included): past this Lambda refuses the function
+    unzipped: int = 250 * MIB
+    #: a zip uploaded directly with the function; larger ones must go through S3
+    zipped_direct: int = 50 * MIB
+
+
+DEFAULT_LIMITS = LambdaLimits()
+
+
+@dataclass(frozen=True)
+class LambdaZip:
+    """What ``export_lambda`` wrote."""
+
+    path: Path
+    runtime: LambdaRuntime
+    handler: str
+    files: int
+    unzipped_size: int
+    zipped_size: int
+
+
+def export_lambda(
+    bundle: StoredBundle,
+    output: Path,
+    *,
+    cache_dir: Path,
+    arch: str = "x86_64",
+    python: str | None = None,
+    find_links: Sequence[Path] = (),
+    reporter: Reporter | None = None,
+    limits: LambdaLimits = DEFAULT_LIMITS,
+) -> LambdaZip:
+    """Write ``output``: a zip for a Lambda ``python`` runtime (default: the bundle's Python) on ``arch``.
+
+    The zip holds ``modelbundle_handler.py`` (handler ``modelbundle_handler.handler``),
+    the bundle under ``modelbundle_bundle/``, and the bundle's requirements.lock
+    installed from wheels for the runtime's platform. The size limits are checked
+    before anything is written; on any failure ``output`` is left as it was.
+    """
+    reporter = reporter or Reporter(quiet=True)
+    bundle_python = ".".join(bundle.manifest.python_version.split(".")[:2])
+    runtime = lambda_runtime(python or bundle_python, arch)
+    if runtime.python != bundle_python:
+        reporter.warn(f"{bundle.tag} was built with Python {bundle_python}; the zip is for {runtime.identifier}")
+    verify_record(bundle.path)
+    links = [bundle.path / "env" / "wheels", *find_links, cache_dir / "wheels"]
+    with tempfile.TemporaryDirectory(prefix="modelbundle-lambda-") as work:
+        site = Path(work) / "site"
+        site.mkdir()
+        install_lock(bundle.path / "env" / "requirements.lock", site, runtime, links, reporter)
+        freed = slim(site)
+        files = [
+            *tree_files(site),
+            *tree_files(bundle.path, BUNDLE_DIR),
+            ZipEntry(f"{HANDLER_MODULE}.py", handler_source().encode()),
+        ]
+        _check_unique(files)
+        unzipped = sum(f.size for f in files)
+        reporter.info(f"{len(files)} files, {_mib(unzipped)} unzipped ({_mib(freed)} of caches, tests and stubs left out)")
+        if unzipped > limits.unzipped:
+            raise ExportError(
+                f"{bundle.tag} for {runtime.identifier} is {_mib(unzipped)} unzipped, above Lambda's "
+                f"{_mib(limits.unzipped)} limit for zip functions (largest: {_largest(files)}); "
+                f"export it as a container image instead (bundle containerize {bundle.tag} --target lambda-image)"
+            )
+        zipped = _write_atomically(files, output, reporter)
+    if zipped > limits.zipped_direct:
+        reporter.warn(
+            f"{output} is {_mib(zipped)}, above the {_mib(limits.zipped_direct)} Lambda accepts in a direct upload; "
+            f"upload it to S3 and create the function from there (aws lambda create-function --code S3Bucket=...,S3Key=...)"
+        )
+    return LambdaZip(output, runtime, HANDLER, len(files), unzipped, zipped)
+
+
+def _write_atomically(files: list[ZipEntry], output: Path, reporter: Reporter) -> int:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    try:
+        with reporter.step(f"writing {output}..."):
+            write_zip(files, partial)
+        size = partial.stat().st_size
+        partial.replace(output)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return size
+
+
+def _check_unique(files: list[ZipEntry]) -> None:
+    """A distribution that installs a top-level ``modelbundle_handler.py`` or ``modelbundle_bundle/``
+    would be silently shadowed; refuse instead."""
+    seen = Counter(f.name for f in files)
+    clashes = sorted(name for name, count in seen.items() if count > 1)
+    if clashes:
+        raise ExportError(f"two files would be {clashes[0]} in the zip; a locked distribution uses a name the exporter needs")
+
+
+def _largest(files: list[ZipEntry], count: int = 3) -> str:
+    """The biggest top-level folders, e.g. ``scipy 94.0 MiB, numpy 31.2 MiB``."""
+    sizes: Counter[str] = Counter()
+    for f in files:
+        sizes[f.name.split("/", 1)[0]] += f.size
+    return ", ".join(f"{name} {_mib(size)}" for name, size in sizes.most_common(count))
+
+
+def _mib(size: int) -> str:
+    return f"{size / MIB:.1f} MiB"
+
