@@ -17,7 +17,7 @@ from ..errors import ArtifactError
 from ..service_base import Service, declared_artifacts, load_service
 from ._manifest import ArtifactInfo, BundleManifest
 from ._record import verify_record
-from ._store import LocalStore
+from ._store import LocalStore, StoredBundle, read_bundle_dir
 
 ArtifactLoader = Callable[[], dict[str, Any]]
 
@@ -41,7 +41,15 @@ class OpenedBundle:
 
 def open_bundle(ref: str, store: LocalStore | None = None) -> OpenedBundle:
     """Find ``name[:version]`` in the store and check every file against RECORD."""
-    stored = (store or LocalStore()).get(ref)
+    return _verified((store or LocalStore()).get(ref))
+
+
+def open_bundle_dir(path: Path) -> OpenedBundle:
+    """The bundle in folder ``path`` (outside any store, e.g. /opt/bundle in an image), checked against RECORD."""
+    return _verified(read_bundle_dir(path))
+
+
+def _verified(stored: StoredBundle) -> OpenedBundle:
     verify_record(stored.path)
     return OpenedBundle(stored.path, stored.manifest)
 

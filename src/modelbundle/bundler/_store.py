@@ -150,11 +150,16 @@ class LocalStore:
         raise BundleNotFound(f"no bundle {ref} in {self.bundles}{hint}")
 
     def _read(self, path: Path) -> StoredBundle:
-        try:
-            manifest = BundleManifest.model_validate_json((path / MANIFEST_FILE).read_bytes())
-        except (OSError, ValidationError) as exc:
-            raise IntegrityError(f"{path / MANIFEST_FILE} is not a valid bundle manifest: {exc}") from None
-        return StoredBundle(path, manifest)
+        return read_bundle_dir(path)
+
+
+def read_bundle_dir(path: Path) -> StoredBundle:
+    """The bundle in folder ``path`` (in a store or not, e.g. /opt/bundle in an image); not verified."""
+    try:
+        manifest = BundleManifest.model_validate_json((path / MANIFEST_FILE).read_bytes())
+    except (OSError, ValidationError) as exc:
+        raise IntegrityError(f"{path / MANIFEST_FILE} is not a valid bundle manifest: {exc}") from None
+    return StoredBundle(path, manifest)
 
 
 def _same_content(a: Path, b: Path) -> bool:

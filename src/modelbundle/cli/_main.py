@@ -36,12 +36,13 @@ def main(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     from ._archive import export, import_bundle
     from ._build import build
+    from ._containerize import containerize
     from ._env import env
     from ._serve import serve
     from ._store import delete, get, list_bundles
     from ._transfer import pull, push
 
-    for command in (serve, build, list_bundles, get, delete, export, import_bundle, env, push, pull):
+    for command in (serve, build, list_bundles, get, delete, export, import_bundle, env, push, pull, containerize):
         main.add_command(command)
 
 

@@ -1,13 +1,25 @@
-"""What ``bundle serve TARGET`` serves: a module's Service (dev mode) or a bundle from the store."""
+"""What ``bundle serve TARGET`` serves: a module's Service (dev mode), a stored bundle or a bundle folder."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ..bundler import LocalStore, dev_artifact_loader, module_file, open_bundle, parse_tag
+from ..bundler import (
+    MANIFEST_FILE,
+    LocalStore,
+    OpenedBundle,
+    StoredBundle,
+    dev_artifact_loader,
+    module_file,
+    open_bundle,
+    open_bundle_dir,
+    parse_tag,
+    read_bundle_dir,
+)
 from ..errors import BundleNotFound, ImportTargetError, StoreError
 from ..service_base import Service, is_file_target, load_service
 
@@ -26,28 +38,21 @@ class ServiceSource:
 
 
 def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
-    """``path/file.py:Class`` and ``module:Class`` import code; ``NAME[:VERSION]`` opens a stored bundle.
+    """``path/file.py:Class`` and ``module:Class`` import code; ``NAME[:VERSION]`` opens a stored bundle,
+    and a folder holding a bundle.json (``/opt/bundle`` in an image) opens that bundle.
 
     A stored bundle wins over a module of the same name; the log says which was served.
     ``verify=False`` skips the RECORD check (workers of a parent that already checked).
     """
+    folder = Path(target)
+    if (folder / MANIFEST_FILE).is_file():
+        folder = folder.resolve()
+        bundle = open_bundle_dir(folder) if verify else _unverified(read_bundle_dir(folder))
+        return _bundle_source(bundle, verify, pinned=str(folder))
     if not is_file_target(target) and _in_store(target):
         store = LocalStore()
-        if verify:
-            bundle = open_bundle(target, store)
-            mismatches = bundle.environment_mismatches()
-            if mismatches:
-                logger.warning(
-                    "this environment does not match the bundle's requirements.lock: %s "
-                    "(bundle env create %s DIR makes one that does)", "; ".join(mismatches[:10]), bundle.manifest.tag,
-                )
-        else:
-            from ..bundler import OpenedBundle
-
-            stored = store.get(target)
-            bundle = OpenedBundle(stored.path, stored.manifest)
-        tag = bundle.manifest.tag
-        return ServiceSource(bundle.service_class(), bundle.artifact_loader(), f"bundle {tag}", tag)
+        bundle = open_bundle(target, store) if verify else _unverified(store.get(target))
+        return _bundle_source(bundle, verify, pinned=bundle.manifest.tag)
     if ":" not in target:  # a bare NAME can only be a bundle, and there is none of that name
         raise BundleNotFound(
             f"no bundle named {target!r} in the local store (see bundle list); "
@@ -61,6 +66,22 @@ def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
         raise ImportTargetError(f"{exc}, and no bundle {target} in the local store (see bundle list)") from None
     loader = dev_artifact_loader(service_cls, module_file(service_cls))
     return ServiceSource(service_cls, loader, f"module {target}", target)
+
+
+def _bundle_source(bundle: OpenedBundle, verified: bool, pinned: str) -> ServiceSource:
+    tag = bundle.manifest.tag
+    if verified:
+        mismatches = bundle.environment_mismatches()
+        if mismatches:
+            logger.warning(
+                "this environment does not match the bundle's requirements.lock: %s "
+                "(bundle env create %s DIR makes one that does)", "; ".join(mismatches[:10]), tag,
+            )
+    return ServiceSource(bundle.service_class(), bundle.artifact_loader(), f"bundle {tag}", pinned)
+
+
+def _unverified(stored: StoredBundle) -> OpenedBundle:
+    return OpenedBundle(stored.path, stored.manifest)
 
 
 def _in_store(target: str) -> bool:

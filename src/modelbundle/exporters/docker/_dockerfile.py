@@ -1,0 +1,138 @@
+"""The Dockerfile: a builder stage makes the venv from host wheels, the final stage copies three layers.
+
+Layers of the final stage, least to most often changed, so that a code-only
+change rebuilds only the last one:
+
+1. ``COPY --from=builder /out/ /``: the venv at /opt/venv, plus /etc/passwd and
+   /etc/group naming the non-root user (made in the builder, so no RUN in the
+   final stage and no layer duplicated by a chown);
+2. ``COPY data/ /``: the bundle's artifacts (and vendored wheels);
+3. ``COPY code/ /``: everything else of the bundle (manifest, RECORD, src, lock).
+
+Every file the final stage gets has a fixed mtime, mode and owner, so the
+layers the bundle contributes have the same digest whenever they are built.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+#: a fixed time for every file in the image's layers (1980-01-01, the oldest a zip or wheel can hold)
+SOURCE_DATE_EPOCH = 315532800
+VENV_DIR = "/opt/venv"
+BUNDLE_DIR = "/opt/bundle"
+USER_NAME = "bundle"
+USER_ID = 10001
+HOME_DIR = f"/home/{USER_NAME}"
+DEFAULT_PORT = 3000
+#: context folders (under the build context) copied as whole root filesystems
+DATA_LAYER = "data"
+CODE_LAYER = "code"
+WHEELS_DIR = "wheels"
+LOCK_FILE = "requirements.lock"
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    command: Sequence[str]
+    interval: str = "5s"
+    timeout: str = "3s"
+    start_period: str = "120s"
+    retries: int = 3
+
+
+@dataclass(frozen=True)
+class ImageRecipe:
+    """What differs between targets: the final stage's user, env, ports, entrypoint and labels."""
+
+    base_image: str
+    python_version: str  # "3.11": checked against the base image's python3 in the builder
+    entrypoint: Sequence[str]
+    command: Sequence[str] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    port: int = DEFAULT_PORT
+    #: None: root (SageMaker runs containers as root and writes to /opt/ml)
+    user_id: int | None = USER_ID
+    healthcheck: HealthCheck | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    has_data_layer: bool = True
+
+
+def render_dockerfile(recipe: ImageRecipe) -> str:
+    return "\n".join([*_builder_stage(recipe), "", *_final_stage(recipe)]) + "\n"
+
+
+def _builder_stage(recipe: ImageRecipe) -> list[str]:
+    python = recipe.python_version
+    check = (
+        "import sys; v = '%d.%d' % sys.version_info[:2]; "
+        f"sys.exit(0 if v == '{python}' else 'the base image has Python ' + v + ', the bundle needs {python}: choose another --base-image')"
+    )
+    make_user = (
+        f"useradd --uid {recipe.user_id} --user-group --no-create-home --home-dir {HOME_DIR} "
+        f"--shell /usr/sbin/nologin {USER_NAME}; "
+        f"mkdir -p /out/etc /out{HOME_DIR}; cp /etc/passwd /etc/group /out/etc/; "
+        f"chown {recipe.user_id}:{recipe.user_id} /out{HOME_DIR}; "
+        if recipe.user_id is not None
+        else ""
+    )
+    return [
+        "# Made by `bundle containerize`; builds with the classic builder or BuildKit, offline.",
+        f"FROM {recipe.base_image} AS builder",
+        # fixed time and hash seed: pip compiles .pyc files with checked hashes and stable marshalling
+        f"ENV SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH} PYTHONHASHSEED=0 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1",
+        f"COPY {LOCK_FILE} /build/{LOCK_FILE}",
+        f"COPY {WHEELS_DIR}/ /build/{WHEELS_DIR}/",
+        "RUN set -eu; "
+        f"python3 -c {_sh_quote(check)}; "
+        # pip runs from a throwaway venv (ensurepip's), so the image's venv holds only the lock
+        "python3 -m venv /build/tools; "
+        f"python3 -m venv --without-pip {VENV_DIR}; "
+        f"/build/tools/bin/python -m pip --python {VENV_DIR}/bin/python install --quiet --no-index "
+        f"--find-links /build/{WHEELS_DIR} --require-hashes --no-deps -r /build/{LOCK_FILE}; "
+        f"mkdir -p /out/opt; cp -a {VENV_DIR} /out/opt/; "
+        f"{make_user}"
+        f"find /out -exec touch -h -d @{SOURCE_DATE_EPOCH} '{{}}' +",
+    ]
+
+
+def _final_stage(recipe: ImageRecipe) -> list[str]:
+    lines = [
+        f"FROM {recipe.base_image}",
+        "COPY --from=builder /out/ /",
+    ]
+    if recipe.has_data_layer:
+        lines.append(f"COPY {DATA_LAYER}/ /")
+    lines.append(f"COPY {CODE_LAYER}/ /")
+    env = {
+        "PATH": f"{VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **({"HOME": HOME_DIR} if recipe.user_id is not None else {}),
+        **recipe.env,
+    }
+    lines.append("ENV " + " ".join(f"{key}={_env_quote(value)}" for key, value in env.items()))
+    if recipe.user_id is not None:
+        # numeric, so that Kubernetes can check runAsNonRoot without reading /etc/passwd
+        lines += [f"USER {recipe.user_id}:{recipe.user_id}", f"WORKDIR {HOME_DIR}"]
+    lines.append(f"EXPOSE {recipe.port}")
+    check = recipe.healthcheck
+    if check is not None:
+        lines.append(
+            f"HEALTHCHECK --interval={check.interval} --timeout={check.timeout} "
+            f"--start-period={check.start_period} --retries={check.retries} CMD {json.dumps(list(check.command))}"
+        )
+    lines += ["STOPSIGNAL SIGTERM", f"ENTRYPOINT {json.dumps(list(recipe.entrypoint))}", f"CMD {json.dumps(list(recipe.command))}"]
+    if recipe.labels:
+        lines.append("LABEL " + " \\\n      ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in sorted(recipe.labels.items())))
+    return lines
+
+
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def _env_quote(value: str) -> str:
+    return json.dumps(value) if any(c in value for c in " \"'$\\") else value
