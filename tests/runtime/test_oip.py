@@ -146,7 +146,7 @@ def test_binary_data_output_makes_every_output_binary_unless_one_says_otherwise(
     body["inputs"].append({**body["inputs"][0], "name": "b"})
 
     binary = server.post("/v2/models/add/infer", json={**body, "parameters": {"binary_data_output": True}})
-    header, chunk = read_binary_output(binary)
+    _, chunk = read_binary_output(binary)
     assert np.frombuffer(chunk, dtype="<i4").tolist() == [2, 4, 6]
 
     as_json = server.post(
