@@ -101,7 +101,7 @@ def test_the_manifest_matches_what_the_server_does(bundle: StoredBundle, tmp_pat
     manifests = _export(bundle, tmp_path / "out")
     deployment = manifests["deployment.yaml"]
     container, pod = _container(deployment), deployment["spec"]["template"]["spec"]
-    assert (SERVER_PORT, DEFAULT_GRACEFUL_TIMEOUT) == (ServeConfig().port, ServeConfig().graceful_timeout)
+    assert (ServeConfig().port, ServeConfig().graceful_timeout) == (SERVER_PORT, DEFAULT_GRACEFUL_TIMEOUT)
     env = _env(container)
     assert ServeConfig.resolve({}, env).port == container["ports"][0]["containerPort"] == SERVER_PORT
     assert ServeConfig.resolve({}, env).host == "0.0.0.0"
