@@ -98,11 +98,8 @@ class KubernetesOptions(BaseModel):
         """Options from CLI flags (None means not given); a bad value raises ``ExportError`` naming the flag."""
         try:
             return cls(**{key: value for key, value in flags.items() if value is not None})
-        except ValidationError as exc:
+        except ValidationError as exc:  # the checks in _check raise ExportError themselves
             error = exc.errors(include_url=False)[0]
-            cause = error.get("ctx", {}).get("error")
-            if isinstance(cause, ExportError):
-                raise cause from None
             field = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "options"
             raise ExportError(f"{field}: {error['msg']}") from None
 
