@@ -8,11 +8,12 @@ import json
 import struct
 import time
 
+import httpx
 import numpy as np
 import pytest
 
 from fixtures.services.tensors import DATATYPES, HOLD, Tensors
-from modelbundle.runtime import ServeConfig
+from modelbundle.runtime import ServeConfig, create_app
 
 from .test_oip_codec import SAMPLES
 
@@ -302,3 +303,39 @@ def test_overload_and_timeouts_follow_the_native_rules(serve_in_thread):
     assert refused.status_code == 503
     assert refused.headers["retry-after"] == "1"
     assert "requests in flight" in refused.json()["error"]
+
+
+# -- readiness and `bundle serve` ------------------------------------------------------------------------
+def test_before_setup_the_server_is_live_but_not_ready():
+    # the app without its lifespan: setup() has not run, as while a worker starts
+    app = create_app(Tensors, ServeConfig())
+
+    async def run():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return [
+                await client.get("/v2/health/live"),
+                await client.get("/v2/health/ready"),
+                await client.get("/v2/models/predict/ready"),
+                await client.post("/v2/models/predict/infer", json=infer_body(np.array([[1, 1]], dtype=np.float32), "FP32")),
+                await client.get("/v2/models/predict"),
+            ]
+
+    live, ready, model_ready, infer, metadata = asyncio.run(run())
+
+    assert (live.status_code, live.json()) == (200, {"live": True})
+    assert (ready.status_code, ready.json()) == (503, {"ready": False})
+    assert (model_ready.status_code, model_ready.json()) == (503, {"name": "predict", "ready": False})
+    assert (infer.status_code, infer.json()) == (503, {"error": "predict is not ready"})
+    assert infer.headers["retry-after"] == "1"
+    assert metadata.status_code == 200  # metadata needs no model
+
+
+def test_bundle_serve_speaks_the_protocol(serve_in_subprocess):
+    with serve_in_subprocess("tensors.py:Tensors", "--workers", "2") as server:
+        assert server.get("/v2/health/ready").json() == {"ready": True}
+        response = server.post("/v2/models/add/infer", json={"inputs": [
+            {"name": "a", "shape": [1, 3], "datatype": "INT32", "data": [1, 2, 3]},
+            {"name": "b", "shape": [1, 3], "datatype": "INT32", "data": [1, 1, 1]},
+        ]})  # fmt: skip
+        assert response.json()["outputs"][0]["data"] == [2, 3, 4]

@@ -1,8 +1,10 @@
 """``create_app``: the ASGI app that serves one Service class.
 
 POSTs to an API route go straight to that API's endpoint (the hot path skips
-routing); everything else (health, metrics, OpenAPI, docs, 404/405) is a
-small FastAPI app. Every response carries X-Request-ID.
+routing); so do Open Inference Protocol infer POSTs (``_oip.py``), which share
+the API's invoke and so its batcher. Everything else (health, metrics, OpenAPI,
+docs, the protocol's /v2 metadata, 404/405) is a small FastAPI app. Every
+response carries X-Request-ID.
 """
 
 from __future__ import annotations
