@@ -24,6 +24,14 @@ def make_tree(root: Path) -> None:
         "pkg/tests/test_core.py": "",
         "pkg/sub/__init__.py": "",
         "pkg/sub/test/data.txt": "",
+        # code outside the tests that imports from them (numpy.testing does): those modules stay
+        "pkg/testing.py": "from pkg.tests._natype import NA\n",
+        "pkg/tests/_natype.py": "from ._more import X\nNA = X\n",
+        "pkg/tests/_more.py": "X = None\n",
+        "pkg/sub/lazy.py": "def f():\n    from .test.helpers import h\n",
+        "pkg/sub/test/__init__.py": "",
+        "pkg/sub/test/helpers.py": "h = 1\n",
+        "pkg/sub/test/test_lazy.py": "",
         "pkg/datasets/descr/iris.rst": "read at run time",
         "pkg/notapackage/tests/keep.txt": "its parent has no __init__.py",
         "pkg-1.0.dist-info/METADATA": "Name: pkg\n",
@@ -52,6 +60,13 @@ def test_slim_removes_only_what_lambda_never_reads(tmp_path: Path) -> None:
         "pkg/datasets/descr/iris.rst",
         "pkg/notapackage/tests/keep.txt",
         "pkg/sub/__init__.py",
+        "pkg/sub/lazy.py",
+        "pkg/sub/test/__init__.py",
+        "pkg/sub/test/helpers.py",
+        "pkg/testing.py",
+        "pkg/tests/__init__.py",
+        "pkg/tests/_more.py",
+        "pkg/tests/_natype.py",
         "tests/__init__.py",
     ]
     assert freed == len("x: int\n") + len("junk") + len("#!/build/machine/python\n")
