@@ -187,6 +187,7 @@ ERRORS = [
     pytest.param("POST", "/v2/models/echo_bytes/infer", {"json": {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}}, 422, ["expected datatype BYTES, got FP32"], id="bytes-model"),
     pytest.param("POST", "/v2/models/anything/infer", {"json": {"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}}, 422, ["numeric datatype, got BYTES"], id="bytes-to-numeric"),
     pytest.param("POST", "/v2/models/predict/infer", {"content": json.dumps({"inputs": [F32]}).encode(), "headers": {"content-type": "text/plain"}}, 415, ["text/plain"], id="cors-simple-content-type"),
+    pytest.param("POST", "/v2/models/predict/infer", {"json": {"inputs": [F32]}, "headers": {"content-encoding": "gzip"}}, 415, ["Content-Encoding: gzip", "uncompressed"], id="compressed"),
     pytest.param("POST", "/v2/models/predict/infer", {"json": {"inputs": [F32]}, "headers": {"inference-header-content-length": "many"}}, 400, ["Inference-Header-Content-Length"], id="header-length"),
     pytest.param("POST", "/v2/models/nope/infer", {"json": {"inputs": [F32]}}, 404, ["unknown model 'nope'", "'predict'"], id="unknown-model"),
     pytest.param("GET", "/v2/models/nope", {}, 404, ["unknown model 'nope'"], id="unknown-model-metadata"),
@@ -339,3 +340,23 @@ def test_bundle_serve_speaks_the_protocol(serve_in_subprocess):
             {"name": "b", "shape": [1, 3], "datatype": "INT32", "data": [1, 1, 1]},
         ]})  # fmt: skip
         assert response.json()["outputs"][0]["data"] == [2, 3, 4]
+
+
+def test_an_infer_request_past_the_timeout_gets_504(serve_in_thread):
+    with serve_in_thread(Tensors, ServeConfig(timeout=0.3, log_level="critical")) as server:
+        service = server.service
+
+        async def run():
+            async with server.async_client(2) as client:
+                held = asyncio.create_task(client.post("/predict", json=[[HOLD, 0]]))
+                try:
+                    assert await asyncio.to_thread(service.held.wait, 30)
+                    late = await client.post("/v2/models/predict/infer", json=infer_body(np.array([[1, 1]], dtype=np.float32), "FP32"))
+                finally:
+                    service.gate.set()
+                return await held, late
+
+        _, late = asyncio.run(run())
+
+    assert late.status_code == 504
+    assert late.json() == {"error": "predict did not answer within 0.3 s"}

@@ -284,7 +284,7 @@ class InferEndpoint(APIEndpoint):
 
         started = time.perf_counter()
         content_type = b""
-        given_id = content_length = header_length = None
+        given_id = content_length = header_length = encoding = None
         for key, value in scope["headers"]:
             if key == b"content-type":
                 content_type = value
@@ -294,6 +294,8 @@ class InferEndpoint(APIEndpoint):
                 header_length = value
             elif key == b"x-request-id":
                 given_id = value
+            elif key == b"content-encoding":
+                encoding = value
         state = self._state
         request_id = state.request_id(given_id)
         extra_headers: dict[str, str] = {}
@@ -308,6 +310,11 @@ class InferEndpoint(APIEndpoint):
                 raise UnsupportedMediaType(
                     f"inference requests are not taken as {media_type.decode('latin-1')}; "
                     "send application/json, or application/octet-stream with Inference-Header-Content-Length"
+                )
+            if encoding is not None and encoding.strip().lower() != b"identity":
+                raise UnsupportedMediaType(
+                    f"compressed inference requests (Content-Encoding: {encoding.decode('latin-1')}) are not supported; "
+                    "send them uncompressed"
                 )
             if header_length is not None and not header_length.isdigit():
                 raise BadRequest("Inference-Header-Content-Length must be a number of bytes")
