@@ -11,7 +11,6 @@ is made (inside a function), so exporting a zip never loads FastAPI.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import json
 import logging
 import os
@@ -102,7 +101,6 @@ class LambdaHandler:
         """Run the app's lifespan startup: artifacts, then ``setup()``. Raises if it fails."""
         asyncio.set_event_loop(self._loop)
         self._loop.run_until_complete(self._start())
-        atexit.register(self.close)
 
     async def _start(self) -> None:
         events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -134,7 +132,13 @@ class LambdaHandler:
         raise ServeError(f"{name} could not start: {started.exception()}")
 
     def close(self) -> None:
-        """Run the lifespan shutdown (``teardown()``) and close the loop; a no-op the second time."""
+        """Run the lifespan shutdown (``teardown()``) and close the loop; a no-op the second time.
+
+        Lambda freezes and then discards an execution environment without telling a
+        function that has no extension, so on Lambda ``teardown()`` does not run; this
+        is for tests and other hosts. (Not an atexit hook: by then the thread pool
+        that runs a sync ``teardown()`` has shut down.)
+        """
         if self._loop.is_closed():
             return
         try:
