@@ -1,0 +1,124 @@
+"""Fixtures for the containerize tests: the real engine, bundles built once, images built once per session.
+
+Images are built with the real ``bundle containerize`` command on the base
+image made by ``scripts/build-base-image.sh``. Builds share the machine-wide
+lock and wheel cache of the other tests, so a warm run downloads nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.docker import REPO, docker_client, ensure_base_image
+from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
+
+CACHE_DIR = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
+#: every image the tests tag lives under this name, so a session can remove what it made
+IMAGE_PREFIX = "modelbundle-test"
+IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
+
+
+@dataclass(frozen=True)
+class Image:
+    tag: str
+    id: str
+    bundle: StoredBundle
+    #: RootFS.Layers: the base image's layers first, then venv, data (if any), code
+    layers: list[str]
+
+
+@dataclass
+class Session:
+    """What the containerize tests share: the engine, the base image, a store and the images made."""
+
+    engine: Any
+    base_image: str
+    home: Path
+    tags: list[str]
+
+    def containerize(self, ref: str, *args: str, tag: str) -> subprocess.CompletedProcess[str]:
+        result = bundle("containerize", ref, "--base-image", self.base_image, "-t", tag, *args, home=self.home)
+        self.tags.append(tag)
+        return result
+
+    def image(self, tag: str, bundle: StoredBundle) -> Image:
+        attrs = self.engine.images.get(tag).attrs
+        return Image(tag, attrs["Id"], bundle, list(attrs["RootFS"]["Layers"]))
+
+    def base_layers(self) -> list[str]:
+        return list(self.engine.images.get(self.base_image).attrs["RootFS"]["Layers"])
+
+
+def bundle(*args: str, home: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+    """``python -m modelbundle ARGS`` with ``home`` as the store and the shared cache."""
+    env = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR)}
+    return subprocess.run(
+        [sys.executable, "-m", "modelbundle", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, f"{result.args} exited {result.returncode}:\n{result.stdout}\n{result.stderr[-4000:]}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    engine = docker_client()
+    state = Session(engine, ensure_base_image(engine), tmp_path_factory.mktemp("containerize-home"), [])
+    yield state
+    for tag in state.tags:  # untag what the session made; the layer cache stays for the next run
+        with contextlib.suppress(Exception):
+            engine.images.remove(tag)
+
+
+@pytest.fixture(scope="session")
+def iris_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained copy of the iris example."""
+    root = tmp_path_factory.mktemp("iris-example")
+    for name in ("service.py", "train.py"):
+        shutil.copy(REPO / "examples" / "iris" / name, root / name)
+    subprocess.run([sys.executable, "train.py"], cwd=root, check=True, capture_output=True)
+    return root
+
+
+def build_bundle(session: Session, target: str, project: Path) -> StoredBundle:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELBUNDLE_CACHE_DIR", str(CACHE_DIR))
+        options = resolve_build_options({"service": target, "quiet": True}, project)
+        return build(options, LocalStore(session.home))
+
+
+@pytest.fixture(scope="session")
+def iris_bundle(session: Session, iris_project: Path) -> StoredBundle:
+    return build_bundle(session, f"{iris_project}/service.py:IrisClassifier", iris_project)
+
+
+@pytest.fixture(scope="session")
+def mlp_bundle(session: Session) -> StoredBundle:
+    return build_bundle(session, f"{REPO}/examples/mlp/service.py:MLP", REPO / "examples" / "mlp")
+
+
+@pytest.fixture(scope="session")
+def iris_image(session: Session, iris_bundle: StoredBundle) -> Image:
+    tag = f"{IMAGE_PREFIX}/iris:{iris_bundle.manifest.version}"
+    ok(session.containerize(iris_bundle.tag, tag=tag))
+    return session.image(tag, iris_bundle)
+
+
+@pytest.fixture(scope="session")
+def mlp_image(session: Session, mlp_bundle: StoredBundle) -> Image:
+    tag = f"{IMAGE_PREFIX}/mlp:{mlp_bundle.manifest.version}"
+    ok(session.containerize(mlp_bundle.tag, tag=tag))
+    return session.image(tag, mlp_bundle)

@@ -1,0 +1,132 @@
+"""Images of the iris and mlp examples, run by the real engine: answers, user, health, labels, stop."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from fixtures.docker import REPO, running
+
+from .conftest import IRIS_ROWS, Image, Session
+
+
+def _mlp_in_process(rows: np.ndarray) -> np.ndarray:
+    """The example's own service, called in this process."""
+    spec = importlib.util.spec_from_file_location("mlp_example_service", REPO / "examples" / "mlp" / "service.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    service = module.MLP()
+    previous = os.environ.get("MLP_CALL_OVERHEAD_MS")
+    os.environ["MLP_CALL_OVERHEAD_MS"] = "0"
+    try:
+        service.setup()
+    finally:
+        if previous is None:
+            del os.environ["MLP_CALL_OVERHEAD_MS"]
+        else:
+            os.environ["MLP_CALL_OVERHEAD_MS"] = previous
+    return np.asarray(service.predict(rows))
+
+
+def test_iris_container_answers_like_the_model_in_process(session: Session, iris_image: Image, iris_project: Path) -> None:
+    expected = joblib.load(iris_project / "model.joblib").predict(np.array(IRIS_ROWS)).tolist()
+    with running(session.engine, iris_image.tag) as container:
+        container.wait_ready()
+        answer = container.post("/predict", json={"x": IRIS_ROWS})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == expected
+        # the HTTP contract is the one `bundle serve` has: a bad shape is a 422, not a crash
+        assert container.post("/predict", json={"x": [[1.0, 2.0]]}).status_code == 422
+        assert container.post("/predict", json={"x": IRIS_ROWS}).json() == expected
+
+
+def test_mlp_container_answers_like_the_service_in_process(session: Session, mlp_image: Image) -> None:
+    rows = np.random.default_rng(7).standard_normal((5, 64)).astype(np.float32)
+    expected = _mlp_in_process(rows)
+    with running(session.engine, mlp_image.tag) as container:
+        container.wait_ready()
+        answer = container.post("/predict", json={"x": rows.tolist()})
+        assert answer.status_code == 200, answer.text
+        np.testing.assert_allclose(np.array(answer.json(), dtype=np.float32), expected, rtol=1e-5, atol=1e-6)
+        npy = container.post(
+            "/predict", content=_npy(rows), headers={"Content-Type": "application/x-npy", "Accept": "application/x-npy"}
+        )
+        assert npy.headers["content-type"] == "application/x-npy"
+
+
+def test_runs_as_non_root_becomes_healthy_and_stops_cleanly(session: Session, iris_image: Image) -> None:
+    with running(session.engine, iris_image.tag) as container:
+        container.wait_healthy()
+        config = session.engine.images.get(iris_image.tag).attrs["Config"]
+        assert config["User"] == "10001:10001"
+        # the server process itself (PID 1, exec-form entrypoint), not just the image's setting
+        status = container.container.exec_run(["cat", "/proc/1/status"]).output.decode()
+        uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+        assert set(uids) == {"10001"}, status
+        assert container.container.exec_run(["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"]).output.decode().startswith(
+            "/opt/venv/bin/python /opt/venv/bin/bundle serve /opt/bundle"
+        )
+        # the bundle and the venv are not writable by the server; its home is
+        denied = container.container.exec_run(["sh", "-c", "touch /opt/bundle/x || touch /opt/venv/x || echo denied"])
+        assert b"denied" in denied.output
+        assert container.container.exec_run(["touch", "/home/bundle/scratch"]).exit_code == 0
+        code, took = container.stop(grace=20)
+        logs = container.logs
+    assert code == 0, logs
+    assert took < 20, f"docker stop took {took:.1f} s: SIGTERM did not end the server"
+    assert "Finished server process" in logs
+
+
+def test_environment_variables_set_port_and_workers(session: Session, mlp_image: Image) -> None:
+    with running(session.engine, mlp_image.tag, port=8080, environment={"MODELBUNDLE_PORT": "8080", "MODELBUNDLE_WORKERS": "2"}) as container:
+        container.wait_healthy()  # the health check follows the port too
+        assert container.post("/predict", json={"x": [[0.0] * 64]}).status_code == 200
+        processes = container.container.exec_run(["sh", "-c", "ls /proc | grep -c '^[0-9]'"]).output
+        assert "with 2 workers" in container.logs, container.logs
+        assert int(processes) >= 3
+
+
+def test_labels_name_the_bundle(session: Session, iris_image: Image) -> None:
+    labels: dict[str, Any] = session.engine.images.get(iris_image.tag).attrs["Config"]["Labels"]
+    manifest = iris_image.bundle.manifest
+    record = (iris_image.bundle.path / "RECORD").read_bytes()
+    assert labels["ai.modelbundle.bundle.name"] == labels["org.opencontainers.image.title"] == "iris"
+    assert labels["ai.modelbundle.bundle.version"] == labels["org.opencontainers.image.version"] == manifest.version
+    assert labels["ai.modelbundle.bundle.digest"] == "sha256:" + hashlib.sha256(record).hexdigest()
+    assert labels["org.opencontainers.image.created"] == manifest.created_at
+    assert labels["org.opencontainers.image.base.name"] == session.base_image
+    assert labels["ai.modelbundle.bundle.apis"] == "predict"
+
+
+def test_the_image_holds_exactly_the_bundle_and_its_lock(session: Session, iris_image: Image) -> None:
+    """Every bundle file at /opt/bundle, unchanged, and the venv has exactly the locked distributions."""
+    script = (
+        "import importlib.metadata as m, json; "
+        "print(json.dumps(sorted(f'{d.metadata[\"Name\"].lower().replace(\"_\", \"-\")}=={d.version}' for d in m.distributions())))"
+    )
+    output = session.engine.containers.run(
+        iris_image.tag, entrypoint=["/opt/venv/bin/python", "-c", script], remove=True, network_mode="none"
+    )
+    installed = set(json.loads(output))
+    lock = (iris_image.bundle.path / "env" / "requirements.lock").read_text()
+    locked = {line.split(" ")[0].lower().replace("_", "-") for line in lock.splitlines() if "==" in line and not line[0].isspace()}
+    assert installed == locked
+    record = session.engine.containers.run(iris_image.tag, entrypoint=["cat", "/opt/bundle/RECORD"], remove=True)
+    assert record == (iris_image.bundle.path / "RECORD").read_bytes()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
