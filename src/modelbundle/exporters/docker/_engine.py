@@ -14,7 +14,8 @@ from ...bundler import Reporter
 from ...errors import ExportError
 from ._platform import ImagePlatform
 
-_STEP = re.compile(r"^Step \d+/\d+ : ")
+#: the build output worth showing: each step, and whether it came from the cache
+_SHOWN = re.compile(r"^(Step \d+/\d+ : | ---> Using cache)")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def build_image(client: Any, context: IO[bytes], tag: str, reporter: Reporter, *
             text = chunk.get("stream", "")
             for line in text.splitlines():
                 log.append(line)
-                if _STEP.match(line):
+                if _SHOWN.match(line):
                     reporter.info(line)
             aux = chunk.get("aux")
             if isinstance(aux, dict) and "ID" in aux:
