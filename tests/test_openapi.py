@@ -123,8 +123,8 @@ def test_request_schemas_accept_valid_bodies_and_reject_invalid_ones(spec: dict[
 
 def test_non_json_media_types_are_listed(spec: dict[str, Any]) -> None:
     embed = spec["paths"]["/embed"]["post"]
-    assert set(embed["requestBody"]["content"]) == {"application/json", "application/x-npy"}
-    assert set(embed["responses"]["200"]["content"]) == {"application/json", "application/x-npy"}
+    assert set(embed["requestBody"]["content"]) == {"application/json", "application/x-npy", "text/csv"}
+    assert set(embed["responses"]["200"]["content"]) == {"application/json", "application/x-npy", "text/csv"}
     assert request_schema(spec, "/echo", "text/plain") == {"type": "string"}
     assert set(spec["paths"]["/rank"]["post"]["requestBody"]["content"]) == {"application/json"}
 

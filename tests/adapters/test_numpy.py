@@ -142,8 +142,59 @@ def test_npy_body_with_pickled_objects_is_refused() -> None:
 
 
 def test_other_body_media_type_is_bad_request() -> None:
-    with pytest.raises(BadRequest, match=r"^text/csv bodies are not accepted for 'x'$"):
-        NumpyArray().from_body(b"1,2", "text/csv", "x")
+    with pytest.raises(BadRequest, match=r"^text/plain bodies are not accepted for 'x'$"):
+        NumpyArray().from_body(b"1,2", "text/plain", "x")
+
+
+# -- CSV ----------------------------------------------------------------------------------
+
+
+def test_csv_rows_of_numbers_become_a_checked_array() -> None:
+    array = NumpyArray(np.float64, (-1, 4)).from_body(b"5.1,3.5,1.4,0.2\n6.7,3,5.2,2.3\n", "text/csv", "x")
+    np.testing.assert_array_equal(array, [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
+    assert array.dtype == np.float64
+
+
+def test_csv_of_one_column_fits_a_1d_declaration() -> None:
+    array = NumpyArray(np.int64, (-1,)).from_body(b"1\n2\n3\n", "text/csv", "x")
+    np.testing.assert_array_equal(array, [1, 2, 3])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", r"^x: empty CSV body"),
+        (b"1,2,abc,4\n", r"^x: not CSV rows of numbers \(could not convert string 'abc'"),
+        (b"1,2,3,4\n1,2\n", r"^x: not CSV rows of numbers \(the number of columns changed"),
+    ],
+)
+def test_csv_that_is_not_rows_of_numbers_is_bad_request(body: bytes, message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        NumpyArray(np.float64, (-1, 4)).from_body(body, "text/csv", "x")
+
+
+def test_csv_with_the_wrong_width_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match=r"^x: expected shape \(N, 4\), got \(1, 3\)$"):
+        NumpyArray(np.float64, (-1, 4)).from_body(b"1,2,3\n", "text/csv", "x")
+
+
+@pytest.mark.parametrize(
+    ("value", "body"),
+    [
+        (np.array([0, 2, 1]), b"0\n2\n1\n"),
+        (np.array([[0.5, 1.0], [2.25, -3.0]]), b"0.5,1.0\n2.25,-3.0\n"),
+        (np.float64(1.5), b"1.5\n"),
+    ],
+)
+def test_arrays_answer_as_csv_rows(value: np.ndarray, body: bytes) -> None:
+    adapter = NumpyArray()
+    assert adapter.response_media_type("text/csv") == "text/csv"
+    assert adapter.to_body(value, "text/csv") == body
+
+
+def test_an_array_of_three_dimensions_has_no_csv_form() -> None:
+    with pytest.raises(ValueError, match="no CSV form"):
+        NumpyArray().to_body(np.zeros((1, 2, 2)), "text/csv")
 
 
 # -- batching ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""numpy arrays: JSON nested lists or ``application/x-npy`` bodies, with dtype and shape checks."""
+"""numpy arrays: JSON nested lists, ``application/x-npy`` or ``text/csv`` bodies, with dtype and shape checks."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from ..errors import BadRequest
 from ._base import JSON, Adapter, invalid
 
 NPY = "application/x-npy"
+#: rows of comma-separated numbers, no header (what SageMaker's built-in algorithms take)
+CSV = "text/csv"
 
 # dtype kinds a JSON or npy input may be cast from, per declared kind (b bool, i int, u uint, f float, c complex);
 # JSON integers arrive as int64, so ints may become uints when every value fits (checked in _check)
@@ -28,7 +30,7 @@ _JSON_SCHEMA_TYPE = {"b": "boolean", "i": "integer", "u": "integer", "f": "numbe
 class NumpyArray(Adapter):
     """A numpy array, optionally with a declared dtype and shape (-1 or None for any size)."""
 
-    media_types = (JSON, NPY)
+    media_types = (JSON, NPY, CSV)
     batchable = True
 
     def __init__(self, dtype: Any = None, shape: Sequence[int | None] | None = None) -> None:
@@ -50,6 +52,8 @@ class NumpyArray(Adapter):
         return self._check(array, field)
 
     def from_body(self, body: bytes, media_type: str, field: str) -> Any:
+        if media_type == CSV:
+            return self._check(self._parse_csv(body, field), field)
         if media_type != NPY:
             return super().from_body(body, media_type, field)
         try:
@@ -57,6 +61,19 @@ class NumpyArray(Adapter):
         except Exception as exc:
             raise BadRequest(f"{field}: body is not a valid .npy file ({exc})") from None
         return self._check(array, field)
+
+    def _parse_csv(self, body: bytes, field: str) -> np.ndarray:
+        """Rows of numbers -> a 2-d array (1-d when the declared shape is 1-d and the CSV is one row or column)."""
+        if not body.strip():
+            raise BadRequest(f"{field}: empty CSV body; send rows of comma-separated numbers")
+        dtype = self.dtype if self.dtype is not None and self.dtype.kind in "biuf" else np.float64
+        try:
+            array = np.loadtxt(io.BytesIO(body), delimiter=",", ndmin=2, dtype=dtype, comments=None)
+        except ValueError as exc:
+            raise BadRequest(f"{field}: not CSV rows of numbers ({exc})") from None
+        if self.shape is not None and len(self.shape) == 1 and 1 in array.shape:
+            array = array.reshape(-1)
+        return array
 
     def _check(self, array: np.ndarray, field: str) -> np.ndarray:
         if array.dtype.kind in "OUSV":
@@ -83,6 +100,8 @@ class NumpyArray(Adapter):
         return array.tolist()
 
     def to_body(self, value: Any, media_type: str) -> bytes:
+        if media_type == CSV:
+            return _csv_rows(np.asarray(value))
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(value), allow_pickle=False)
         return buffer.getvalue()
@@ -113,6 +132,14 @@ class NumpyArray(Adapter):
             raise ValueError(f"the API returned {got} rows along dimension {dim} for a batch of {total}")
         bounds = np.cumsum(sizes)[:-1]
         return list(np.split(array, bounds, axis=dim))
+
+
+def _csv_rows(array: np.ndarray) -> bytes:
+    """One line per row (a 1-d array: one value per line); numbers as Python prints them, shortest round trip."""
+    if array.ndim > 2:
+        raise ValueError(f"an array of {array.ndim} dimensions has no CSV form; ask for application/json or {NPY}")
+    rows = array.reshape(-1, 1) if array.ndim < 2 else array
+    return "".join(",".join(str(v) for v in row) + "\n" for row in rows.tolist()).encode("ascii")
 
 
 def _shape_matches(expected: Sequence[int], actual: Sequence[int]) -> bool:
