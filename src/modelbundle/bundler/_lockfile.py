@@ -11,6 +11,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from ..errors import IntegrityError
 
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>\S+?)(?:\s*;.*)?$")
+_OPTIONS = re.compile(r"\s+--|\\")
 _HASH = re.compile(r"--hash=sha256:(?P<hex>[0-9a-f]{64})")
 
 
@@ -32,7 +33,7 @@ def read_lock(path: Path) -> list[LockedDistribution]:
     """Every pin of the lock, in file order; a pin without hashes is an error (pip would refuse it too)."""
     locked = []
     for entry in _entries(path.read_text()):
-        first = entry.split("\\", 1)[0].strip()
+        first = _OPTIONS.split(entry, maxsplit=1)[0].strip()  # the requirement, before any --hash
         match = _PIN.match(first)
         if not match:
             raise IntegrityError(f"{path}: cannot read the locked requirement {first!r}")

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
 
 from ._format import human_size
 
-#: [registry[:port]/]path[:tag], as Docker accepts it (lowercase path components)
-_IMAGE_REFERENCE = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
-)
 
+def _image_reference(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from ..errors import ExportError
+    from ..exporters._image_reference import parse_image_reference
 
-def _image_reference(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not _IMAGE_REFERENCE.match(value):
-        raise click.BadParameter(f"{value!r} is not an image reference (e.g. iris:1, localhost:5000/models/iris:1)")
+    if value is not None:
+        try:
+            parse_image_reference(value, f"--{(param.name or '').replace('_', '-')}")
+        except ExportError as exc:
+            raise click.BadParameter(str(exc).split(": ", 1)[1]) from None
     return value
 
 

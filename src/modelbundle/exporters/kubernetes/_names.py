@@ -5,17 +5,11 @@ from __future__ import annotations
 import re
 
 from ...errors import ExportError
+from .._image_reference import parse_image_reference
 
 #: a DNS-1035 label: what a Service name must be (and so, for one name everywhere, every resource here)
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-#: the distribution reference grammar: [host[:port]/]path[:tag][@digest]
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_IMAGE = re.compile(
-    rf"^(?:(?P<host>{_HOST})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?$"
-)
 #: the prefix of the labels and annotations modelbundle itself sets
 LABEL_PREFIX = "modelbundle.dev/"
 
@@ -47,20 +41,10 @@ def label_value(value: str) -> str:
 
 def check_image(image: str) -> str:
     """``image`` if it is a valid image reference, else an ``ExportError`` that says what is wrong."""
-    if not image or image != image.strip() or any(c.isspace() for c in image):
-        raise ExportError(f"--image: {image!r} is not an image reference (it is empty or has spaces)")
-    match = _IMAGE.match(image)
-    if match is None:
-        hint = " (repository names are lowercase)" if _IMAGE.match(image.lower()) else ""
-        raise ExportError(
-            f"--image: {image!r} is not a valid image reference{hint}; "
-            "expected [REGISTRY[:PORT]/]REPOSITORY[:TAG][@sha256:DIGEST], e.g. registry.example.com/models/iris:1a2b3c"
-        )
+    parse_image_reference(image, "--image")
     return image
 
 
 def image_pinned(image: str) -> bool:
     """True when the reference names a digest or a tag other than ``latest``: safe to cache on the node."""
-    match = _IMAGE.match(image)
-    assert match is not None
-    return bool(match["digest"]) or match["tag"] not in (None, "latest")
+    return parse_image_reference(image).pinned

@@ -1,0 +1,69 @@
+"""--push to a real registry (Debian's docker-registry on 127.0.0.1), then pull by digest and run."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+
+from fixtures.docker import running
+from modelbundle.bundler import StoredBundle
+from stores._registry_fixture import Registry
+
+from .conftest import Image, Session, ok
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    registry = Registry(tmp_path / "registry")
+    registry.root.mkdir()
+    registry.start()
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+def test_push_then_pull_by_digest_and_run(
+    session: Session, mlp_bundle: StoredBundle, mlp_image: Image, registry: Registry
+) -> None:
+    repository = f"{registry.host}/models/mlp"
+    tag = f"{repository}:{mlp_bundle.manifest.version}"
+    output = ok(session.containerize(mlp_bundle.tag, "--push", tag=tag)).stdout
+    match = re.search(rf"pushed {re.escape(repository)}@(sha256:[0-9a-f]{{64}})", output)
+    assert match, output
+    digest = match.group(1)
+
+    # the registry has the manifest under that digest (the engine pushes Docker v2 manifests)
+    manifest = registry_get(registry, f"/v2/models/mlp/manifests/{digest}")
+    assert manifest.headers["Docker-Content-Digest"] == digest
+
+    # remove the image itself (every tag of it, the session's mlp image too), then pull it back by digest alone
+    image_id = session.engine.images.get(tag).id
+    session.engine.images.remove(image_id, force=True)
+    with pytest.raises(docker.errors.ImageNotFound):
+        session.engine.images.get(image_id)
+    pulled = session.engine.images.pull(f"{repository}@{digest}")
+    assert pulled.id == image_id
+    assert pulled.attrs["RootFS"]["Layers"] == mlp_image.layers
+    pulled.tag(mlp_image.tag)  # the other tests' mlp image, as it was
+
+    with running(session.engine, f"{repository}@{digest}") as container:
+        container.wait_ready()
+        answer = container.post("/predict", json={"x": [[0.5] * 64]})
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()[0]) == 10
+    session.engine.images.remove(f"{repository}@{digest}", force=True)
+
+
+def registry_get(registry: Registry, path: str) -> httpx.Response:
+    response = httpx.get(
+        f"http://{registry.host}{path}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"},
+    )
+    assert response.status_code == 200, response.text
+    return response
