@@ -14,6 +14,11 @@ if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; 
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry apache2-utils >/dev/null
 fi
 
+# a real Docker engine (docker.io + dockerd) and the base image the image tests build on:
+# nothing can be pulled here, so it is made with debootstrap once and reused (about a minute)
+scripts/ensure-docker.sh
+scripts/build-base-image.sh >/dev/null
+
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
