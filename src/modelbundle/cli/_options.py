@@ -35,6 +35,12 @@ def server_options(func: F) -> F:
             "--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default=None,
             help="[default: info]",
         ),
+        click.option("--sagemaker/--no-sagemaker", default=None, help="Also serve SageMaker's GET /ping and POST /invocations. [default: off]"),
+        click.option("--default-api", default=None, help="The API POST /invocations calls when the request names none. [default: the first]"),
+        click.option(
+            "--model-dir", default=None,
+            help="Load artifacts from this folder (an unpacked model.tar.gz of bundle export sagemaker) instead of the bundle.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)

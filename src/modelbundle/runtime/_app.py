@@ -1,8 +1,9 @@
 """``create_app``: the ASGI app that serves one Service class.
 
 POSTs to an API route go straight to that API's endpoint (the hot path skips
-routing); so do Open Inference Protocol infer POSTs (``_oip.py``), which share
-the API's invoke and so its batcher. Everything else (health, metrics, OpenAPI,
+routing); so do Open Inference Protocol infer POSTs (``_oip.py``) and, with
+``--sagemaker``, SageMaker's /invocations (``_sagemaker.py``), which share the
+API's invoke and so its batcher. Everything else (health, metrics, OpenAPI,
 docs, the protocol's /v2 metadata, 404/405) is a small FastAPI app. Every
 response carries X-Request-ID.
 """
@@ -10,6 +11,7 @@ response carries X-Request-ID.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +23,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import MethodNotAllowed, ModelbundleError, NotFound, Overloaded, RequestError
+from ..errors import (
+    MethodNotAllowed,
+    ModelbundleError,
+    NotFound,
+    Overloaded,
+    RequestError,
+    ServeError,
+)
 from ..service_base import Service, bind_artifacts, build_openapi
 from ._codec import error_body
 from ._config import ServeConfig
@@ -32,8 +41,9 @@ from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import Metrics
 from ._oip import PREFIX as OIP_PREFIX
 from ._oip import OpenInference
+from ._sagemaker import INVOCATIONS_PATH, PING_PATH, Invocations, default_api
 from ._state import ServerState
-from ._types import Message, Receive, Scope, Send
+from ._types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("modelbundle.server")
 REQUEST_ID_KEY = "modelbundle.request_id"
@@ -69,9 +79,11 @@ class ServiceApp:
         #: why startup failed, when it is something to tell the user in one line
         self.startup_error: ModelbundleError | None = None
         self._invokers: Invokers | None = None
-        self._endpoints: dict[str, APIEndpoint] = {}
+        self._endpoints: dict[str, ASGIApp] = {}
         self.openapi = build_openapi(service_cls)
         self.oip = OpenInference(service_cls, state)
+        #: called when setup() fails after the server started (SageMaker mode); the server sets it to stop itself
+        self.on_startup_failure: Callable[[], None] = lambda: None
         self.fastapi = self._build_fastapi()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -97,6 +109,27 @@ class ServiceApp:
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         service = self.service_cls()
+        if not self.config.sagemaker:
+            await self._start(service)
+            try:
+                yield
+            finally:
+                await self._stop(service)
+            return
+        # SageMaker pings the container while it starts: serve at once (/ping is 503 until
+        # setup() is done) and set up in the background; a failed setup stops the server
+        starting = asyncio.create_task(self._start_in_background(service))
+        try:
+            yield
+        finally:
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+            if self.service is not None:
+                await self._stop(service)
+
+    async def _start(self, service: Service) -> None:
         if self._load_artifacts is not None:
             try:
                 bind_artifacts(service, await asyncio.to_thread(self._load_artifacts))
@@ -106,26 +139,41 @@ class ServiceApp:
         await _call_hook(service.setup)
         self.service = service
         self._invokers = Invokers(service, self.config, self.metrics)
+        by_name = {}
         for api in self.service_cls.__apis__.values():
             invoke, metrics = self._invokers.build(api), self.metrics.for_api(api.name)
-            self._endpoints[api.route] = APIEndpoint(api, invoke, metrics, self.config, self.state)
+            by_name[api.name] = self._endpoints[api.route] = APIEndpoint(api, invoke, metrics, self.config, self.state)
             # Open Inference Protocol infer paths share the invoke, so they join the same batcher
             self._endpoints.update(self.oip.endpoints(api, invoke, metrics, self.config))
+        if self.config.sagemaker:
+            default = default_api(self.service_cls.__apis__, self.config.default_api)
+            self._endpoints[INVOCATIONS_PATH] = Invocations(by_name, default, self.state)
         self.state.mark_ready()
         logger.info("%s is ready: %s", self.service_cls.name, ", ".join(f"POST {a.route}" for a in self.service_cls.__apis__.values()))
+
+    async def _start_in_background(self, service: Service) -> None:
         try:
-            yield
-        finally:
-            self.state.mark_stopping()
-            try:  # uvicorn already waited graceful_timeout for requests; a stuck model must not hang the exit
-                await asyncio.wait_for(self._invokers.close(), self.config.graceful_timeout + 1)
-            except TimeoutError:
-                logger.error("a batch of %s was still running at shutdown; leaving it", self.service_cls.name)
-            self._endpoints.clear()
-            try:
-                await _call_hook(service.teardown)
-            except Exception:
-                logger.exception("%s.teardown() raised", self.service_cls.__name__)
+            await self._start(service)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            if self.startup_error is None:
+                logger.exception("%s.setup() failed", self.service_cls.__name__)
+                self.startup_error = ServeError(f"setup() raised {type(exc).__name__}: {exc}")
+            self.on_startup_failure()
+
+    async def _stop(self, service: Service) -> None:
+        self.state.mark_stopping()
+        assert self._invokers is not None
+        try:  # uvicorn already waited graceful_timeout for requests; a stuck model must not hang the exit
+            await asyncio.wait_for(self._invokers.close(), self.config.graceful_timeout + 1)
+        except TimeoutError:
+            logger.error("a batch of %s was still running at shutdown; leaving it", self.service_cls.name)
+        self._endpoints.clear()
+        try:
+            await _call_hook(service.teardown)
+        except Exception:
+            logger.exception("%s.teardown() raised", self.service_cls.__name__)
 
     # -- everything but the APIs ----------------------------------------------------------
     def _build_fastapi(self) -> FastAPI:
@@ -151,6 +199,15 @@ class ServiceApp:
                 return JSONResponse({"status": "ready"})
             reason = "draining" if state.draining else "starting" if not state.setup_done else "waiting for other workers"
             return JSONResponse({"status": reason}, status_code=503, headers={"Retry-After": "1"})
+
+        if self.config.sagemaker:
+            app.add_api_route(INVOCATIONS_PATH, not_ready, methods=["POST"], include_in_schema=False)
+
+            @app.get(PING_PATH, include_in_schema=False)
+            async def ping() -> Response:
+                if self.state.ready:
+                    return Response(status_code=200)
+                return Response(status_code=503, headers={"Retry-After": "1"})
 
         @app.get("/metrics", include_in_schema=False)
         async def metrics() -> Response:

@@ -69,6 +69,14 @@ class ServeConfig(BaseModel):
     blas_threads: int | None = Field(default=None, ge=1)
     access_log: bool = True
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    #: also serve SageMaker's GET /ping and POST /invocations (``_sagemaker.py``); the server
+    #: then accepts connections while setup() runs, so /ping answers 503 at once instead of hanging
+    sagemaker: bool = False
+    #: the API POST /invocations calls when the request names none (default: the first declared)
+    default_api: str | None = None
+    #: load the artifacts from this folder (an unpacked ``bundle export sagemaker`` model.tar.gz,
+    #: e.g. /opt/ml/model) instead of from the bundle; names and kinds must match the bundle's
+    model_dir: str | None = None
 
     @field_validator("max_body_size", mode="before")
     @classmethod

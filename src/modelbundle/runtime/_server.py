@@ -9,7 +9,9 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -27,6 +29,8 @@ def serve(target: str, config: ServeConfig) -> None:
     configure_logging(config)
     limit_math_threads(config)
     source = resolve_source(target)  # fail here, in the parent, on a bad target or a corrupt bundle
+    if config.model_dir is not None:
+        artifacts_from(source, config)  # and on model data that does not fit the bundle
     if config.reload:
         from ._reload import serve_with_reload
 
@@ -46,7 +50,7 @@ def serve(target: str, config: ServeConfig) -> None:
 def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, state: ServerState) -> None:
     """Serve on an already bound socket in this process until told to stop."""
     service_cls = source.service_cls
-    app = create_app(service_cls, config, state, artifacts=source.load_artifacts)
+    app = create_app(service_cls, config, state, artifacts=artifacts_from(source, config))
     server = _Server(
         uvicorn.Config(
             app,
@@ -58,6 +62,7 @@ def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, 
         ),
         on_exit=state.mark_stopping,
     )
+    app.on_startup_failure = server.stop  # setup() in the background (SageMaker mode) failed
     # uvicorn re-raises the signal that stopped it once it has shut down; with these
     # handlers in place that re-raise is a no-op and a graceful stop exits 0, not 143
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -68,10 +73,21 @@ def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, 
         # uvicorn calls sys.exit(3) when the lifespan startup (setup()) fails; report it as ours
         if server.started:
             raise
-    if not server.started:
+    if not server.started or app.startup_error is not None:  # setup() failed (before or after serving began)
         if app.startup_error is not None:
             raise ServeError(f"{service_cls.__name__} did not start: {app.startup_error}")
         raise ServeError(f"{service_cls.__name__} did not start: setup() failed (the error is shown above)")
+
+
+def artifacts_from(source: ServiceSource, config: ServeConfig) -> Callable[[], dict[str, Any]]:
+    """The bundle's artifact loader, or with ``--model-dir`` one for that folder (checked against the bundle now)."""
+    if config.model_dir is None:
+        return source.load_artifacts
+    if source.manifest is None:
+        raise ServeError(f"--model-dir replaces a bundle's artifacts; {source.origin} is not a bundle (bundle build it first)")
+    from ._model_dir import model_dir_loader
+
+    return model_dir_loader(Path(config.model_dir), source.manifest)
 
 
 class _Server(uvicorn.Server):
@@ -84,6 +100,11 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._on_exit()
         super().handle_exit(sig, frame)
+
+    def stop(self) -> None:
+        """Stop serving from inside the event loop (no signal)."""
+        self._on_exit()
+        self.should_exit = True
 
 
 def _ignore_signal(signum: int, frame: FrameType | None) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..bundler import (
     MANIFEST_FILE,
+    BundleManifest,
     LocalStore,
     OpenedBundle,
     StoredBundle,
@@ -35,6 +36,8 @@ class ServiceSource:
     #: the target pinned down for worker processes: a bundle's exact NAME:VERSION, so
     #: every worker serves the bundle the parent verified, even if a newer one lands
     pinned_target: str
+    #: the bundle's manifest (None when serving code)
+    manifest: BundleManifest | None = None
 
 
 def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
@@ -77,7 +80,7 @@ def _bundle_source(bundle: OpenedBundle, verified: bool, pinned: str) -> Service
                 "this environment does not match the bundle's requirements.lock: %s "
                 "(bundle env create %s DIR makes one that does)", "; ".join(mismatches[:10]), tag,
             )
-    return ServiceSource(bundle.service_class(), bundle.artifact_loader(), f"bundle {tag}", pinned)
+    return ServiceSource(bundle.service_class(), bundle.artifact_loader(), f"bundle {tag}", pinned, bundle.manifest)
 
 
 def _unverified(stored: StoredBundle) -> OpenedBundle:
