@@ -47,8 +47,8 @@ class Session:
     home: Path
     tags: list[str]
 
-    def containerize(self, ref: str, *args: str, tag: str) -> subprocess.CompletedProcess[str]:
-        result = bundle("containerize", ref, "--base-image", self.base_image, "-t", tag, *args, home=self.home)
+    def containerize(self, ref: str, *args: str, tag: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        result = bundle("containerize", ref, "--base-image", self.base_image, "-t", tag, *args, home=self.home, env=env)
         self.tags.append(tag)
         return result
 
@@ -60,11 +60,11 @@ class Session:
         return list(self.engine.images.get(self.base_image).attrs["RootFS"]["Layers"])
 
 
-def bundle(*args: str, home: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+def bundle(*args: str, home: Path, env: dict[str, str] | None = None, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
     """``python -m modelbundle ARGS`` with ``home`` as the store and the shared cache."""
-    env = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR)}
+    environment = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "modelbundle", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "modelbundle", *args], env=environment, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -12,20 +13,15 @@ import pytest
 
 from fixtures.docker import running
 from modelbundle.bundler import StoredBundle
-from stores._registry_fixture import Registry
+from stores._registry_fixture import (  # noqa: F401
+    PASSWORD,
+    USER,
+    Registry,
+    htpasswd_registry_fixture,
+    registry_fixture,
+)
 
 from .conftest import Image, Session, ok
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    registry = Registry(tmp_path / "registry")
-    registry.root.mkdir()
-    registry.start()
-    try:
-        yield registry
-    finally:
-        registry.stop()
 
 
 def test_push_then_pull_by_digest_and_run(
@@ -67,3 +63,23 @@ def registry_get(registry: Registry, path: str) -> httpx.Response:
     )
     assert response.status_code == 200, response.text
     return response
+
+
+def test_push_takes_credentials_from_the_docker_config(
+    session: Session, mlp_bundle: StoredBundle, htpasswd_registry: Registry, tmp_path: Path
+) -> None:
+    tag = f"{htpasswd_registry.host}/models/mlp:{mlp_bundle.manifest.version}"
+    refused = session.containerize(mlp_bundle.tag, "--push", tag=tag, env={"DOCKER_CONFIG": str(tmp_path / "empty")})
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert f"error: pushing {tag} failed:" in refused.stderr and "no basic auth credentials" in refused.stderr
+
+    # what `docker login` writes, in a config of the test's own
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    (config / "config.json").write_text(json.dumps({"auths": {htpasswd_registry.host: {"auth": token}}}))
+    output = ok(session.containerize(mlp_bundle.tag, "--push", tag=tag, env={"DOCKER_CONFIG": str(config)})).stdout
+    assert re.search(r"pushed .*/models/mlp@sha256:[0-9a-f]{64}", output), output
+    assert httpx.get(f"http://{htpasswd_registry.host}/v2/models/mlp/tags/list", auth=(USER, PASSWORD)).json()["tags"] == [
+        mlp_bundle.manifest.version
+    ]
