@@ -11,6 +11,7 @@
     │   └── RemoteStoreError   a remote store (directory, S3, OCI registry) failed or refused
     │       └── AuthenticationError  the remote store rejected the credentials (401/403)
     ├── ExportError            an exporter cannot make an image, zip or manifests (engine, base image, wheels, push)
+    │   └── DeployError        a cloud deploy failed or was refused (bundle deploy sagemaker)
     ├── ServeError             the server cannot start (bad option, setup() failed, port in use)
     └── RequestError           a request cannot be answered; carries an HTTP status and a type
         ├── BadRequest         400: the body cannot be parsed at all
@@ -36,6 +37,7 @@ __all__ = [
     "BuildError",
     "BundleNotFound",
     "DefinitionError",
+    "DeployError",
     "ExportError",
     "ImportTargetError",
     "IntegrityError",
@@ -109,6 +111,10 @@ class ExportError(ModelbundleError):
     """An exporter cannot turn a bundle into what was asked: the Docker engine is unreachable,
     the base image is missing, a locked distribution has no wheel for the target platform,
     the image build or push failed, or the output would break the platform's limits."""
+
+
+class DeployError(ExportError):
+    """Raised when ``bundle deploy`` cannot create or update cloud resources; the message names the API call and AWS's reason."""
 
 
 class ServeError(ModelbundleError):

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ._export_lambda import export_lambda
+from ._export_sagemaker import export_sagemaker
 
 
 @click.group()
@@ -15,6 +16,7 @@ def export() -> None:
 
 
 export.add_command(export_lambda)
+export.add_command(export_sagemaker)
 
 
 @export.command(name="archive")

@@ -25,6 +25,11 @@ def _image_reference(_ctx: click.Context, param: click.Parameter, value: str | N
 @click.argument("ref", metavar="NAME[:VERSION]")
 @click.option("-t", "--tag", callback=_image_reference, help="Image reference to tag (default NAME:VERSION); --push sends it to the registry it names.")
 @click.option("--base-image", callback=_image_reference, help="Base image with python3 (default python:X.Y-slim for the bundle's Python).")
+@click.option(
+    "--target", default="docker", show_default=True, metavar="docker|sagemaker|lambda-image",
+    help="The kind of image: bundle serve on port 3000 (docker), SageMaker's serving contract on 8080 (sagemaker), "
+    "or a Lambda container image (lambda-image).",
+)
 @click.option("--platform", default="linux/amd64", show_default=True, help="linux/amd64 or linux/arm64: the wheels gathered for the image.")
 @click.option("--push", is_flag=True, help="Push the image to the registry named in --tag (credentials from the Docker config).")
 @click.option("--context-only", type=click.Path(file_okay=False, path_type=Path), help="Write the build context (Dockerfile and files) to this folder instead of building.")
@@ -32,36 +37,41 @@ def _image_reference(_ctx: click.Context, param: click.Parameter, value: str | N
 @click.option("--offline", is_flag=True, envvar="MODELBUNDLE_OFFLINE", help="Take wheels only from the wheel cache and the bundle.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only warnings and the result.")
 def containerize(
-    ref: str, tag: str | None, base_image: str | None, platform: str, push: bool,
+    ref: str, tag: str | None, target: str, base_image: str | None, platform: str, push: bool,
     context_only: Path | None, no_cache: bool, offline: bool, quiet: bool,
 ) -> None:
-    """Build a Docker image that serves a bundle (non-root, HEALTHCHECK on /readyz, port 3000).
+    """Build a Docker image that serves a bundle (default: non-root, HEALTHCHECK on /readyz, port 3000).
 
     The image installs only wheels gathered on this machine (no network during
-    the build). Run it with: docker run -p 3000:3000 IMAGE
+    the build). Run it with: docker run -p 3000:3000 IMAGE. --target sagemaker
+    makes a SageMaker inference image (docker run IMAGE serve, port 8080);
+    --target lambda-image a Lambda container image (awslambdaric).
     """
     from ..bundler import LocalStore, Reporter
-    from ..exporters.docker import ContainerizeOptions, default_tag, export_context
+    from ..exporters.docker import ContainerizeOptions, default_tag, export_context, image_target
     from ..exporters.docker import containerize as build
 
     if push and context_only:
         raise click.UsageError("--push builds an image; --context-only does not build one")
+    kind = image_target(target)
     store = LocalStore()
     bundle = store.get(ref)
-    options = ContainerizeOptions(tag=tag, base_image=base_image, platform=platform, no_cache=no_cache, push=push, offline=offline)
+    options = ContainerizeOptions(
+        tag=tag, base_image=base_image, platform=platform, no_cache=no_cache, push=push, offline=offline, target=target
+    )
     reporter = Reporter(quiet)
     if context_only is not None:
         directory = export_context(bundle, context_only, options, store, reporter)
-        click.echo(f"wrote the build context of {bundle.tag} to {directory}; build it with: docker build -t {tag or default_tag(bundle)} {directory}")
+        click.echo(f"wrote the build context of {bundle.tag} to {directory}; build it with: docker build -t {tag or default_tag(bundle, target)} {directory}")
         return
     result = build(bundle, options, store, reporter)
     image = result.image
     click.echo(
-        f"built {image.tag} ({image.id[:19]}, {human_size(image.size)}, {len(image.layers)} layers) "
+        f"built {image.tag} ({'' if kind.name == 'docker' else kind.name + ', '}{image.id[:19]}, {human_size(image.size)}, {len(image.layers)} layers) "
         f"from {bundle.tag} in {result.seconds:.1f} s"
     )
     if result.pushed_digest:
         repository = image.tag.rsplit(":", 1)[0] if ":" in image.tag.rsplit("/", 1)[-1] else image.tag
         click.echo(f"pushed {repository}@{result.pushed_digest}")
     if not quiet:
-        click.echo(f"run it: docker run --rm -p 3000:3000 {image.tag}")
+        click.echo("run it: " + kind.run_hint.format(tag=image.tag))

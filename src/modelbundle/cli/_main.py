@@ -37,12 +37,13 @@ def _register() -> None:
     from ._archive import export, import_bundle
     from ._build import build
     from ._containerize import containerize
+    from ._deploy import deploy
     from ._env import env
     from ._serve import serve
     from ._store import delete, get, list_bundles
     from ._transfer import pull, push
 
-    for command in (serve, build, list_bundles, get, delete, export, import_bundle, env, push, pull, containerize):
+    for command in (serve, build, list_bundles, get, delete, export, import_bundle, env, push, pull, containerize, deploy):
         main.add_command(command)
 
 

@@ -11,7 +11,7 @@ BUNDLE_DIR = "modelbundle_bundle"
 _SOURCE = '''\
 """AWS Lambda entry point of a modelbundle bundle, written by `bundle export lambda`.
 
-Handler: {handler}. The bundle is in {bundle_dir}/ beside this file. Importing
+Handler: {handler}. The bundle is in {bundle_dir}{where}. Importing
 this module (Lambda's init phase) verifies the bundle, loads its artifacts and
 runs the service's setup(), so that invocations only answer requests.
 """
@@ -29,5 +29,7 @@ def handler(event, context):
 '''
 
 
-def handler_source() -> str:
-    return _SOURCE.format(handler=HANDLER, bundle_dir=BUNDLE_DIR)
+def handler_source(bundle_dir: str = BUNDLE_DIR) -> str:
+    """The module's text; ``bundle_dir`` is relative to the module (the zip) or absolute (/opt/bundle in an image)."""
+    where = "" if bundle_dir.startswith("/") else "/ beside this file"
+    return _SOURCE.format(handler=HANDLER, bundle_dir=bundle_dir, where=where)

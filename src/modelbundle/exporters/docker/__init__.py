@@ -1,12 +1,14 @@
 """Docker images of bundles, built by a real engine from wheels gathered on the host.
 
 ``containerize`` builds (and pushes) an image; ``export_context`` writes the
-build context (Dockerfile and files) for other builders.
+build context (Dockerfile and files) for other builders. ``--target`` picks
+the kind of image (``TARGETS``: docker, sagemaker, lambda-image).
 """
 
 from __future__ import annotations
 
 from ._containerize import (
+    DOCKER_TARGET,
     ContainerizeOptions,
     ContainerizeResult,
     bundle_digest,
@@ -27,13 +29,18 @@ from ._dockerfile import (
     render_dockerfile,
 )
 from ._engine import BuiltImage, connect
+from ._extras import image_lock_text, resolve_extras
 from ._platform import DEFAULT_PLATFORM, ImagePlatform
+from ._targets import DEFAULT_TARGET, TARGETS, ImageTarget, image_target
 from ._wheels import WheelCache, gather_wheels
 
 __all__ = [
     "BUNDLE_DIR",
     "DEFAULT_PLATFORM",
     "DEFAULT_PORT",
+    "DEFAULT_TARGET",
+    "DOCKER_TARGET",
+    "TARGETS",
     "USER_ID",
     "VENV_DIR",
     "BuiltImage",
@@ -42,6 +49,7 @@ __all__ = [
     "HealthCheck",
     "ImagePlatform",
     "ImageRecipe",
+    "ImageTarget",
     "WheelCache",
     "bundle_digest",
     "connect",
@@ -51,6 +59,9 @@ __all__ = [
     "export_context",
     "gather_wheels",
     "image_labels",
+    "image_lock_text",
+    "image_target",
     "render_dockerfile",
+    "resolve_extras",
     "server_recipe",
 ]

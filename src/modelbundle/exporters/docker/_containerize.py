@@ -1,4 +1,4 @@
-"""``bundle containerize``: a stored bundle -> build context -> image (-> registry)."""
+"""``bundle containerize``: a stored bundle -> build context -> image (-> registry), for one ``--target``."""
 
 from __future__ import annotations
 
@@ -16,20 +16,24 @@ from ._context import (
     prepare_context_dir,
     write_bundle_layers,
     write_context_tar,
-    write_recipe,
+    write_dockerfile,
+    write_target_files,
 )
 from ._dockerfile import (
     BUNDLE_DIR,
     CODE_LAYER,
     DATA_LAYER,
     DEFAULT_PORT,
+    LOCK_FILE,
     VENV_DIR,
     WHEELS_DIR,
     HealthCheck,
     ImageRecipe,
 )
 from ._engine import BuiltImage, build_image, connect, ensure_base_image, push_image
+from ._extras import image_lock_text, resolve_extras
 from ._platform import DEFAULT_PLATFORM, ImagePlatform
+from ._targets import DEFAULT_TARGET, ImageTarget, image_target
 from ._wheels import WheelCache, gather_wheels
 
 LABEL_PREFIX = "ai.modelbundle"
@@ -44,6 +48,8 @@ class ContainerizeOptions:
     push: bool = False
     #: read wheels only from the cache and the bundle, never from an index
     offline: bool = False
+    #: docker, sagemaker, lambda-image (see _targets.py)
+    target: str = DEFAULT_TARGET
 
 
 @dataclass(frozen=True)
@@ -54,8 +60,10 @@ class ContainerizeResult:
     pushed_digest: str | None = None
 
 
-def default_tag(bundle: StoredBundle) -> str:
-    return f"{bundle.manifest.name}:{bundle.manifest.version}"
+def default_tag(bundle: StoredBundle, target: str = DEFAULT_TARGET) -> str:
+    """NAME:VERSION, and NAME:VERSION-TARGET for the other targets (so images of one bundle do not overwrite each other)."""
+    suffix = "" if target == DEFAULT_TARGET else f"-{target}"
+    return f"{bundle.manifest.name}:{bundle.manifest.version}{suffix}"
 
 
 def default_base_image(bundle: StoredBundle) -> str:
@@ -80,6 +88,10 @@ def server_recipe(bundle: StoredBundle, base_image: str) -> ImageRecipe:
     )
 
 
+#: the default target: ``bundle serve /opt/bundle`` on port 3000 as a non-root user
+DOCKER_TARGET = ImageTarget("docker", server_recipe)
+
+
 def image_labels(bundle: StoredBundle, base_image: str) -> dict[str, str]:
     manifest = bundle.manifest
     labels = {
@@ -101,30 +113,41 @@ def image_labels(bundle: StoredBundle, base_image: str) -> dict[str, str]:
 def write_build_context(
     bundle: StoredBundle,
     directory: Path,
-    recipe: ImageRecipe,
+    target: ImageTarget,
+    base_image: str,
     platform: ImagePlatform,
     cache: WheelCache,
     reporter: Reporter,
     *,
     offline: bool = False,
 ) -> Path:
-    """Write the whole context into ``directory``: Dockerfile, lock, wheels and the bundle's two layers."""
+    """Write the whole context into ``directory``: Dockerfile, image lock, wheels, the bundle's layers and the target's files.
+
+    Every wheel (the lock's and the target's extras) is found before anything is built;
+    a missing one fails here, naming the packages.
+    """
+    bundle_lock = bundle.path / "env" / "requirements.lock"
+    extras = resolve_extras(target.extra_requirements, bundle_lock, platform, cache, reporter, offline=offline)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / LOCK_FILE).write_text(image_lock_text(bundle_lock, extras, target.name))
     gather_wheels(
-        bundle.path / "env" / "requirements.lock", platform, directory / WHEELS_DIR, cache, reporter,
+        directory / LOCK_FILE, platform, directory / WHEELS_DIR, cache, reporter,
         vendored=bundle.path / "env" / "wheels", offline=offline,
     )
     has_data = write_bundle_layers(bundle, directory)
-    write_recipe(replace(recipe, has_data_layer=has_data), bundle, directory)
+    write_target_files(target.files(bundle), directory)
+    write_dockerfile(replace(target.recipe(bundle, base_image), has_data_layer=has_data), directory)
     return directory
 
 
 def export_context(bundle: StoredBundle, directory: Path, options: ContainerizeOptions, store: LocalStore, reporter: Reporter) -> Path:
     """``--context-only``: the context as a folder, for buildx, kaniko or CI (mtimes fixed on disk)."""
+    target = image_target(options.target)
     platform = ImagePlatform.parse(options.platform, _python_minor(bundle))
-    recipe = server_recipe(bundle, options.base_image or default_base_image(bundle))
+    base_image = options.base_image or default_base_image(bundle)
     directory = prepare_context_dir(directory)
     try:
-        write_build_context(bundle, directory, recipe, platform, _wheel_cache(store), reporter, offline=options.offline)
+        write_build_context(bundle, directory, target, base_image, platform, _wheel_cache(store), reporter, offline=options.offline)
         for layer in (DATA_LAYER, CODE_LAYER):
             if (directory / layer).is_dir():
                 normalize_tree(directory / layer)
@@ -135,19 +158,21 @@ def export_context(bundle: StoredBundle, directory: Path, options: ContainerizeO
 
 
 def containerize(bundle: StoredBundle, options: ContainerizeOptions, store: LocalStore, reporter: Reporter) -> ContainerizeResult:
-    """Build the bundle's image with the Docker engine (and push it with ``options.push``)."""
+    """Build the bundle's image for ``options.target`` with the Docker engine (and push it with ``options.push``)."""
     started = time.perf_counter()
+    target = image_target(options.target)
     platform = ImagePlatform.parse(options.platform, _python_minor(bundle))
     base_image = options.base_image or default_base_image(bundle)
-    tag = options.tag or default_tag(bundle)
+    tag = options.tag or default_tag(bundle, target.name)
     client = connect()
     ensure_base_image(client, base_image, platform, reporter)
-    recipe = server_recipe(bundle, base_image)
     store.home.mkdir(parents=True, exist_ok=True)
     with store.staging() as staging, tempfile.TemporaryFile(dir=staging.parent) as context_tar:
-        context = write_build_context(bundle, staging / "context", recipe, platform, _wheel_cache(store), reporter, offline=options.offline)
+        context = write_build_context(
+            bundle, staging / "context", target, base_image, platform, _wheel_cache(store), reporter, offline=options.offline
+        )
         write_context_tar(context, context_tar)
-        reporter.info(f"building {tag} from {base_image} for {platform.docker} (offline build, no network)")
+        reporter.info(f"building {tag} ({target.name}) from {base_image} for {platform.docker} (offline build, no network)")
         image = build_image(client, context_tar, tag, reporter, no_cache=options.no_cache)
     pushed = push_image(client, tag, reporter) if options.push else None
     return ContainerizeResult(image, time.perf_counter() - started, pushed)

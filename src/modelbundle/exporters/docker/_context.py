@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -21,7 +21,6 @@ from ._dockerfile import (
     BUNDLE_DIR,
     CODE_LAYER,
     DATA_LAYER,
-    LOCK_FILE,
     SOURCE_DATE_EPOCH,
     ImageRecipe,
     render_dockerfile,
@@ -59,9 +58,18 @@ def write_bundle_layers(bundle: StoredBundle, context: Path) -> bool:
     return has_data
 
 
-def write_recipe(recipe: ImageRecipe, bundle: StoredBundle, context: Path) -> None:
+def write_dockerfile(recipe: ImageRecipe, context: Path) -> None:
     (context / "Dockerfile").write_text(render_dockerfile(recipe))
-    shutil.copyfile(bundle.path / "env" / "requirements.lock", context / LOCK_FILE)
+
+
+def write_target_files(files: Mapping[str, bytes], context: Path) -> None:
+    """A target's own files (e.g. a Lambda image's handler module), into the code layer at their image paths."""
+    for path, content in sorted(files.items()):
+        if not path.startswith("/") or path.rstrip("/").startswith(BUNDLE_DIR):
+            raise ExportError(f"a target file must have an absolute path outside {BUNDLE_DIR}: {path}")
+        target = context / CODE_LAYER / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
 
 
 def normalize_tree(root: Path) -> None:

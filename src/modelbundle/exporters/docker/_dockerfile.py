@@ -52,9 +52,12 @@ class ImageRecipe:
     entrypoint: Sequence[str]
     command: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)
-    port: int = DEFAULT_PORT
+    #: None: no EXPOSE (a Lambda image listens on nothing)
+    port: int | None = DEFAULT_PORT
     #: None: root (SageMaker runs containers as root and writes to /opt/ml)
     user_id: int | None = USER_ID
+    #: None: the user's home, or the base image's for root
+    workdir: str | None = None
     healthcheck: HealthCheck | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     has_data_layer: bool = True
@@ -116,8 +119,12 @@ def _final_stage(recipe: ImageRecipe) -> list[str]:
     lines.append("ENV " + " ".join(f"{key}={_env_quote(value)}" for key, value in env.items()))
     if recipe.user_id is not None:
         # numeric, so that Kubernetes can check runAsNonRoot without reading /etc/passwd
-        lines += [f"USER {recipe.user_id}:{recipe.user_id}", f"WORKDIR {HOME_DIR}"]
-    lines.append(f"EXPOSE {recipe.port}")
+        lines.append(f"USER {recipe.user_id}:{recipe.user_id}")
+    workdir = recipe.workdir or (HOME_DIR if recipe.user_id is not None else None)
+    if workdir is not None:
+        lines.append(f"WORKDIR {workdir}")
+    if recipe.port is not None:
+        lines.append(f"EXPOSE {recipe.port}")
     check = recipe.healthcheck
     if check is not None:
         lines.append(

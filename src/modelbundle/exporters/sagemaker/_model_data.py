@@ -1,0 +1,95 @@
+"""``bundle export sagemaker``: a bundle's artifacts as SageMaker model data (``model.tar.gz``).
+
+SageMaker unpacks the archive named by ``ModelDataUrl`` into /opt/ml/model, and
+the ``--target sagemaker`` image serves artifacts from there when it is not
+empty: one image, many model versions. The layout (read by
+``runtime/_model_dir.py``, which checks names, kinds and digests):
+
+    modelbundle-model.json   format version, source bundle, service, artifacts, file digests
+    artifacts/<name>/...     as in the bundle (artifact.json and the model files)
+
+The archive is deterministic: sorted entries, root-owned, one mtime, gzip
+without a name or time, so the same artifacts give the same bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...bundler import Reporter, StoredBundle, read_record, verify_record
+
+MODEL_DATA_FILE = "modelbundle-model.json"
+MODEL_DATA_FORMAT = 1
+ARCHIVE_NAME = "model.tar.gz"
+#: 1980-01-01, as in the images' layers
+_MTIME = 315532800
+
+
+@dataclass(frozen=True)
+class ModelDataArchive:
+    path: Path
+    files: int
+    size: int
+    sha256: str
+
+
+def export_model_data(bundle: StoredBundle, output_dir: Path, reporter: Reporter | None = None) -> ModelDataArchive:
+    """Write ``output_dir/model.tar.gz`` with the bundle's artifacts (RECORD checked first)."""
+    reporter = reporter or Reporter(quiet=True)
+    verify_record(bundle.path)
+    record = read_record(bundle.path)
+    files = sorted(path for path in record if path.startswith("artifacts/"))
+    manifest = bundle.manifest
+    description = {
+        "format_version": MODEL_DATA_FORMAT,
+        "bundle": manifest.tag,
+        "service": manifest.service,
+        "artifacts": [info.model_dump(mode="json") for info in manifest.artifacts],
+        "files": {path: "sha256:" + record[path][0] for path in files},
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / ARCHIVE_NAME
+    partial = output_dir / f".{ARCHIVE_NAME}.{os.getpid()}.partial"
+    try:
+        with (
+            reporter.step(f"writing {target}..."),
+            open(partial, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
+            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
+            _add(tar, MODEL_DATA_FILE, (json.dumps(description, indent=2, sort_keys=True) + "\n").encode())
+            for directory in _parents(files):
+                _add(tar, directory, None)
+            for path in files:
+                _add(tar, path, (bundle.path / path).read_bytes())
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    data = target.read_bytes()
+    return ModelDataArchive(target, len(files), len(data), hashlib.sha256(data).hexdigest())
+
+
+def _parents(files: list[str]) -> list[str]:
+    folders = {str(Path(path).parents[i]) for path in files for i in range(len(Path(path).parents) - 1)}
+    return sorted(folders)
+
+
+def _add(tar: tarfile.TarFile, name: str, content: bytes | None) -> None:
+    info = tarfile.TarInfo(name)
+    info.mtime = _MTIME
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if content is None:
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(info)
+    else:
+        info.size, info.mode = len(content), 0o644
+        tar.addfile(info, io.BytesIO(content))
