@@ -9,21 +9,27 @@ labels 10, 11, 12, so an answer shows which artifacts a container loaded.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from exporters.docker.conftest import CACHE_DIR, IMAGE_PREFIX, Session, bundle, ok
 from fixtures.docker import docker_client, ensure_base_image
 from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
 
+#: the lock and wheel cache every test session on this machine shares
+CACHE_DIR = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
+#: every image the tests tag lives under this name (as in the docker target's tests)
+IMAGE_PREFIX = "modelbundle-test"
 SERVICE = Path(__file__).parent / "iris_pair" / "service.py"
 TRAIN = """\
 import sys
@@ -38,6 +44,31 @@ ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 CLASSES = [0, 2, 1]
 
 
+def bundle(*args: str, home: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+    """``python -m modelbundle ARGS`` with ``home`` as the store and the shared cache."""
+    env = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR)}
+    return subprocess.run([sys.executable, "-m", "modelbundle", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, f"{result.args} exited {result.returncode}:\n{result.stdout}\n{result.stderr[-4000:]}"
+    return result
+
+
+@dataclass
+class Session:
+    """The engine, the base image, the store, and the tags this session made (removed at its end)."""
+
+    engine: Any
+    base_image: str
+    home: Path
+    tags: list[str]
+
+    def containerize(self, ref: str, *args: str, tag: str) -> subprocess.CompletedProcess[str]:
+        self.tags.append(tag)
+        return bundle("containerize", ref, "--base-image", self.base_image, "-t", tag, *args, home=self.home)
+
+
 @dataclass(frozen=True)
 class SageMakerImage:
     tag: str
@@ -46,9 +77,15 @@ class SageMakerImage:
 
 
 @pytest.fixture(scope="session")
-def sm_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+def sm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The store of these tests' bundles (no engine needed to build them)."""
+    return tmp_path_factory.mktemp("sagemaker-home")
+
+
+@pytest.fixture(scope="session")
+def sm_session(sm_home: Path) -> Iterator[Session]:
     engine = docker_client()
-    state = Session(engine, ensure_base_image(engine), tmp_path_factory.mktemp("sagemaker-home"), [])
+    state = Session(engine, ensure_base_image(engine), sm_home, [])
     yield state
     for tag in state.tags:
         with contextlib.suppress(Exception):
@@ -63,21 +100,21 @@ def _project(root: Path, offset: int) -> Path:
     return root
 
 
-def _build(session: Session, project: Path) -> StoredBundle:
+def _build(home: Path, project: Path) -> StoredBundle:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODELBUNDLE_CACHE_DIR", str(CACHE_DIR))
         options = resolve_build_options({"service": f"{project}/service.py:IrisPair", "quiet": True}, project)
-        return build(options, LocalStore(session.home))
+        return build(options, LocalStore(home))
 
 
 @pytest.fixture(scope="session")
-def base_bundle(sm_session: Session, tmp_path_factory: pytest.TempPathFactory) -> StoredBundle:
-    return _build(sm_session, _project(tmp_path_factory.mktemp("iris-pair") / "base", 0))
+def base_bundle(sm_home: Path, tmp_path_factory: pytest.TempPathFactory) -> StoredBundle:
+    return _build(sm_home, _project(tmp_path_factory.mktemp("iris-pair") / "base", 0))
 
 
 @pytest.fixture(scope="session")
-def shifted_bundle(sm_session: Session, tmp_path_factory: pytest.TempPathFactory) -> StoredBundle:
-    return _build(sm_session, _project(tmp_path_factory.mktemp("iris-pair") / "shifted", 10))
+def shifted_bundle(sm_home: Path, tmp_path_factory: pytest.TempPathFactory) -> StoredBundle:
+    return _build(sm_home, _project(tmp_path_factory.mktemp("iris-pair") / "shifted", 10))
 
 
 @pytest.fixture(scope="session")
@@ -91,10 +128,10 @@ def sagemaker_image(sm_session: Session, base_bundle: StoredBundle) -> SageMaker
 
 
 @pytest.fixture(scope="session")
-def shifted_model_dir(sm_session: Session, shifted_bundle: StoredBundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shifted bundle's model.tar.gz, unpacked as SageMaker does into /opt/ml/model."""
+def shifted_model_dir(sm_home: Path, shifted_bundle: StoredBundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shifted bundle's model.tar.gz (written by the real CLI), unpacked as SageMaker does into /opt/ml/model."""
     out = tmp_path_factory.mktemp("model-data")
-    ok(bundle("export", "sagemaker", shifted_bundle.tag, "-o", str(out), home=sm_session.home))
+    ok(bundle("export", "sagemaker", shifted_bundle.tag, "-o", str(out), home=sm_home))
     model_dir = out / "model"
     with tarfile.open(out / "model.tar.gz") as tar:
         tar.extractall(model_dir, filter="data")

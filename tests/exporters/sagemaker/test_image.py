@@ -12,10 +12,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from exporters.docker.conftest import Session
 from fixtures.docker import Container, running
 
-from .conftest import CLASSES, ROWS, SageMakerImage
+from .conftest import CLASSES, ROWS, SageMakerImage, Session
 
 ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 START_TIMEOUT = 120.0
