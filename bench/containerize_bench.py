@@ -90,6 +90,8 @@ def main() -> None:
         venv = int(engine.containers.run(image.id, entrypoint=["du", "-sb", "/opt/venv"], remove=True).split()[0])
         bundle_size = int(engine.containers.run(image.id, entrypoint=["du", "-sb", "/opt/bundle"], remove=True).split()[0])
         parts = base.attrs["Size"] + venv + bundle_size
+        # the layers the image adds, from its history (newest first): code, artifacts, venv
+        added = [entry["Size"] for entry in image.history() if entry["Size"] > 0][: len(image.attrs["RootFS"]["Layers"]) - len(base.attrs["RootFS"]["Layers"])]
         for name in [f"{IMAGE}:cold", f"{IMAGE}:warm", *(f"{IMAGE}:code-{run}" for run in range(args.runs))]:
             engine.images.remove(name)
 
@@ -106,7 +108,8 @@ def main() -> None:
     print(f"  base       {mib(base.attrs['Size'])}")
     print(f"  venv       {mib(venv)}   (/opt/venv: the bundle's {tag} requirements.lock)")
     print(f"  bundle     {mib(bundle_size)}   (/opt/bundle)")
-    print(f"  overhead   {mib(image.attrs['Size'] - parts)}   (image minus base + venv + bundle: users, directories)")
+    print(f"  overhead   {mib(image.attrs['Size'] - parts)}   (image minus base + venv + bundle as du counts them)")
+    print("layers added to the base, bottom up: " + ", ".join(mib(size).strip() for size in reversed(added)))
 
 
 if __name__ == "__main__":

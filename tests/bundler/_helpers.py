@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fixtures.cli import cli, failed, ok  # noqa: F401 - re-exported for the bundler tests
 from fixtures.servers import ProcessServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,35 +30,6 @@ class Plain(Service):
     def add(self, x: list[float]) -> float:
         return sum(x)
 '''
-
-
-def cli(
-    *args: str | Path, home: Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 900
-) -> subprocess.CompletedProcess[str]:
-    """``python -m modelbundle ARGS`` in a fresh process with ``$MODELBUNDLE_HOME=home``."""
-    return subprocess.run(
-        [sys.executable, "-m", "modelbundle", *map(str, args)],
-        cwd=cwd,
-        env={**os.environ, "MODELBUNDLE_HOME": str(home), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    """``result``, after checking that the command succeeded (its output in the failure message)."""
-    assert result.returncode == 0, f"{result.args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def failed(result: subprocess.CompletedProcess[str]) -> str:
-    """The one ``error:`` line of a command that must fail cleanly (exit 1, no traceback)."""
-    assert result.returncode == 1, f"{result.args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def build_tag(*args: str | Path, home: Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:

@@ -8,11 +8,9 @@ lock and wheel cache of the other tests, so a warm run downloads nothing.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +18,15 @@ from typing import Any
 
 import pytest
 
+from fixtures.cli import SHARED_CACHE, cli, ok
 from fixtures.docker import REPO, docker_client, ensure_base_image
 from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
 
-CACHE_DIR = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
 #: every image the tests tag lives under this name, so a session can remove what it made
 IMAGE_PREFIX = "modelbundle-test"
+# older names, still imported by the SageMaker tests
+CACHE_DIR = SHARED_CACHE
+bundle = cli
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 
 
@@ -48,7 +49,7 @@ class Session:
     tags: list[str]
 
     def containerize(self, ref: str, *args: str, tag: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        result = bundle("containerize", ref, "--base-image", self.base_image, "-t", tag, *args, home=self.home, env=env)
+        result = cli("containerize", ref, "--base-image", self.base_image, "-t", tag, *args, home=self.home, env=env)
         self.tags.append(tag)
         return result
 
@@ -58,19 +59,6 @@ class Session:
 
     def base_layers(self) -> list[str]:
         return list(self.engine.images.get(self.base_image).attrs["RootFS"]["Layers"])
-
-
-def bundle(*args: str, home: Path, env: dict[str, str] | None = None, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-    """``python -m modelbundle ARGS`` with ``home`` as the store and the shared cache."""
-    environment = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "modelbundle", *args], env=environment, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, f"{result.args} exited {result.returncode}:\n{result.stdout}\n{result.stderr[-4000:]}"
-    return result
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +83,7 @@ def iris_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def build_bundle(session: Session, target: str, project: Path) -> StoredBundle:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELBUNDLE_CACHE_DIR", str(CACHE_DIR))
+        patch.setenv("MODELBUNDLE_CACHE_DIR", str(SHARED_CACHE))
         options = resolve_build_options({"service": target, "quiet": True}, project)
         return build(options, LocalStore(session.home))
 

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import io
-import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from fixtures.cli import cli, failed
 from modelbundle.bundler import StoredBundle
 
-from .conftest import IMAGE_PREFIX, Session, bundle
-
-
-def failed(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, f"exit {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
+from .conftest import IMAGE_PREFIX, Session
 
 
 def leftovers(home: Path) -> list[str]:
@@ -28,11 +20,11 @@ def leftovers(home: Path) -> list[str]:
 
 
 def test_unknown_bundle(session: Session) -> None:
-    assert "no bundle nosuch:1" in failed(bundle("containerize", "nosuch:1", home=session.home))
+    assert "no bundle nosuch:1" in failed(cli("containerize", "nosuch:1", home=session.home))
 
 
 def test_unsupported_platform(session: Session, mlp_bundle: StoredBundle) -> None:
-    error = failed(bundle("containerize", mlp_bundle.tag, "--platform", "windows/amd64", home=session.home))
+    error = failed(cli("containerize", mlp_bundle.tag, "--platform", "windows/amd64", home=session.home))
     assert "unsupported platform 'windows/amd64'" in error and "linux/arm64" in error
 
 
@@ -45,7 +37,7 @@ def test_unsupported_platform(session: Session, mlp_bundle: StoredBundle) -> Non
     ],
 )
 def test_usage_errors(session: Session, mlp_bundle: StoredBundle, args: list[str], message: str) -> None:
-    result = bundle("containerize", mlp_bundle.tag, *args, home=session.home)
+    result = cli("containerize", mlp_bundle.tag, *args, home=session.home)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
 
@@ -54,14 +46,14 @@ def test_context_only_refuses_a_folder_with_files(session: Session, mlp_bundle: 
     folder = tmp_path / "ctx"
     folder.mkdir()
     (folder / "mine.txt").write_text("keep me")
-    error = failed(bundle("containerize", mlp_bundle.tag, "--context-only", str(folder), home=session.home))
+    error = failed(cli("containerize", mlp_bundle.tag, "--context-only", str(folder), home=session.home))
     assert "is not an empty folder" in error
     assert [p.name for p in folder.iterdir()] == ["mine.txt"]
 
 
 def test_missing_wheels_are_named_before_any_build(session: Session, mlp_bundle: StoredBundle, tmp_path: Path) -> None:
     """Offline, for arm64: the cache has no aarch64 wheels; every compiled pin is named, pure ones are not."""
-    result = bundle(
+    result = cli(
         "containerize", mlp_bundle.tag, "--platform", "linux/arm64", "--offline", "--context-only", str(tmp_path / "ctx"),
         home=session.home,
     )
@@ -77,12 +69,12 @@ def test_missing_wheels_are_named_before_any_build(session: Session, mlp_bundle:
 
 def test_engine_unreachable(session: Session, mlp_bundle: StoredBundle, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    assert "cannot reach the Docker engine" in failed(bundle("containerize", mlp_bundle.tag, home=session.home))
+    assert "cannot reach the Docker engine" in failed(cli("containerize", mlp_bundle.tag, home=session.home))
 
 
 def test_base_image_that_cannot_be_pulled(session: Session, mlp_bundle: StoredBundle) -> None:
     # a registry on a closed loopback port: refused at once, like any pull on this machine
-    error = failed(bundle("containerize", mlp_bundle.tag, "--base-image", "127.0.0.1:1/nope:1", home=session.home))
+    error = failed(cli("containerize", mlp_bundle.tag, "--base-image", "127.0.0.1:1/nope:1", home=session.home))
     assert "the base image 127.0.0.1:1/nope:1 is not on this machine and could not be pulled" in error
     assert "--base-image" in error
 
@@ -97,7 +89,7 @@ def test_a_failing_build_is_reported_in_one_line(session: Session, mlp_bundle: S
     base = f"{IMAGE_PREFIX}/no-shell:1"
     session.engine.api.import_image_from_data(empty.getvalue(), repository=base.split(":")[0], tag="1")
     session.tags.append(base)
-    result = bundle("containerize", mlp_bundle.tag, "--base-image", base, "-t", f"{IMAGE_PREFIX}/broken:1", home=session.home)
+    result = cli("containerize", mlp_bundle.tag, "--base-image", base, "-t", f"{IMAGE_PREFIX}/broken:1", home=session.home)
     error = failed(result)
     assert error.startswith("error: the image build failed:")
     assert "/bin/sh" in result.stderr or "no such file" in result.stderr.lower()

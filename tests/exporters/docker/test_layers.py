@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.cli import cli, ok
 from modelbundle.bundler import StoredBundle
 
-from .conftest import IMAGE_PREFIX, Image, Session, build_bundle, bundle, ok
+from .conftest import IMAGE_PREFIX, Image, Session, build_bundle
 
 
 def _own_layers(session: Session, image: Image) -> list[str]:
@@ -64,7 +65,7 @@ def test_context_only_writes_a_context_that_builds_the_same_image(
 ) -> None:
     context = tmp_path / "context"
     output = ok(
-        bundle("containerize", iris_image.bundle.tag, "--base-image", session.base_image, "--context-only", str(context), home=session.home)
+        cli("containerize", iris_image.bundle.tag, "--base-image", session.base_image, "--context-only", str(context), home=session.home)
     ).stdout
     assert f"docker build -t {iris_image.bundle.tag} {context.resolve()}" in output
     names = sorted(p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file())

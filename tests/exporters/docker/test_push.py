@@ -11,6 +11,7 @@ import docker
 import httpx
 import pytest
 
+from fixtures.cli import ok
 from fixtures.docker import running
 from modelbundle.bundler import StoredBundle
 from stores._registry_fixture import (  # noqa: F401
@@ -21,7 +22,7 @@ from stores._registry_fixture import (  # noqa: F401
     registry_fixture,
 )
 
-from .conftest import Image, Session, ok
+from .conftest import Image, Session
 
 
 def test_push_then_pull_by_digest_and_run(

@@ -6,10 +6,6 @@ The service needs modelbundle alone, so its lock comes from the shared cache
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
+from fixtures.cli import cli, ok
 from modelbundle.bundler import LocalStore, StoredBundle
 
-CACHE_DIR = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
 #: lowercase, but a leading digit, '_', '.' and a trailing '-': none of them fit a Kubernetes name as they are
 BUNDLE_NAME = "3d_model.v2-"
 ARTIFACT_SIZE = 3 * 1024 * 1024
@@ -51,31 +47,6 @@ class Built:
 
     def bundle(self) -> StoredBundle:
         return LocalStore(self.home).get(self.tag)
-
-
-def cli(*args: str | Path, home: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """``python -m modelbundle ARGS`` in a fresh process with ``$MODELBUNDLE_HOME=home``."""
-    return subprocess.run(
-        [sys.executable, "-m", "modelbundle", *map(str, args)],
-        env={**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR)},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, f"{result.args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def failed(result: subprocess.CompletedProcess[str]) -> str:
-    """The one ``error:`` line of a command that must fail cleanly (exit 1, no traceback)."""
-    assert result.returncode == 1, f"{result.args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def read_manifests(directory: Path) -> dict[str, dict[str, Any]]:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 
+from fixtures.cli import cli, failed, ok
 from fixtures.servers import ProcessServer, Scrape
 from modelbundle.exporters.kubernetes import kubernetes_versions
 
-from .conftest import IMAGE, Built, cli, failed, ok, read_manifests
+from .conftest import IMAGE, Built, read_manifests
 
 
 def test_export_kubernetes_prints_what_it_wrote(built: Built, tmp_path: Path) -> None:
