@@ -1,0 +1,68 @@
+"""Fixtures for the Lambda image tests: the iris example's bundle, its --target lambda-image image (built once), the Runtime API."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.docker import REPO, docker_client, ensure_base_image
+from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
+
+from ._runtime_api import RuntimeAPI
+
+CACHE_DIR = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
+IMAGE_PREFIX = "modelbundle-test"
+
+
+@dataclass(frozen=True)
+class LambdaImage:
+    tag: str
+    bundle: StoredBundle
+    engine: Any
+    project: Path
+
+
+def bundle(*args: str, home: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR)}
+    return subprocess.run([sys.executable, "-m", "modelbundle", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def lambda_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaImage]:
+    engine = docker_client()
+    base_image = ensure_base_image(engine)
+    home = tmp_path_factory.mktemp("lambda-image-home")
+    project = tmp_path_factory.mktemp("iris-example")
+    for name in ("service.py", "train.py"):
+        shutil.copy(REPO / "examples" / "iris" / name, project / name)
+    subprocess.run([sys.executable, "train.py"], cwd=project, check=True, capture_output=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELBUNDLE_CACHE_DIR", str(CACHE_DIR))
+        options = resolve_build_options({"service": f"{project}/service.py:IrisClassifier", "quiet": True}, project)
+        stored = build(options, LocalStore(home))
+    tag = f"{IMAGE_PREFIX}/iris:{stored.manifest.version}-lambda"
+    started = time.perf_counter()
+    result = bundle("containerize", stored.tag, "--target", "lambda-image", "--base-image", base_image, "-t", tag, home=home)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-4000:]}"
+    print(f"\nbuilt {tag} (--target lambda-image) in {time.perf_counter() - started:.1f} s")
+    yield LambdaImage(tag, stored, engine, project)
+    with contextlib.suppress(Exception):
+        engine.images.remove(tag)
+
+
+@pytest.fixture
+def runtime_api() -> Iterator[RuntimeAPI]:
+    api = RuntimeAPI().start()
+    yield api
+    api.stop()
