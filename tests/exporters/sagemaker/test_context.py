@@ -1,0 +1,31 @@
+"""The --target sagemaker build context, without an engine: root, port 8080, the bind-to-port label, `serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelbundle.bundler import StoredBundle
+
+from .conftest import bundle, ok
+
+
+def test_the_sagemaker_dockerfile(sm_home: Path, base_bundle: StoredBundle, tmp_path: Path) -> None:
+    out = tmp_path / "context"
+    ok(bundle("containerize", base_bundle.tag, "--target", "sagemaker", "--context-only", str(out), "--offline", home=sm_home))
+    builder, final = (out / "Dockerfile").read_text().split("\n\n", 1)
+    assert "useradd" not in builder  # root: no user to make
+    assert "USER" not in final and "WORKDIR" not in final and "HEALTHCHECK" not in final
+    assert "EXPOSE 8080" in final
+    assert (
+        'ENTRYPOINT ["/opt/venv/bin/python", "-m", "modelbundle.runtime._sagemaker_main", "--bundle", "/opt/bundle"]\nCMD ["serve"]'
+        in final
+    )
+    assert '"com.amazonaws.sagemaker.capabilities.accept-bind-to-port"="true"' in final
+    # no extras: the image lock is the bundle's lock
+    assert (out / "requirements.lock").read_text() == (base_bundle.path / "env" / "requirements.lock").read_text()
+
+
+def test_the_default_tag_names_the_target(sm_home: Path, base_bundle: StoredBundle, tmp_path: Path) -> None:
+    out = tmp_path / "context"
+    result = ok(bundle("containerize", base_bundle.tag, "--target", "sagemaker", "--context-only", str(out), "--offline", home=sm_home))
+    assert f"docker build -t {base_bundle.tag}-sagemaker {out}" in result.stdout
