@@ -38,6 +38,7 @@ def _register() -> None:
     from ._build import build
     from ._containerize import containerize
     from ._deploy import deploy
+    from ._deploy_ray import deploy_ray
     from ._env import env
     from ._serve import serve
     from ._store import delete, get, list_bundles
@@ -45,6 +46,7 @@ def _register() -> None:
 
     for command in (serve, build, list_bundles, get, delete, export, import_bundle, env, push, pull, containerize, deploy):
         main.add_command(command)
+    deploy.add_command(deploy_ray)
 
 
 _register()

@@ -24,6 +24,7 @@ TARGETS = {
     "docker": "modelbundle.exporters.docker._containerize:DOCKER_TARGET",
     "sagemaker": "modelbundle.exporters.sagemaker._image:SAGEMAKER_TARGET",
     "lambda-image": "modelbundle.exporters.awslambda._image:LAMBDA_IMAGE_TARGET",
+    "ray": "modelbundle.exporters.ray._image:RAY_TARGET",
 }
 
 
