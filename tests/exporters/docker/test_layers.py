@@ -34,6 +34,10 @@ def test_a_code_change_rebuilds_only_the_code_layer(
     (project / "service.py").write_text(changed_source)
     changed = build_bundle(session, f"{project}/service.py:IrisClassifier", project)
     assert changed.manifest.version != iris_image.bundle.manifest.version
+    lock = "env/requirements.lock"
+    assert (changed.path / lock).read_text() == (iris_image.bundle.path / lock).read_text(), (
+        "the lock changed: modelbundle's own source changed during the session, so its wheel (in the lock) did too"
+    )
 
     tag = f"{IMAGE_PREFIX}/iris:{changed.manifest.version}"
     output = ok(session.containerize(changed.tag, tag=tag)).stderr
