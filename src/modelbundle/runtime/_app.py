@@ -130,6 +130,8 @@ class ServiceApp:
                 await self._stop(service)
 
     async def _start(self, service: Service) -> None:
+        # a wrong --default-api fails before the artifacts load, not after
+        default = default_api(self.service_cls.__apis__, self.config.default_api) if self.config.sagemaker else None
         if self._load_artifacts is not None:
             try:
                 bind_artifacts(service, await asyncio.to_thread(self._load_artifacts))
@@ -145,8 +147,7 @@ class ServiceApp:
             by_name[api.name] = self._endpoints[api.route] = APIEndpoint(api, invoke, metrics, self.config, self.state)
             # Open Inference Protocol infer paths share the invoke, so they join the same batcher
             self._endpoints.update(self.oip.endpoints(api, invoke, metrics, self.config))
-        if self.config.sagemaker:
-            default = default_api(self.service_cls.__apis__, self.config.default_api)
+        if default is not None:
             self._endpoints[INVOCATIONS_PATH] = Invocations(by_name, default, self.state)
         self.state.mark_ready()
         logger.info("%s is ready: %s", self.service_cls.name, ", ".join(f"POST {a.route}" for a in self.service_cls.__apis__.values()))
@@ -156,6 +157,9 @@ class ServiceApp:
             await self._start(service)
         except asyncio.CancelledError:
             raise
+        except ModelbundleError as exc:  # a user mistake: the one-line error
+            self.startup_error = exc
+            self.on_startup_failure()
         except BaseException as exc:
             if self.startup_error is None:
                 logger.exception("%s.setup() failed", self.service_cls.__name__)

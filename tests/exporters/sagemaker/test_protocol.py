@@ -199,3 +199,10 @@ def test_setup_failing_after_the_server_started_exits_non_zero(serve_in_subproce
         server.wait_for_port()
         assert server.proc.wait(60) != 0
         assert "no model today" in server.stderr
+
+
+def test_an_unknown_default_api_stops_the_server_in_one_line(serve_in_subprocess) -> None:
+    with serve_in_subprocess(PAIR, "--sagemaker", "--port", "0", "--default-api", "nope", ready=False) as server:
+        server.wait_for_port()
+        assert server.proc.wait(60) != 0
+        assert "Pair did not start: --default-api 'nope' is not an API of the service; the APIs are label, scores" in server.stderr
