@@ -32,8 +32,16 @@ def ray_recipe(bundle: StoredBundle, base_image: str) -> ImageRecipe:
         python_version=".".join(bundle.manifest.python_version.split(".")[:2]),
         entrypoint=[f"{VENV_DIR}/bin/ray"],
         command=list(HEAD_COMMAND),
-        # no usage reports (nothing leaves the cluster); replicas find the bundle here unless one is shipped
-        env={"RAY_USAGE_STATS_ENABLED": "0", "MODELBUNDLE_BUNDLE_DIR": BUNDLE_DIR},
+        env={
+            # no usage reports: nothing leaves the cluster
+            "RAY_USAGE_STATS_ENABLED": "0",
+            # each proxy spreads requests over every replica; by default a proxy keeps them on its
+            # own node's replicas, so one entry point (a single load balancer target) would leave
+            # the other nodes idle. `-e RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING=1` restores it.
+            "RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING": "0",
+            # replicas find the bundle here when it is not shipped with the deploy (--from-image)
+            "MODELBUNDLE_BUNDLE_DIR": BUNDLE_DIR,
+        },
         port=SERVE_HTTP_PORT,
         labels={**image_labels(bundle, base_image), "ai.modelbundle.ray.requirement": RAY_REQUIREMENT},
     )

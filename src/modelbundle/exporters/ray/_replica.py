@@ -113,7 +113,12 @@ def bundle_path(args: ReplicaArgs) -> Path:
 
 
 class ReplicaHeaders:
-    """Adds ``X-Replica`` and ``X-Replica-Node`` to every HTTP response of ``app``; passes the lifespan through."""
+    """Adds ``X-Replica`` and ``X-Replica-Node`` to every HTTP response of ``app``; passes the lifespan through.
+
+    The app's X-Request-ID goes: Ray's proxy gives every request an id (or keeps the
+    client's), puts it in the request, where the app finds it for its error bodies,
+    and adds it to the response itself.
+    """
 
     def __init__(self, app: ASGIApp, replica: str, node: str) -> None:
         self.app = app
@@ -126,7 +131,9 @@ class ReplicaHeaders:
 
         async def send_named(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self._headers]
+                # Ray's proxy adds X-Request-ID itself (the id it put in the request, which the app echoed)
+                headers = [(key, value) for key, value in message.get("headers", []) if key.lower() != b"x-request-id"]
+                message["headers"] = [*headers, *self._headers]
             await send(message)
 
         await self.app(scope, receive, send_named)

@@ -1,0 +1,179 @@
+"""``bundle deploy ray`` on a real two-node cluster: spread, a killed replica, a rolling update, a lost node.
+
+The tests share one cluster and run in this order; each starts from three
+running replicas of a known version. Steady load is six clients posting back to
+back through the head's Serve proxy, each answer naming its replica.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+
+import httpx
+import pytest
+
+from .conftest import Cluster, Outcome, SteadyLoad, timed, wait_until
+
+REPLICAS = 3
+CLIENTS = 6
+
+
+def replica_ids(cluster: Cluster) -> set[str]:
+    return {replica["replica_id"] for replica in cluster.running_replicas()}
+
+
+def three_running(cluster: Cluster, version: str) -> bool:
+    details = cluster.applications().get("scaler") or {}
+    deployed = (details.get("deployed_app_config") or {}).get("args", {}).get("version")
+    return details.get("status") == "RUNNING" and deployed == version and len(cluster.running_replicas()) == REPLICAS
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster: Cluster) -> Cluster:
+    """scaler v1 with three replicas, deployed by the real CLI (which ships the bundle)."""
+    version = cluster.bundles["v1"].manifest.version
+    started = time.perf_counter()
+    output = cluster.deploy(version, "--replicas", str(REPLICAS))
+    took = timed("bundle deploy ray (3 replicas, first deploy)", started)
+    assert f"RUNNING, {REPLICAS} replicas (bundle uploaded)" in output, output
+    print(f"first deploy: {took:.1f} s")
+    return cluster
+
+
+def ensure_v1(cluster: Cluster) -> None:
+    version = cluster.bundles["v1"].manifest.version
+    if not three_running(cluster, version):
+        cluster.deploy(version, "--replicas", str(REPLICAS))
+    wait_until(lambda: three_running(cluster, version), 120, "three running v1 replicas")
+
+
+def failures(outcomes: list[Outcome]) -> list[Outcome]:
+    return [outcome for outcome in outcomes if outcome.status != 200]
+
+
+def test_three_replicas_on_two_nodes_share_the_load_through_the_proxy(deployed: Cluster) -> None:
+    cluster = deployed
+    replicas = cluster.running_replicas()
+    assert len(replicas) == REPLICAS
+    nodes = collections.Counter(replica["node_ip"] for replica in replicas)
+    assert set(nodes) == {cluster.head.ip, cluster.worker.ip}, nodes  # spread over both nodes
+
+    with httpx.Client(base_url=cluster.proxy_url, timeout=30) as client:
+        answer = client.post("/predict", json={"x": [[1.0, 2.0], [3.0, 4.0]]})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == [[2.0, 4.0], [6.0, 8.0]]
+        assert answer.headers["x-replica"] in {replica["replica_id"] for replica in replicas}
+        assert answer.headers["x-replica-node"] in {cluster.head.ip, cluster.worker.ip}
+        # the replica's own app answers: our error body, status and request id, through Ray's proxy
+        bad = client.post("/predict", json={"x": [[1.0, 2.0, 3.0]]}, headers={"x-request-id": "ray-test-1"})
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["error"]["type"] == "invalid_input"
+        assert bad.json()["error"]["request_id"] == "ray-test-1" == bad.headers["x-request-id"]
+        assert bad.headers.get_list("x-request-id") == ["ray-test-1"]
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/nope", json={}).status_code == 404
+
+    started = time.perf_counter()
+    with SteadyLoad(cluster.proxy_url, CLIENTS) as load:
+        wait_until(lambda: load.count() >= 600, 120, "600 answers", interval=0.1)
+    outcomes = load.outcomes
+    took = timed(f"{len(outcomes)} requests over {REPLICAS} replicas", started)
+    assert not failures(outcomes), failures(outcomes)[:5]
+    assert {outcome.value for outcome in outcomes} == {2.0}
+    spread = collections.Counter(outcome.replica for outcome in outcomes)
+    print(f"spread of {len(outcomes)} requests in {took:.1f} s: {dict(spread)}")
+    assert set(spread) == {replica["replica_id"] for replica in replicas}, spread
+    assert min(spread.values()) >= len(outcomes) / (REPLICAS * 10), spread  # every replica takes a real share
+
+
+def test_a_killed_replica_loses_only_its_own_requests_and_is_replaced(deployed: Cluster) -> None:
+    cluster = deployed
+    ensure_v1(cluster)
+    before = replica_ids(cluster)
+    victim = next(replica for replica in cluster.running_replicas() if replica["node_ip"] == cluster.worker.ip)
+    node = cluster.node_by_ip(victim["node_ip"])
+
+    with SteadyLoad(cluster.proxy_url, CLIENTS) as load:
+        wait_until(lambda: load.count() >= 200, 60, "200 answers before the kill", interval=0.1)
+        kill_started = time.monotonic()
+        code, output = node.exec("sh", "-c", f"kill -9 {int(victim['pid'])}")
+        kill_done = time.monotonic()
+        assert code == 0, output
+        started = time.perf_counter()
+        back = wait_until(
+            lambda: len(replica_ids(cluster)) == REPLICAS and victim["replica_id"] not in replica_ids(cluster),
+            120, "a third replica again",
+        )
+        timed("a killed replica replaced (3 running again)", started)
+        answered = load.count()
+        wait_until(lambda: load.count() >= answered + 200, 60, "200 answers after the replacement", interval=0.1)
+    outcomes = load.outcomes
+    failed = failures(outcomes)
+    print(f"kill: {len(outcomes)} requests, {len(failed)} failed ({[(f.status, f.error[:60]) for f in failed]}), replaced in {back:.1f} s")
+    # only requests in flight when the replica died may fail: each started before the kill ended and ended after it began
+    in_flight = [f for f in failed if f.started <= kill_done and f.ended >= kill_started]
+    assert failed == in_flight, [(f.started - kill_started, f.ended - kill_started, f.status, f.error) for f in failed]
+    assert len(failed) <= CLIENTS
+    after = replica_ids(cluster)
+    assert len(after) == REPLICAS and len(after - before) == 1
+    late = [outcome for outcome in outcomes if outcome.started > kill_done + back]
+    assert late and not failures(late)
+    assert collections.Counter(o.replica for o in late).keys() >= (after - before)  # the new replica serves
+
+
+def test_a_new_version_rolls_out_under_load_without_a_failed_request(deployed: Cluster) -> None:
+    cluster = deployed
+    ensure_v1(cluster)
+    before = replica_ids(cluster)
+    v2 = cluster.bundles["v2"].manifest.version
+    with SteadyLoad(cluster.proxy_url, CLIENTS) as load:
+        wait_until(lambda: load.count() >= 200, 60, "200 answers before the rollout", interval=0.1)
+        started = time.perf_counter()
+        output = cluster.deploy(v2, "--replicas", str(REPLICAS))
+        took = timed("bundle deploy ray of a new version under load (rolling)", started)
+        deployed_at = time.monotonic()
+        answered = load.count()
+        wait_until(lambda: load.count() >= answered + 300, 60, "300 answers after the rollout", interval=0.1)
+    outcomes = load.outcomes
+    print(f"rollout: {len(outcomes)} requests, values {collections.Counter(o.value for o in outcomes)}, deploy took {took:.1f} s")
+    assert f"RUNNING, {REPLICAS} replicas" in output
+    assert not failures(outcomes), [(f.status, f.error) for f in failures(outcomes)][:5]
+    values = [outcome.value for outcome in outcomes]
+    assert 2.0 in values and 3.0 in values
+    late = [outcome for outcome in outcomes if outcome.started > deployed_at + 2]
+    assert late and {outcome.value for outcome in late} == {3.0}  # only the new version answers once it is out
+    after = replica_ids(cluster)
+    assert len(after) == REPLICAS and not (after & before)  # every replica was replaced
+    assert {o.replica for o in late} <= after
+
+
+def test_stopping_the_worker_moves_its_replicas_to_the_head(deployed: Cluster) -> None:
+    cluster = deployed
+    version = cluster.bundles["v2"].manifest.version
+    if not three_running(cluster, version):
+        ensure_v1(cluster)
+        version = cluster.bundles["v1"].manifest.version
+    on_worker = [replica for replica in cluster.running_replicas() if replica["node_ip"] == cluster.worker.ip]
+    assert on_worker, "no replica on the worker to move"
+
+    def all_on_head() -> bool:
+        replicas = cluster.running_replicas()
+        return len(replicas) == REPLICAS and all(replica["node_ip"] == cluster.head.ip for replica in replicas)
+
+    with SteadyLoad(cluster.proxy_url, CLIENTS) as load:
+        wait_until(lambda: load.count() >= 200, 60, "200 answers before the stop", interval=0.1)
+        started = time.perf_counter()
+        cluster.worker.container.stop(timeout=5)
+        stopped = timed("docker stop of the worker", started)
+        moved = wait_until(all_on_head, 120, "three replicas on the head")
+        timed("the worker's replicas running on the head", started)
+        answered = load.count()
+        wait_until(lambda: load.count() >= answered + 200, 60, "200 answers after the move", interval=0.1)
+    outcomes = load.outcomes
+    failed = failures(outcomes)
+    print(f"worker stop: stopped in {stopped:.1f} s, moved {moved:.1f} s later; {len(outcomes)} requests, {len(failed)} failed")
+    assert len(failed) <= len(on_worker) * CLIENTS, [(f.status, f.error) for f in failed][:5]
+    late = outcomes[-100:]
+    assert not failures(late)
+    assert all_on_head()

@@ -1,0 +1,160 @@
+"""The parts of the Ray exporter that need no cluster: addresses, the shipped package, the Serve config, the CLI's errors, the image context."""
+
+from __future__ import annotations
+
+import asyncio
+import zipfile
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.cli import cli, failed, ok
+from modelbundle.bundler import StoredBundle
+from modelbundle.errors import DeployError
+from modelbundle.exporters.docker import bundle_digest, image_target
+from modelbundle.exporters.ray import (
+    APP_BUILDER,
+    RAY_REQUIREMENT,
+    RayDeployOptions,
+    application_config,
+    bundle_package,
+    dashboard_url,
+    serve_config,
+)
+from modelbundle.exporters.ray._replica import ReplicaArgs, ReplicaHeaders
+
+from .conftest import _build_scaler
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ray-units-home")
+
+
+@pytest.fixture(scope="module")
+def scaler(home: Path, tmp_path_factory: pytest.TempPathFactory) -> StoredBundle:
+    return _build_scaler(home, tmp_path_factory.mktemp("ray-units-project"), 2.0)
+
+
+@pytest.mark.parametrize(
+    ("address", "url"),
+    [
+        ("127.0.0.1:8265", "http://127.0.0.1:8265"),
+        ("head", "http://head:8265"),
+        ("http://head:9000/", "http://head:9000"),
+        ("https://ray.example:443/dashboard", "https://ray.example:443"),
+    ],
+)
+def test_dashboard_address(address: str, url: str) -> None:
+    assert dashboard_url(address) == url
+
+
+def test_a_ray_client_address_is_refused_with_the_way_to_go() -> None:
+    with pytest.raises(DeployError, match=r"Ray Client address.*--address http://HEAD:8265"):
+        dashboard_url("ray://head:10001")
+    with pytest.raises(DeployError, match="http"):
+        dashboard_url("ftp://head")
+
+
+def test_the_package_is_the_bundle_byte_for_byte_and_the_same_every_time(scaler: StoredBundle) -> None:
+    name, data = bundle_package(scaler)
+    again, same = bundle_package(scaler)
+    assert (name, data) == (again, same)
+    assert name.startswith("_ray_pkg_") and name.endswith(".zip")
+    with zipfile.ZipFile(BytesIO(data)) as archive:
+        names = archive.namelist()
+        assert {"bundle.json", "RECORD", "src/service.py", "env/requirements.lock"} <= set(names)
+        assert archive.read("RECORD") == (scaler.path / "RECORD").read_bytes()
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert {info.external_attr >> 16 for info in archive.infolist()} == {0o100644}
+
+
+def test_application_config_fixed_replicas_shipped(scaler: StoredBundle) -> None:
+    app = application_config(scaler, RayDeployOptions(replicas=3), "scaler", "_ray_pkg_abc.zip")
+    assert app["import_path"] == APP_BUILDER
+    assert app["runtime_env"] == {"working_dir": "gcs://_ray_pkg_abc.zip"}
+    args = ReplicaArgs.model_validate(app["args"])
+    assert (args.name, args.version, args.digest, args.source) == ("scaler", scaler.manifest.version, bundle_digest(scaler), "shipped")
+    [deployment] = app["deployments"]
+    assert deployment["num_replicas"] == 3 and "autoscaling_config" not in deployment
+    assert deployment["max_ongoing_requests"] == 64  # Serve's 5 would starve the batcher
+
+
+def test_application_config_autoscaled_from_the_image(scaler: StoredBundle) -> None:
+    options = RayDeployOptions(autoscale=(0, 4), source="image", route_prefix="/scaler", serve={"timeout": "5"})
+    app = application_config(scaler, options, "prod", None)
+    assert "runtime_env" not in app and app["args"]["source"] == "image" and app["args"]["serve"] == {"timeout": "5"}
+    assert app["name"] == "prod" and app["route_prefix"] == "/scaler"
+    [deployment] = app["deployments"]
+    assert deployment["autoscaling_config"] == {"min_replicas": 0, "initial_replicas": 1, "max_replicas": 4}
+    assert "num_replicas" not in deployment
+
+
+def test_serve_config_keeps_the_other_applications_and_replaces_ours() -> None:
+    ours = {"name": "scaler", "import_path": APP_BUILDER, "args": {"version": "new"}}
+    other = {"name": "other", "import_path": "x:y"}
+    current: dict[str, Any] = {
+        "controller_info": {"actor_id": "abc"},
+        "proxy_location": "HeadOnly",
+        "http_options": {"host": "0.0.0.0", "port": 8123},
+        "applications": {
+            "other": {"deployed_app_config": other},
+            "scaler": {"deployed_app_config": {**ours, "args": {"version": "old"}}},
+            "imperative": {"deployed_app_config": None},  # made by serve.run: not ours to redeploy
+        },
+    }
+    config = serve_config(current, ours)
+    assert config["applications"] == [other, ours]
+    assert config["http_options"] == {"host": "0.0.0.0", "port": 8123} and config["proxy_location"] == "HeadOnly"
+    fresh = serve_config({}, ours)
+    assert fresh["http_options"] == {"host": "0.0.0.0", "port": 8000} and fresh["proxy_location"] == "EveryNode"
+
+
+def test_replica_headers_name_the_replica_and_leave_the_request_id_to_the_proxy() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await send({"type": "lifespan.startup.complete"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-request-id", b"r1"), (b"content-type", b"a/b")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    wrapped = ReplicaHeaders(app, "abc123", "10.0.0.2")
+    asyncio.run(wrapped({"type": "http"}, receive, send))
+    asyncio.run(wrapped({"type": "lifespan"}, receive, send))
+    assert sent[0]["headers"] == [(b"content-type", b"a/b"), (b"x-replica", b"abc123"), (b"x-replica-node", b"10.0.0.2")]
+    assert sent[2] == {"type": "lifespan.startup.complete"}
+
+
+def test_deploy_errors_are_one_line(scaler: StoredBundle, home: Path) -> None:
+    assert "Ray Client address" in failed(cli("deploy", "ray", scaler.tag, "--address", "ray://127.0.0.1:10001", home=home))
+    line = failed(cli("deploy", "ray", scaler.tag, "--address", "127.0.0.1:9", "--timeout", "5", home=home))
+    assert "GET http://127.0.0.1:9/api/version failed" in line and "Ray dashboard" in line
+    usage = cli("deploy", "ray", scaler.tag, "--autoscale", "3", home=home)
+    assert usage.returncode == 2 and "MIN,MAX" in usage.stderr
+
+
+def test_the_ray_target_adds_ray_serve_to_the_lock(scaler: StoredBundle, home: Path, tmp_path: Path) -> None:
+    target = image_target("ray")
+    assert target.extra_requirements == (RAY_REQUIREMENT,)
+    context = tmp_path / "context"
+    ok(cli("containerize", scaler.tag, "--target", "ray", "--context-only", context, home=home, timeout=900))
+    lock = (context / "requirements.lock").read_text()
+    bundle_lock = (scaler.path / "env" / "requirements.lock").read_text()
+    assert lock.startswith(bundle_lock.rstrip("\n"))  # the bundle's pins first and unchanged
+    added = lock[len(bundle_lock.rstrip("\n")):]
+    assert "# added for --target ray" in added and "\nray==2." in added and "--hash=sha256:" in added
+    for pin in ("fastapi==", "starlette==", "pydantic==", "uvicorn=="):
+        assert pin not in added  # Ray took the bundle's versions of these
+    dockerfile = (context / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["/opt/venv/bin/ray"]' in dockerfile
+    assert "RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING=0" in dockerfile and "USER 10001:10001" in dockerfile
