@@ -41,6 +41,9 @@ RAY_ENV = {
     "RAY_health_check_failure_threshold": "3",
 }
 NODE_OPTIONS = f"--num-cpus {NODE_CPUS} --object-store-memory 200000000 --disable-usage-stats"
+HEAD_OPTIONS = "--head --port 6379 --dashboard-host 0.0.0.0 --dashboard-port 8265"
+#: a head publishes Serve's HTTP port and the dashboard on loopback only
+HEAD_PORTS = {"8000/tcp": ("127.0.0.1", None), "8265/tcp": ("127.0.0.1", None)}
 START_TIMEOUT = 180.0
 TIMINGS: list[tuple[str, float]] = []
 
@@ -109,27 +112,31 @@ def _node_command(extra: str) -> list[str]:
     return ["-c", f'exec ray start --block --node-ip-address "$(hostname -i)" {NODE_OPTIONS} {extra}']
 
 
-def _start_node(engine: Any, image: str, name: str, network: str, extra: str, **kwargs: Any) -> Node:
+def start_node(
+    engine: Any, image: str, name: str, network: str, extra: str, env: dict[str, str] | None = None, **kwargs: Any
+) -> Node:
     container = engine.containers.run(
         image, detach=True, name=name, hostname=name, network=network, entrypoint=["/bin/sh"],
-        command=_node_command(extra), environment=RAY_ENV, shm_size="512m", **kwargs,
+        command=_node_command(extra), environment={**RAY_ENV, **(env or {})}, shm_size="512m", **kwargs,
     )
     container.reload()
     ip = container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
     return Node(name, container, ip)
 
 
-def _published(node: Node, port: int) -> str:
+def published(node: Node, port: int) -> str:
     node.container.reload()
     return f"http://127.0.0.1:{node.container.attrs['NetworkSettings']['Ports'][f'{port}/tcp'][0]['HostPort']}"
 
 
-def _wait_for_nodes(cluster_url: str, head: Node, count: int, timeout: float = START_TIMEOUT) -> None:
+def wait_for_nodes(
+    cluster_url: str, head: Node, count: int, timeout: float = START_TIMEOUT, headers: dict[str, str] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-            with httpx.Client(timeout=10) as client:
+            with httpx.Client(timeout=10, headers=headers) as client:
                 body = client.get(f"{cluster_url}/api/v0/nodes").json()
             nodes = body["data"]["result"]["result"]
             last = [(n.get("node_ip"), n.get("state")) for n in nodes]
@@ -141,7 +148,7 @@ def _wait_for_nodes(cluster_url: str, head: Node, count: int, timeout: float = S
     raise AssertionError(f"the cluster did not have {count} live nodes within {timeout} s ({last}):\n{head.logs()}")
 
 
-def _build_scaler(home: Path, root: Path, factor: float) -> StoredBundle:
+def build_scaler(home: Path, root: Path, factor: float) -> StoredBundle:
     root.mkdir(parents=True, exist_ok=True)
     source = (HERE / "scaler" / "service.py").read_text().replace("FACTOR = 2.0", f"FACTOR = {factor}")
     (root / "service.py").write_text(source)
@@ -158,7 +165,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     home = tmp_path_factory.mktemp("ray-home")
     work = tmp_path_factory.mktemp("ray-projects")
     started = time.perf_counter()
-    bundles = {"v1": _build_scaler(home, work / "v1", 2.0), "v2": _build_scaler(home, work / "v2", 3.0)}
+    bundles = {"v1": build_scaler(home, work / "v1", 2.0), "v2": build_scaler(home, work / "v2", 3.0)}
     timed("build the two scaler bundles", started)
     tag = f"{IMAGE_PREFIX}/scaler:{bundles['v1'].manifest.version}-ray"
     started = time.perf_counter()
@@ -169,18 +176,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     nodes: list[Node] = []
     try:
         started = time.perf_counter()
-        head = _start_node(
+        head = start_node(
             engine, tag, f"ray-head-{suffix}", network.name,
-            "--head --port 6379 --dashboard-host 0.0.0.0 --dashboard-port 8265",
-            ports={"8000/tcp": ("127.0.0.1", None), "8265/tcp": ("127.0.0.1", None)},
+            HEAD_OPTIONS, ports=HEAD_PORTS,
         )
         nodes.append(head)
-        dashboard = _published(head, 8265)
-        worker = _start_node(engine, tag, f"ray-worker-{suffix}", network.name, f"--address {head.name}:6379")
+        dashboard = published(head, 8265)
+        worker = start_node(engine, tag, f"ray-worker-{suffix}", network.name, f"--address {head.name}:6379")
         nodes.append(worker)
-        _wait_for_nodes(dashboard, head, 2)
+        wait_for_nodes(dashboard, head, 2)
         timed("start a head and a worker (both alive)", started)
-        yield Cluster(engine, network, home, tag, head, worker, _published(head, 8000), dashboard, bundles)
+        yield Cluster(engine, network, home, tag, head, worker, published(head, 8000), dashboard, bundles)
     finally:
         if not os.environ.get("MODELBUNDLE_KEEP_RAY"):  # set it to look at a failed cluster afterwards
             for node in nodes:

@@ -13,6 +13,8 @@ import time
 import httpx
 import pytest
 
+from fixtures.cli import cli, failed
+
 from .conftest import Cluster, Outcome, SteadyLoad, timed, wait_until
 
 REPLICAS = 3
@@ -146,6 +148,42 @@ def test_a_new_version_rolls_out_under_load_without_a_failed_request(deployed: C
     after = replica_ids(cluster)
     assert len(after) == REPLICAS and not (after & before)  # every replica was replaced
     assert {o.replica for o in late} <= after
+
+
+def test_a_second_application_serves_the_image_bundle_under_a_route_prefix(deployed: Cluster) -> None:
+    cluster = deployed
+    kept = cluster.applications()["scaler"]["deployed_app_config"]
+    v1 = cluster.bundles["v1"].manifest.version  # the bundle inside the image
+    started = time.perf_counter()
+    output = cluster.deploy(v1, "--from-image", "--name", "scaler-image", "--route-prefix", "/image", "--replicas", "1")
+    timed("bundle deploy ray --from-image (a second application, 1 replica)", started)
+    assert "RUNNING, 1 replicas" in output and "uploaded" not in output and "already" not in output
+    with httpx.Client(base_url=cluster.proxy_url, timeout=30) as client:
+        answer = client.post("/image/predict", json={"x": [[1.0, 2.0]]})
+        assert answer.status_code == 200 and answer.json() == [[2.0, 4.0]], answer.text
+        assert client.post("/image/predict", json={"x": [[1.0]]}).json()["error"]["type"] == "invalid_input"
+        assert client.get("/image/readyz").json() == {"status": "ready"}
+        assert client.post("/predict", json={"x": [[1.0, 2.0]]}).status_code == 200  # the first application still answers
+    assert cluster.applications()["scaler"]["deployed_app_config"] == kept  # redeployed as it was, untouched
+
+
+def test_a_bundle_the_image_does_not_hold_is_refused_in_one_line(deployed: Cluster) -> None:
+    cluster = deployed
+    v2 = cluster.bundles["v2"].manifest.version  # not the image's bundle
+    result = cli(
+        "deploy", "ray", f"scaler:{v2}", "--address", cluster.dashboard_url, "--from-image", "--name", "scaler-wrong",
+        "--route-prefix", "/wrong", "--timeout", "180", home=cluster.home, timeout=300,
+    )
+    try:
+        line = failed(result)
+        assert "scaler-wrong is DEPLOY_FAILED" in line, line
+        assert f"not the scaler:{v2}" in line, line
+    finally:  # take the failed application off the cluster, keeping the others
+        current = cluster.applications()
+        apps = [d["deployed_app_config"] for name, d in current.items() if name != "scaler-wrong" and d.get("deployed_app_config")]
+        with httpx.Client(timeout=60) as client:
+            client.put(f"{cluster.dashboard_url}/api/serve/applications/", json={"applications": apps}).raise_for_status()
+        wait_until(lambda: "scaler-wrong" not in cluster.applications(), 60, "the failed application gone")
 
 
 def test_stopping_the_worker_moves_its_replicas_to_the_head(deployed: Cluster) -> None:

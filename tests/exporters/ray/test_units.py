@@ -25,7 +25,7 @@ from modelbundle.exporters.ray import (
 )
 from modelbundle.exporters.ray._replica import ReplicaArgs, ReplicaHeaders
 
-from .conftest import _build_scaler
+from .conftest import build_scaler
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def scaler(home: Path, tmp_path_factory: pytest.TempPathFactory) -> StoredBundle:
-    return _build_scaler(home, tmp_path_factory.mktemp("ray-units-project"), 2.0)
+    return build_scaler(home, tmp_path_factory.mktemp("ray-units-project"), 2.0)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ def test_replica_headers_name_the_replica_and_leave_the_request_id_to_the_proxy(
         return {"type": "http.request", "body": b""}
 
     wrapped = ReplicaHeaders(app, "abc123", "10.0.0.2")
-    asyncio.run(wrapped({"type": "http"}, receive, send))
+    asyncio.run(wrapped({"type": "http", "path": "/predict"}, receive, send))
     asyncio.run(wrapped({"type": "lifespan"}, receive, send))
     assert sent[0]["headers"] == [(b"content-type", b"a/b"), (b"x-replica", b"abc123"), (b"x-replica-node", b"10.0.0.2")]
     assert sent[2] == {"type": "lifespan.startup.complete"}
@@ -158,3 +158,19 @@ def test_the_ray_target_adds_ray_serve_to_the_lock(scaler: StoredBundle, home: P
     dockerfile = (context / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["/opt/venv/bin/ray"]' in dockerfile
     assert "RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING=0" in dockerfile and "USER 10001:10001" in dockerfile
+
+
+def test_under_a_route_prefix_the_app_sees_the_path_below_it() -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((scope["path"], scope.get("root_path", "")))
+
+    wrapped = ReplicaHeaders(app, "r", "n")
+
+    async def run() -> None:
+        for path, root in (("/image/predict", "/image"), ("/image", "/image"), ("/imagery/x", "/image"), ("/predict", "")):
+            await wrapped({"type": "http", "path": path, "root_path": root}, None, None)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+    assert seen == [("/predict", "/image"), ("/", "/image"), ("/imagery/x", "/image"), ("/predict", "")]

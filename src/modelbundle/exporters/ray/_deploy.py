@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import time
 import zipfile
 from collections.abc import Mapping
@@ -42,6 +43,8 @@ MAX_PACKAGE_BYTES = 500 * 1024 * 1024
 #: a zip entry's time (1980-01-01, the oldest a zip holds): the same bundle gives the same package
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _POLL_S = 0.5
+#: the line of a Python traceback that says what was raised
+_RAISED = re.compile(r"^[\w.]*(Error|Exception|Exit)\b(\(\w+\))?: ")
 
 
 @dataclass(frozen=True)
@@ -213,10 +216,17 @@ def wait_for_application(client: Any, app_name: str, digest: str, timeout: float
 
 
 def _failure(details: Mapping[str, Any]) -> str:
+    """The reason in Ray's status messages, in one line: the last ``SomeError: text`` of a traceback, else the message."""
     messages = [details.get("message") or ""]
     messages += [d.get("message") or "" for d in (details.get("deployments") or {}).values()]
-    text = " | ".join(m.strip() for m in messages if m and m.strip())
-    return text[-2000:] or "no message"
+    reasons = []
+    for message in messages:
+        lines = [line.strip() for line in message.splitlines() if line.strip()]
+        if not lines:
+            continue
+        raised = [line for line in lines if _RAISED.match(line)]
+        reasons.append(raised[-1] if raised else lines[-1])
+    return " | ".join(dict.fromkeys(reasons))[-1500:] or "no message"
 
 
 def _ship(client: Any, bundle: StoredBundle, reporter: Reporter) -> tuple[str, bool]:

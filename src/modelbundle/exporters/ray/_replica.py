@@ -115,6 +115,8 @@ def bundle_path(args: ReplicaArgs) -> Path:
 class ReplicaHeaders:
     """Adds ``X-Replica`` and ``X-Replica-Node`` to every HTTP response of ``app``; passes the lifespan through.
 
+    Under a route prefix (``--route-prefix /scaler``) the app sees paths below it.
+
     The app's X-Request-ID goes: Ray's proxy gives every request an id (or keeps the
     client's), puts it in the request, where the app finds it for its error bodies,
     and adds it to the response itself.
@@ -128,6 +130,12 @@ class ReplicaHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        root = scope.get("root_path", "")
+        path = scope["path"]
+        if root and path.startswith(root) and path[len(root):][:1] in ("/", ""):
+            # Ray passes the whole path with the route prefix as root_path (ASGI's rule); the app
+            # matches its routes on the path below the prefix
+            scope = {**scope, "path": path[len(root):] or "/"}
 
         async def send_named(message: Message) -> None:
             if message["type"] == "http.response.start":
