@@ -8,6 +8,8 @@ back through the head's Serve proxy, each answer naming its replica.
 from __future__ import annotations
 
 import collections
+import contextlib
+import threading
 import time
 
 import httpx
@@ -129,18 +131,39 @@ def test_a_new_version_rolls_out_under_load_without_a_failed_request(deployed: C
     ensure_v1(cluster)
     before = replica_ids(cluster)
     v2 = cluster.bundles["v2"].manifest.version
+    samples: list[tuple[int, int]] = []  # (old, new) replicas running, sampled during the rollout
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            with contextlib.suppress(httpx.HTTPError):
+                running = replica_ids(cluster)
+                samples.append((len(running & before), len(running - before)))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
     with SteadyLoad(cluster.proxy_url, CLIENTS) as load:
         wait_until(lambda: load.count() >= 200, 60, "200 answers before the rollout", interval=0.1)
         started = time.perf_counter()
-        output = cluster.deploy(v2, "--replicas", str(REPLICAS))
+        sampler.start()
+        try:
+            output = cluster.deploy(v2, "--replicas", str(REPLICAS))
+        finally:
+            done.set()
+            sampler.join()
         took = timed("bundle deploy ray of a new version under load (rolling)", started)
         deployed_at = time.monotonic()
         answered = load.count()
         wait_until(lambda: load.count() >= answered + 300, 60, "300 answers after the rollout", interval=0.1)
     outcomes = load.outcomes
     print(f"rollout: {len(outcomes)} requests, values {collections.Counter(o.value for o in outcomes)}, deploy took {took:.1f} s")
+    steps = list(dict.fromkeys(samples))
+    print(f"rollout steps (old, new running): {steps}")
     assert f"RUNNING, {REPLICAS} replicas" in output
     assert not failures(outcomes), [(f.status, f.error) for f in failures(outcomes)][:5]
+    # replica by replica: old and new ran side by side, and never more than one replica was missing
+    assert any(old and new for old, new in steps), steps
+    assert min(old + new for old, new in steps) >= REPLICAS - 1, steps
     values = [outcome.value for outcome in outcomes]
     assert 2.0 in values and 3.0 in values
     late = [outcome for outcome in outcomes if outcome.started > deployed_at + 2]

@@ -174,3 +174,31 @@ def test_under_a_route_prefix_the_app_sees_the_path_below_it() -> None:
 
     asyncio.run(run())
     assert seen == [("/predict", "/image"), ("/", "/image"), ("/imagery/x", "/image"), ("/predict", "")]
+
+
+def test_the_cli_translates_every_flag(scaler: StoredBundle, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from unittest import mock
+
+    from click.testing import CliRunner
+
+    import modelbundle.exporters.ray
+    from modelbundle.cli import main
+    from modelbundle.exporters.ray import RayDeployment
+
+    monkeypatch.setenv("MODELBUNDLE_HOME", str(home))
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "t0k")
+    done = RayDeployment("prod", "scaler", "DEPLOYING", 0, "2.60.0", None, False, 0.1)
+    with mock.patch.object(modelbundle.exporters.ray, "deploy_ray", return_value=done) as deploy:
+        result = CliRunner().invoke(main, [
+            "deploy", "ray", scaler.tag, "--address", "head:8265", "--autoscale", "1,4", "--name", "prod",
+            "--route-prefix", "/p", "--from-image", "--num-cpus", "0.5", "--max-ongoing-requests", "16",
+            "--serve-option", "timeout=5", "--serve-option", "max-concurrency=100", "--no-wait", "--timeout", "30",
+        ])
+    assert result.exit_code == 0, result.output
+    (bundle, options, _reporter), _ = deploy.call_args
+    assert bundle.tag == scaler.tag
+    assert options == RayDeployOptions(
+        address="head:8265", replicas=1, autoscale=(1, 4), name="prod", route_prefix="/p", source="image", num_cpus=0.5,
+        max_ongoing_requests=16, serve={"timeout": "5", "max_concurrency": "100"}, auth_token="t0k", wait=False, timeout=30,
+    )
+    assert "deployed " + scaler.tag + " as prod on Ray 2.60.0: DEPLOYING" in result.output
