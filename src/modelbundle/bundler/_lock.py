@@ -161,9 +161,24 @@ def ensure_runtime_wheel(wheel_cache: Path, reporter: Reporter) -> Path:
         built = next(Path(out).glob("*.whl"))
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         shutil.move(str(built), partial)
+        _keep_previous(target)
         partial.replace(target)  # concurrent builds never see half a wheel
     _write_atomically(stamp, source_digest)
     return target
+
+
+#: earlier runtime wheels, by digest: bundles locked against them can still be containerized
+PREVIOUS_WHEELS_DIR = "previous"
+
+
+def _keep_previous(wheel: Path) -> None:
+    """Keep the wheel being replaced under previous/<digest>/ (same name, so pip still reads its tags)."""
+    if not wheel.is_file():
+        return
+    keep = wheel.parent / PREVIOUS_WHEELS_DIR / hashlib.sha256(wheel.read_bytes()).hexdigest()[:32] / wheel.name
+    if not keep.exists():
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(wheel, keep)
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -123,6 +123,19 @@ def test_the_wheel_index_notices_a_replaced_file(tmp_path: Path) -> None:
     assert first not in digests and hashlib.sha256(b"two, longer").hexdigest() in digests
 
 
+def test_runtime_wheels_replaced_by_a_newer_build_stay_findable(tmp_path: Path) -> None:
+    """A bundle locked against an earlier wheel of modelbundle (its source changed since) still finds it."""
+    from modelbundle.bundler._lock import _keep_previous
+
+    wheel = tmp_path / "modelbundle-0.1.0-py3-none-any.whl"
+    old = _wheel(tmp_path, wheel.name, b"old build")
+    _keep_previous(wheel)
+    new = _wheel(tmp_path, wheel.name, b"new build")
+    digests = WheelCache(tmp_path).by_digest()
+    assert digests[old].name == digests[new].name == wheel.name
+    assert digests[old] != digests[new]
+
+
 def _recipe(**overrides: object) -> ImageRecipe:
     fields: dict[str, object] = {
         "base_image": "base:1", "python_version": "3.11", "entrypoint": ["/opt/venv/bin/bundle", "serve", "/opt/bundle"],

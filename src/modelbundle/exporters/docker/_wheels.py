@@ -25,7 +25,7 @@ from pathlib import Path
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from ...bundler import Reporter
-from ...bundler._lock import FAST_FAIL_PIP_ARGS, _last_lines, _pip_env
+from ...bundler._lock import FAST_FAIL_PIP_ARGS, PREVIOUS_WHEELS_DIR, _last_lines, _pip_env
 from ...bundler._lockfile import LockedDistribution, read_lock
 from ...errors import ExportError
 from ._platform import ImagePlatform
@@ -66,13 +66,16 @@ class WheelCache:
         except (OSError, ValueError):
             index = {}
         fresh: dict[str, list[object]] = {}
-        for wheel in sorted(self.directory.glob("*.whl")):
+        # and the runtime wheels modelbundle's source tree made before its latest one
+        wheels = [*self.directory.glob("*.whl"), *self.directory.glob(f"{PREVIOUS_WHEELS_DIR}/*/*.whl")]
+        for wheel in sorted(wheels):
+            name = wheel.relative_to(self.directory).as_posix()
             stat = wheel.stat()
-            known = index.get(wheel.name)
+            known = index.get(name)
             if known and known[:2] == [stat.st_size, stat.st_mtime_ns]:
-                fresh[wheel.name] = known
+                fresh[name] = known
             else:
-                fresh[wheel.name] = [stat.st_size, stat.st_mtime_ns, _sha256(wheel)]
+                fresh[name] = [stat.st_size, stat.st_mtime_ns, _sha256(wheel)]
         if fresh != index:
             _write_json_atomically(index_path, fresh)
         return {str(entry[2]): self.directory / name for name, entry in fresh.items()}
