@@ -59,11 +59,11 @@ def test_extras_that_cannot_be_resolved_fail_before_the_build_naming_them(lambda
 
 
 def test_the_targets_are_found_by_name() -> None:
-    assert set(TARGETS) == {"docker", "sagemaker", "lambda-image"}
+    assert set(TARGETS) == {"docker", "sagemaker", "lambda-image", "ray"}
     assert [image_target(name).name for name in TARGETS] == list(TARGETS)
     assert image_target("lambda-image").extra_requirements == ("awslambdaric",)
-    with pytest.raises(ExportError, match=r"^unknown image target 'ray'; choose one of docker, sagemaker, lambda-image$"):
-        image_target("ray")
+    with pytest.raises(ExportError, match=r"^unknown image target 'kserve'; choose one of docker, sagemaker, lambda-image, ray$"):
+        image_target("kserve")
 
 
 def test_the_context_puts_extras_in_the_venv_layer_and_the_handler_in_the_code_layer(lambda_image: LambdaImage, tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_the_context_puts_extras_in_the_venv_layer_and_the_handler_in_the_code_l
 
 def test_unknown_target_is_one_line(lambda_image: LambdaImage) -> None:
     home = lambda_image.bundle.path.parents[2]
-    result = bundle("containerize", lambda_image.bundle.tag, "--target", "ray", home=home)
+    result = bundle("containerize", lambda_image.bundle.tag, "--target", "kserve", home=home)
     assert result.returncode == 1
-    assert result.stderr.strip() == "error: unknown image target 'ray'; choose one of docker, sagemaker, lambda-image"
+    assert result.stderr.strip() == "error: unknown image target 'kserve'; choose one of docker, sagemaker, lambda-image, ray"
     assert isinstance(result, subprocess.CompletedProcess)

@@ -202,3 +202,16 @@ def test_the_cli_translates_every_flag(scaler: StoredBundle, home: Path, monkeyp
         max_ongoing_requests=16, serve={"timeout": "5", "max_concurrency": "100"}, auth_token="t0k", wait=False, timeout=30,
     )
     assert "deployed " + scaler.tag + " as prod on Ray 2.60.0: DEPLOYING" in result.output
+
+
+def test_a_lock_ray_serve_cannot_join_is_refused_before_any_build(tmp_path: Path) -> None:
+    # an older web stack than ray[serve] 2.60 accepts (fastapi>=0.133, starlette>=1.0.1): real pip, PyPI
+    from modelbundle.bundler import Reporter
+    from modelbundle.errors import ExportError
+    from modelbundle.exporters.docker import ImagePlatform, WheelCache, resolve_extras
+
+    lock = tmp_path / "requirements.lock"
+    lock.write_text(f"fastapi==0.110.0 --hash=sha256:{'0' * 64}\nstarlette==0.36.3 --hash=sha256:{'1' * 64}\n")
+    platform = ImagePlatform.parse("linux/amd64", "3.11")
+    with pytest.raises(ExportError, match=r"cannot resolve ray\[serve\]>=2.60,<3 for linux/amd64 and CPython 3.11 .* the bundle's lock"):
+        resolve_extras([RAY_REQUIREMENT], lock, platform, WheelCache(tmp_path / "wheels"), Reporter(True))
