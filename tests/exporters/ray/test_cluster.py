@@ -132,13 +132,17 @@ def test_a_new_version_rolls_out_under_load_without_a_failed_request(deployed: C
     before = replica_ids(cluster)
     v2 = cluster.bundles["v2"].manifest.version
     samples: list[tuple[int, int]] = []  # (old, new) replicas running, sampled during the rollout
+    states: list[tuple[str, ...]] = []  # every replica's state, sampled with them
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
             with contextlib.suppress(httpx.HTTPError):
-                running = replica_ids(cluster)
-                samples.append((len(running & before), len(running - before)))
+                listed = cluster.replicas()
+                states.append(tuple(sorted(str(replica.get("state")) for replica in listed)))
+                if listed:  # while Serve builds the new config, the application may list no deployment at all
+                    running = {replica["replica_id"] for replica in listed if replica.get("state") == "RUNNING"}
+                    samples.append((len(running & before), len(running - before)))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -158,7 +162,7 @@ def test_a_new_version_rolls_out_under_load_without_a_failed_request(deployed: C
     outcomes = load.outcomes
     print(f"rollout: {len(outcomes)} requests, values {collections.Counter(o.value for o in outcomes)}, deploy took {took:.1f} s")
     steps = list(dict.fromkeys(samples))
-    print(f"rollout steps (old, new running): {steps}")
+    print(f"rollout steps (old, new running): {steps}; replica states seen: {list(dict.fromkeys(states))}")
     assert f"RUNNING, {REPLICAS} replicas" in output
     assert not failures(outcomes), [(f.status, f.error) for f in failures(outcomes)][:5]
     # replica by replica: old and new ran side by side, and never more than one replica was missing
