@@ -35,6 +35,8 @@ def _serve_options(_ctx: click.Context, _param: click.Parameter, values: tuple[s
 @click.option("--from-image", is_flag=True, help="Serve the bundle in the nodes' image (/opt/bundle) instead of shipping it with the deploy.")
 @click.option("--num-cpus", type=float, default=1.0, show_default=True, help="CPUs Ray reserves for each replica.")
 @click.option("--max-ongoing-requests", type=click.IntRange(min=1), default=64, show_default=True, help="Requests a replica takes at once (they batch together).")
+@click.option("--max-surge", type=click.IntRange(0, 100), default=25, show_default=True, metavar="PERCENT",
+              help="Extra replicas while a new version rolls out (new ones start before old ones stop); 0 stops first.")
 @click.option("--serve-option", "serve", multiple=True, callback=_serve_options, metavar="OPTION=VALUE",
               help="A bundle serve option for each replica, e.g. timeout=30 or batching=false (repeatable).")
 @click.option("--auth-token", envvar="RAY_AUTH_TOKEN", default=None, help="The cluster's token when it runs with RAY_AUTH_MODE=token (also RAY_AUTH_TOKEN).")
@@ -43,7 +45,7 @@ def _serve_options(_ctx: click.Context, _param: click.Parameter, values: tuple[s
 @click.option("--quiet", "-q", is_flag=True, help="Print only warnings and the result.")
 def deploy_ray(
     ref: str, address: str, replicas: int, autoscale: tuple[int, int] | None, name: str | None, route_prefix: str,
-    from_image: bool, num_cpus: float, max_ongoing_requests: int, serve: dict[str, str], auth_token: str | None,
+    from_image: bool, num_cpus: float, max_ongoing_requests: int, max_surge: int, serve: dict[str, str], auth_token: str | None,
     no_wait: bool, timeout: float, quiet: bool,
 ) -> None:
     """Deploy a bundle (or roll out a new version of it) as a Ray Serve application.
@@ -60,7 +62,7 @@ def deploy_ray(
     options = RayDeployOptions(
         address=address, replicas=replicas, autoscale=autoscale, name=name, route_prefix=route_prefix,
         source="image" if from_image else "shipped", num_cpus=num_cpus, max_ongoing_requests=max_ongoing_requests,
-        serve=serve, auth_token=auth_token, wait=not no_wait, timeout=timeout,
+        max_surge_percent=max_surge, serve=serve, auth_token=auth_token, wait=not no_wait, timeout=timeout,
     )
     result = run(bundle, options, Reporter(quiet))
     shipped = "" if result.package is None else (" (bundle uploaded)" if result.uploaded else " (bundle already on the cluster)")

@@ -165,9 +165,9 @@ def test_a_new_version_rolls_out_under_load_without_a_failed_request(deployed: C
     print(f"rollout steps (old, new running): {steps}; replica states seen: {list(dict.fromkeys(states))}")
     assert f"RUNNING, {REPLICAS} replicas" in output
     assert not failures(outcomes), [(f.status, f.error) for f in failures(outcomes)][:5]
-    # replica by replica: old and new ran side by side, and never more than one replica was missing
+    # replica by replica: old and new ran side by side, and (with the surge) none was ever missing
     assert any(old and new for old, new in steps), steps
-    assert min(old + new for old, new in steps) >= REPLICAS - 1, steps
+    assert min(old + new for old, new in steps) >= REPLICAS, steps
     values = [outcome.value for outcome in outcomes]
     assert 2.0 in values and 3.0 in values
     late = [outcome for outcome in outcomes if outcome.started > deployed_at + 2]

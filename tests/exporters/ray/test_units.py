@@ -80,6 +80,9 @@ def test_application_config_fixed_replicas_shipped(scaler: StoredBundle) -> None
     [deployment] = app["deployments"]
     assert deployment["num_replicas"] == 3 and "autoscaling_config" not in deployment
     assert deployment["max_ongoing_requests"] == 64  # Serve's 5 would starve the batcher
+    assert deployment["max_surge_percent"] == 25  # new replicas start before old ones stop
+    no_surge = application_config(scaler, RayDeployOptions(max_surge_percent=0), "scaler", None)
+    assert "max_surge_percent" not in no_surge["deployments"][0]  # so older clusters take the config
 
 
 def test_application_config_autoscaled_from_the_image(scaler: StoredBundle) -> None:
@@ -193,13 +196,15 @@ def test_the_cli_translates_every_flag(scaler: StoredBundle, home: Path, monkeyp
             "deploy", "ray", scaler.tag, "--address", "head:8265", "--autoscale", "1,4", "--name", "prod",
             "--route-prefix", "/p", "--from-image", "--num-cpus", "0.5", "--max-ongoing-requests", "16",
             "--serve-option", "timeout=5", "--serve-option", "max-concurrency=100", "--no-wait", "--timeout", "30",
+            "--max-surge", "50",
         ])
     assert result.exit_code == 0, result.output
     (bundle, options, _reporter), _ = deploy.call_args
     assert bundle.tag == scaler.tag
     assert options == RayDeployOptions(
         address="head:8265", replicas=1, autoscale=(1, 4), name="prod", route_prefix="/p", source="image", num_cpus=0.5,
-        max_ongoing_requests=16, serve={"timeout": "5", "max_concurrency": "100"}, auth_token="t0k", wait=False, timeout=30,
+        max_ongoing_requests=16, max_surge_percent=50, serve={"timeout": "5", "max_concurrency": "100"}, auth_token="t0k",
+        wait=False, timeout=30,
     )
     assert "deployed " + scaler.tag + " as prod on Ray 2.60.0: DEPLOYING" in result.output
 

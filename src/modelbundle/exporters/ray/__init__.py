@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._deploy import (
     DEFAULT_ADDRESS,
     DEFAULT_MAX_ONGOING_REQUESTS,
+    DEFAULT_MAX_SURGE_PERCENT,
     RayDeployment,
     RayDeployOptions,
     application_config,
@@ -33,6 +34,7 @@ __all__ = [
     "DASHBOARD_PORT",
     "DEFAULT_ADDRESS",
     "DEFAULT_MAX_ONGOING_REQUESTS",
+    "DEFAULT_MAX_SURGE_PERCENT",
     "GCS_PORT",
     "NODE_HEADER",
     "RAY_REQUIREMENT",

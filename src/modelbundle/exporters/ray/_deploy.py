@@ -13,7 +13,7 @@ cluster's (Ray Client would need both). The steps:
    they are deployed and this one added or replaced (the endpoint is declarative:
    an application left out would be deleted). A new version of a deployed
    application is a code change to Serve, which replaces replicas a few at a
-   time, starting new ones before stopping old ones;
+   time (20 %), each new one started before an old one stops (``max_surge_percent``);
 4. poll ``GET /api/serve/applications/`` until the application runs this
    bundle with every replica up, or failed (its message is the error).
 """
@@ -38,6 +38,9 @@ DEFAULT_HTTP_PORT = 8000
 #: requests a replica takes at once (Serve's default, 5, would starve the micro-batcher)
 DEFAULT_MAX_ONGOING_REQUESTS = 64
 DEFAULT_GRACEFUL_SHUTDOWN_S = 20.0
+#: extra replicas during a rollout, in percent of the count (rounded up): new replicas start before
+#: old ones stop, so a rollout never serves with fewer replicas (Serve's default, 0, stops first)
+DEFAULT_MAX_SURGE_PERCENT = 25
 #: Ray keeps packages in the GCS, whose values are bounded by its gRPC message size (512 MiB)
 MAX_PACKAGE_BYTES = 500 * 1024 * 1024
 #: a zip entry's time (1980-01-01, the oldest a zip holds): the same bundle gives the same package
@@ -63,6 +66,8 @@ class RayDeployOptions:
     num_cpus: float = 1.0
     max_ongoing_requests: int = DEFAULT_MAX_ONGOING_REQUESTS
     graceful_shutdown_s: float = DEFAULT_GRACEFUL_SHUTDOWN_S
+    #: 0 (Serve's own default, and the only choice before Ray 2.60): stop old replicas before starting new ones
+    max_surge_percent: int = DEFAULT_MAX_SURGE_PERCENT
     #: ``bundle serve`` options for the app in each replica (ServeConfig field -> value)
     serve: Mapping[str, Any] = field(default_factory=dict)
     #: sent as ``Authorization: Bearer`` (clusters started with RAY_AUTH_MODE=token)
@@ -158,6 +163,8 @@ def application_config(bundle: StoredBundle, options: RayDeployOptions, app_name
         "graceful_shutdown_timeout_s": options.graceful_shutdown_s,
         "ray_actor_options": {"num_cpus": options.num_cpus},
     }
+    if options.max_surge_percent:  # left out at 0, so clusters older than Ray 2.60 take the config
+        deployment["max_surge_percent"] = options.max_surge_percent
     if options.autoscale is not None:
         low, high = options.autoscale
         deployment["autoscaling_config"] = {"min_replicas": low, "initial_replicas": max(low, 1), "max_replicas": high}
@@ -272,5 +279,7 @@ def _check_options(options: RayDeployOptions) -> None:
             raise DeployError(f"--autoscale {low},{high}: need 0 <= MIN <= MAX and MAX >= 1")
     elif options.replicas < 1:
         raise DeployError(f"--replicas must be at least 1, not {options.replicas}")
+    if not 0 <= options.max_surge_percent <= 100:
+        raise DeployError(f"--max-surge must be a percentage from 0 to 100, not {options.max_surge_percent}")
     if not options.route_prefix.startswith("/"):
         raise DeployError(f"--route-prefix must start with '/', not {options.route_prefix!r}")
