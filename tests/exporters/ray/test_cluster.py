@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from fixtures.cli import cli, failed
+from fixtures.servers import Scrape
 
 from .conftest import Cluster, Outcome, SteadyLoad, timed, wait_until
 
@@ -89,6 +90,20 @@ def test_three_replicas_on_two_nodes_share_the_load_through_the_proxy(deployed: 
     print(f"spread of {len(outcomes)} requests in {took:.1f} s: {dict(spread)}")
     assert set(spread) == {replica["replica_id"] for replica in replicas}, spread
     assert min(spread.values()) >= len(outcomes) / (REPLICAS * 10), spread  # every replica takes a real share
+
+    # each replica's own micro-batcher merged concurrent requests: its /metrics (reached through the proxy) say so
+    scrapes: dict[str, Scrape] = {}
+    with httpx.Client(base_url=cluster.proxy_url, timeout=30) as client:
+        for _ in range(60):
+            response = client.get("/metrics")
+            scrapes[response.headers["x-replica"]] = Scrape(response.text)
+            if len(scrapes) == REPLICAS:
+                break
+    assert set(scrapes) == set(spread)
+    rows = {replica: scrape.value("modelbundle_batch_size_sum", api="predict") for replica, scrape in scrapes.items()}
+    calls = {replica: scrape.value("modelbundle_batch_size_count", api="predict") for replica, scrape in scrapes.items()}
+    print(f"rows per model call, by replica: { {r: round(rows[r] / calls[r], 2) for r in rows} }")
+    assert sum(rows.values()) >= len(outcomes) and sum(rows.values()) > sum(calls.values())
 
 
 def test_a_killed_replica_loses_only_its_own_requests_and_is_replaced(deployed: Cluster) -> None:
@@ -182,9 +197,11 @@ def test_a_second_application_serves_the_image_bundle_under_a_route_prefix(deplo
     kept = cluster.applications()["scaler"]["deployed_app_config"]
     v1 = cluster.bundles["v1"].manifest.version  # the bundle inside the image
     started = time.perf_counter()
-    output = cluster.deploy(v1, "--from-image", "--name", "scaler-image", "--route-prefix", "/image", "--replicas", "1")
-    timed("bundle deploy ray --from-image (a second application, 1 replica)", started)
+    output = cluster.deploy(v1, "--from-image", "--name", "scaler-image", "--route-prefix", "/image", "--autoscale", "1,2")
+    timed("bundle deploy ray --from-image --autoscale 1,2 (a second application)", started)
     assert "RUNNING, 1 replicas" in output and "uploaded" not in output and "already" not in output
+    [deployment] = cluster.applications()["scaler-image"]["deployed_app_config"]["deployments"]
+    assert deployment["autoscaling_config"]["min_replicas"] == 1 and deployment["autoscaling_config"]["max_replicas"] == 2
     with httpx.Client(base_url=cluster.proxy_url, timeout=30) as client:
         answer = client.post("/image/predict", json={"x": [[1.0, 2.0]]})
         assert answer.status_code == 200 and answer.json() == [[2.0, 4.0]], answer.text
