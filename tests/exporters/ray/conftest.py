@@ -148,9 +148,18 @@ def wait_for_nodes(
     raise AssertionError(f"the cluster did not have {count} live nodes within {timeout} s ({last}):\n{head.logs()}")
 
 
-def build_scaler(home: Path, root: Path, factor: float) -> StoredBundle:
+BROKEN_SETUP = """    def setup(self) -> None:
+        raise RuntimeError("no weights in this bundle")
+
+"""
+
+
+def build_scaler(home: Path, root: Path, factor: float, *, broken: bool = False) -> StoredBundle:
+    """The scaler service with ``factor``; ``broken``: its setup() raises."""
     root.mkdir(parents=True, exist_ok=True)
     source = (HERE / "scaler" / "service.py").read_text().replace("FACTOR = 2.0", f"FACTOR = {factor}")
+    if broken:
+        source = source.replace("    @api(", BROKEN_SETUP + "    @api(", 1)
     (root / "service.py").write_text(source)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODELBUNDLE_CACHE_DIR", str(SHARED_CACHE))
@@ -165,8 +174,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     home = tmp_path_factory.mktemp("ray-home")
     work = tmp_path_factory.mktemp("ray-projects")
     started = time.perf_counter()
-    bundles = {"v1": build_scaler(home, work / "v1", 2.0), "v2": build_scaler(home, work / "v2", 3.0)}
-    timed("build the two scaler bundles", started)
+    bundles = {
+        "v1": build_scaler(home, work / "v1", 2.0),
+        "v2": build_scaler(home, work / "v2", 3.0),
+        "broken": build_scaler(home, work / "broken", 4.0, broken=True),
+    }
+    timed("build the scaler bundles (v1, v2, one whose setup() raises)", started)
     tag = f"{IMAGE_PREFIX}/scaler:{bundles['v1'].manifest.version}-ray"
     started = time.perf_counter()
     ok(cli("containerize", bundles["v1"].tag, "--target", "ray", "--base-image", base_image, "-t", tag, home=home, timeout=1800))

@@ -211,23 +211,40 @@ def test_a_second_application_serves_the_image_bundle_under_a_route_prefix(deplo
     assert cluster.applications()["scaler"]["deployed_app_config"] == kept  # redeployed as it was, untouched
 
 
-def test_a_bundle_the_image_does_not_hold_is_refused_in_one_line(deployed: Cluster) -> None:
+def remove_application(cluster: Cluster, name: str) -> None:
+    """Take ``name`` off the cluster, keeping the other applications as deployed."""
+    current = cluster.applications()
+    apps = [d["deployed_app_config"] for app, d in current.items() if app != name and d.get("deployed_app_config")]
+    with httpx.Client(timeout=60) as client:
+        client.put(f"{cluster.dashboard_url}/api/serve/applications/", json={"applications": apps}).raise_for_status()
+    wait_until(lambda: name not in cluster.applications(), 60, f"application {name} gone")
+
+
+@pytest.mark.parametrize(
+    ("bundle", "args", "reason"),
+    [
+        pytest.param("v2", ("--from-image",), "not the scaler:{version}", id="not-the-image-bundle"),
+        pytest.param("broken", (), "RuntimeError: no weights in this bundle", id="setup-raises"),
+    ],
+)
+def test_a_replica_that_cannot_start_fails_the_deploy_in_one_line(deployed: Cluster, bundle: str, args: tuple[str, ...], reason: str) -> None:
     cluster = deployed
-    v2 = cluster.bundles["v2"].manifest.version  # not the image's bundle
+    version = cluster.bundles[bundle].manifest.version
+    started = time.perf_counter()
     result = cli(
-        "deploy", "ray", f"scaler:{v2}", "--address", cluster.dashboard_url, "--from-image", "--name", "scaler-wrong",
+        "deploy", "ray", f"scaler:{version}", "--address", cluster.dashboard_url, *args, "--name", "scaler-wrong",
         "--route-prefix", "/wrong", "--timeout", "180", home=cluster.home, timeout=300,
     )
+    timed(f"a failed deploy reported ({bundle})", started)
     try:
         line = failed(result)
+        print(f"failed deploy: {line}")
         assert "scaler-wrong is DEPLOY_FAILED" in line, line
-        assert f"not the scaler:{v2}" in line, line
-    finally:  # take the failed application off the cluster, keeping the others
-        current = cluster.applications()
-        apps = [d["deployed_app_config"] for name, d in current.items() if name != "scaler-wrong" and d.get("deployed_app_config")]
-        with httpx.Client(timeout=60) as client:
-            client.put(f"{cluster.dashboard_url}/api/serve/applications/", json={"applications": apps}).raise_for_status()
-        wait_until(lambda: "scaler-wrong" not in cluster.applications(), 60, "the failed application gone")
+        assert reason.format(version=version) in line, line
+    finally:
+        remove_application(cluster, "scaler-wrong")
+    with httpx.Client(base_url=cluster.proxy_url, timeout=30) as client:  # the other applications never noticed
+        assert client.post("/predict", json={"x": [[1.0, 2.0]]}).status_code == 200
 
 
 def test_stopping_the_worker_moves_its_replicas_to_the_head(deployed: Cluster) -> None:

@@ -6,11 +6,12 @@ import asyncio
 import zipfile
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from fixtures.cli import cli, failed, ok
+from modelbundle import Service, api
 from modelbundle.bundler import StoredBundle
 from modelbundle.errors import DeployError
 from modelbundle.exporters.docker import bundle_digest, image_target
@@ -220,3 +221,65 @@ def test_a_lock_ray_serve_cannot_join_is_refused_before_any_build(tmp_path: Path
     platform = ImagePlatform.parse("linux/amd64", "3.11")
     with pytest.raises(ExportError, match=r"cannot resolve ray\[serve\]>=2.60,<3 for linux/amd64 and CPython 3.11 .* the bundle's lock"):
         resolve_extras([RAY_REQUIREMENT], lock, platform, WheelCache(tmp_path / "wheels"), Reporter(True))
+
+
+class Starts(Service):
+    events: ClassVar[list[str]] = []
+
+    def setup(self) -> None:
+        self.events.append("setup")
+
+    def teardown(self) -> None:
+        self.events.append("teardown")
+
+    @api
+    def echo(self, text: str) -> str:
+        return text
+
+
+class FailsToStart(Service):
+    def setup(self) -> None:
+        raise ValueError("the weights are missing")
+
+    @api
+    def echo(self, text: str) -> str:
+        return text
+
+
+def test_the_app_starts_when_the_replica_is_made_and_stops_when_ray_says_so() -> None:
+    from modelbundle.exporters.ray._lifespan import AppLifespan
+    from modelbundle.runtime import ServeConfig, create_app
+
+    async def run() -> list[Any]:
+        app = create_app(Starts, ServeConfig())
+        lifespan = AppLifespan(app, "starts:1")
+        await lifespan.start()
+        assert Starts.events == ["setup"] and app.state.ready
+        wrapped = ReplicaHeaders(app, "r", "n", lifespan)
+        inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        sent: list[Any] = []
+
+        async def receive() -> Any:
+            return inbox.pop(0)
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        await wrapped({"type": "lifespan"}, receive, send)  # what Ray's ingress does with the replica's app
+        return sent
+
+    sent = asyncio.run(run())
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert Starts.events == ["setup", "teardown"]
+
+
+def test_a_setup_that_raises_is_the_replicas_error() -> None:
+    from modelbundle.errors import ServeError
+    from modelbundle.exporters.ray._lifespan import AppLifespan
+    from modelbundle.runtime import ServeConfig, create_app
+
+    async def run() -> None:
+        await AppLifespan(create_app(FailsToStart, ServeConfig()), "fails:1").start()
+
+    with pytest.raises(ServeError, match=r"^fails:1 could not start: ValueError: the weights are missing$"):
+        asyncio.run(run())

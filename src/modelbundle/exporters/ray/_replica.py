@@ -6,9 +6,10 @@ the cluster as the application's working_dir, or the image's /opt/bundle),
 checks it against its RECORD and the installed environment against its lock,
 and runs the app ``bundle serve`` runs (``create_app``) in-process behind Ray
 Serve's ASGI ingress: routes, codecs, error bodies, status codes and the
-micro-batcher are ours, Ray's proxy only routes. ``setup()`` runs in the app's
-lifespan startup, so a replica takes traffic only once it is set up, and its
-lifespan shutdown drains the batcher and runs ``teardown()``. Every response
+micro-batcher are ours, Ray's proxy only routes. The app's lifespan startup
+(artifacts, ``setup()``) runs while the replica is made (``_lifespan.py``), so a
+replica takes traffic only once it is set up and a failure is reported in the
+app's own words; Ray's lifespan shutdown drains the batcher and runs ``teardown()``. Every response
 names the replica (``X-Replica``) and its node (``X-Replica-Node``).
 
 Ray is imported only inside ``build_app`` and the replica, which run on the
@@ -20,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,12 +28,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ...errors import DeployError
 from ..docker import BUNDLE_DIR
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from ._lifespan import AppLifespan
+from ._types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("modelbundle.ray")
 
@@ -76,7 +72,7 @@ class BundleReplica:
     def __init__(self, args: dict[str, Any]) -> None:
         self.args = ReplicaArgs.model_validate(args)
 
-    def __serve_build_asgi_app__(self) -> ASGIApp:
+    async def __serve_build_asgi_app__(self) -> ASGIApp:
         from ray import serve
         from ray.util import get_node_ip_address
 
@@ -100,9 +96,11 @@ class BundleReplica:
             )
         config = ServeConfig.resolve({"access_log": False, **self.args.serve})
         app = create_app(bundle.service_class(), config, artifacts=bundle.artifact_loader())
+        lifespan = AppLifespan(app, manifest.tag)
+        await lifespan.start()  # artifacts, then setup(): a failure is this replica's error, in its own words
         replica = serve.get_replica_context().replica_tag
         logger.info("replica %s serves %s from %s", replica, manifest.tag, path)
-        return ReplicaHeaders(app, replica, get_node_ip_address())
+        return ReplicaHeaders(app, replica, get_node_ip_address(), lifespan)
 
 
 def bundle_path(args: ReplicaArgs) -> Path:
@@ -113,7 +111,7 @@ def bundle_path(args: ReplicaArgs) -> Path:
 
 
 class ReplicaHeaders:
-    """Adds ``X-Replica`` and ``X-Replica-Node`` to every HTTP response of ``app``; passes the lifespan through.
+    """Adds ``X-Replica`` and ``X-Replica-Node`` to every HTTP response of ``app``; answers Ray's lifespan from ``lifespan``.
 
     Under a route prefix (``--route-prefix /scaler``) the app sees paths below it.
 
@@ -122,11 +120,15 @@ class ReplicaHeaders:
     and adds it to the response itself.
     """
 
-    def __init__(self, app: ASGIApp, replica: str, node: str) -> None:
+    def __init__(self, app: ASGIApp, replica: str, node: str, lifespan: AppLifespan | None = None) -> None:
         self.app = app
+        self.lifespan = lifespan
         self._headers = [(REPLICA_HEADER, replica.encode("latin-1")), (NODE_HEADER, node.encode("latin-1"))]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self.lifespan is not None:
+            await self.lifespan.answer(receive, send)  # the app started when the replica was made
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
