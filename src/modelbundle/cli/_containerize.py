@@ -26,9 +26,9 @@ def _image_reference(_ctx: click.Context, param: click.Parameter, value: str | N
 @click.option("-t", "--tag", callback=_image_reference, help="Image reference to tag (default NAME:VERSION); --push sends it to the registry it names.")
 @click.option("--base-image", callback=_image_reference, help="Base image with python3 (default python:X.Y-slim for the bundle's Python).")
 @click.option(
-    "--target", default="docker", show_default=True, metavar="docker|sagemaker|lambda-image",
+    "--target", default="docker", show_default=True, metavar="docker|sagemaker|lambda-image|ray",
     help="The kind of image: bundle serve on port 3000 (docker), SageMaker's serving contract on 8080 (sagemaker), "
-    "or a Lambda container image (lambda-image).",
+    "a Lambda container image (lambda-image), or a Ray node with Ray Serve for bundle deploy ray (ray).",
 )
 @click.option("--platform", default="linux/amd64", show_default=True, help="linux/amd64 or linux/arm64: the wheels gathered for the image.")
 @click.option("--push", is_flag=True, help="Push the image to the registry named in --tag (credentials from the Docker config).")
@@ -45,7 +45,8 @@ def containerize(
     The image installs only wheels gathered on this machine (no network during
     the build). Run it with: docker run -p 3000:3000 IMAGE. --target sagemaker
     makes a SageMaker inference image (docker run IMAGE serve, port 8080);
-    --target lambda-image a Lambda container image (awslambdaric).
+    --target lambda-image a Lambda container image (awslambdaric); --target ray
+    a Ray head/worker image for `bundle deploy ray`.
     """
     from ..bundler import LocalStore, Reporter
     from ..exporters.docker import ContainerizeOptions, default_tag, export_context, image_target
