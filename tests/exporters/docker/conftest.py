@@ -24,9 +24,6 @@ from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_o
 
 #: every image the tests tag lives under this name, so a session can remove what it made
 IMAGE_PREFIX = "modelbundle-test"
-# older names, still imported by the SageMaker tests
-CACHE_DIR = SHARED_CACHE
-bundle = cli
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 
 

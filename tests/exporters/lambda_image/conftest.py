@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from fixtures.cli import SHARED_CACHE, cli
 from fixtures.docker import REPO, docker_client, ensure_base_image
 from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
 
 from ._runtime_api import RuntimeAPI
 
-CACHE_DIR = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
 IMAGE_PREFIX = "modelbundle-test"
 
 
@@ -33,9 +31,6 @@ class LambdaImage:
     project: Path
 
 
-def bundle(*args: str, home: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR)}
-    return subprocess.run([sys.executable, "-m", "modelbundle", *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
@@ -48,12 +43,12 @@ def lambda_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaIma
         shutil.copy(REPO / "examples" / "iris" / name, project / name)
     subprocess.run([sys.executable, "train.py"], cwd=project, check=True, capture_output=True)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELBUNDLE_CACHE_DIR", str(CACHE_DIR))
+        patch.setenv("MODELBUNDLE_SHARED_CACHE", str(SHARED_CACHE))
         options = resolve_build_options({"service": f"{project}/service.py:IrisClassifier", "quiet": True}, project)
         stored = build(options, LocalStore(home))
     tag = f"{IMAGE_PREFIX}/iris:{stored.manifest.version}-lambda"
     started = time.perf_counter()
-    result = bundle("containerize", stored.tag, "--target", "lambda-image", "--base-image", base_image, "-t", tag, home=home)
+    result = cli("containerize", stored.tag, "--target", "lambda-image", "--base-image", base_image, "-t", tag, home=home)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-4000:]}"
     print(f"\nbuilt {tag} (--target lambda-image) in {time.perf_counter() - started:.1f} s")
     yield LambdaImage(tag, stored, engine, project)

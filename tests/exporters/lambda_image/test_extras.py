@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.cli import SHARED_CACHE, cli
 from modelbundle.bundler import Reporter
 from modelbundle.bundler._lockfile import read_lock
 from modelbundle.errors import ExportError
@@ -20,14 +21,14 @@ from modelbundle.exporters.docker import (
     resolve_extras,
 )
 
-from .conftest import CACHE_DIR, LambdaImage, bundle
+from .conftest import LambdaImage
 
 PLATFORM = ImagePlatform.parse("linux/amd64", "3.11")
 
 
 def test_awslambdaric_resolves_against_the_lock_and_is_pinned_by_its_wheel(lambda_image: LambdaImage, tmp_path: Path) -> None:
     lock = lambda_image.bundle.path / "env" / "requirements.lock"
-    cache = WheelCache(CACHE_DIR / "wheels")
+    cache = WheelCache(SHARED_CACHE / "wheels")
     entries = resolve_extras(("awslambdaric",), lock, PLATFORM, cache, Reporter(quiet=True))
     names = [entry.split("==")[0] for entry in entries]
     assert "awslambdaric" in names
@@ -69,7 +70,7 @@ def test_the_targets_are_found_by_name() -> None:
 def test_the_context_puts_extras_in_the_venv_layer_and_the_handler_in_the_code_layer(lambda_image: LambdaImage, tmp_path: Path) -> None:
     home = lambda_image.bundle.path.parents[2]
     out = tmp_path / "context"
-    result = bundle("containerize", lambda_image.bundle.tag, "--target", "lambda-image", "--context-only", str(out), "--offline", home=home)
+    result = cli("containerize", lambda_image.bundle.tag, "--target", "lambda-image", "--context-only", str(out), "--offline", home=home)
     assert result.returncode == 0, result.stderr
     dockerfile = (out / "Dockerfile").read_text()
     assert '--require-hashes --no-deps -r /build/requirements.lock' in dockerfile
@@ -85,7 +86,7 @@ def test_the_context_puts_extras_in_the_venv_layer_and_the_handler_in_the_code_l
 
 def test_unknown_target_is_one_line(lambda_image: LambdaImage) -> None:
     home = lambda_image.bundle.path.parents[2]
-    result = bundle("containerize", lambda_image.bundle.tag, "--target", "kserve", home=home)
+    result = cli("containerize", lambda_image.bundle.tag, "--target", "kserve", home=home)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: unknown image target 'kserve'; choose one of docker, sagemaker, lambda-image, ray"
     assert isinstance(result, subprocess.CompletedProcess)

@@ -9,12 +9,10 @@ labels 10, 11, 12, so an answer shows which artifacts a container loaded.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,11 +21,11 @@ from typing import Any
 
 import pytest
 
+from fixtures.cli import SHARED_CACHE, cli, ok
 from fixtures.docker import docker_client, ensure_base_image
 from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
 
 #: the lock and wheel cache every test session on this machine shares
-CACHE_DIR = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
 #: every image the tests tag lives under this name (as in the docker target's tests)
 IMAGE_PREFIX = "modelbundle-test"
 SERVICE = Path(__file__).parent / "iris_pair" / "service.py"
@@ -44,15 +42,8 @@ ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 CLASSES = [0, 2, 1]
 
 
-def bundle(*args: str, home: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-    """``python -m modelbundle ARGS`` with ``home`` as the store and the shared cache."""
-    env = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR)}
-    return subprocess.run([sys.executable, "-m", "modelbundle", *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, f"{result.args} exited {result.returncode}:\n{result.stdout}\n{result.stderr[-4000:]}"
-    return result
 
 
 @dataclass
@@ -66,7 +57,7 @@ class Session:
 
     def containerize(self, ref: str, *args: str, tag: str) -> subprocess.CompletedProcess[str]:
         self.tags.append(tag)
-        return bundle("containerize", ref, "--base-image", self.base_image, "-t", tag, *args, home=self.home)
+        return cli("containerize", ref, "--base-image", self.base_image, "-t", tag, *args, home=self.home)
 
 
 @dataclass(frozen=True)
@@ -102,7 +93,7 @@ def _project(root: Path, offset: int) -> Path:
 
 def _build(home: Path, project: Path) -> StoredBundle:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELBUNDLE_CACHE_DIR", str(CACHE_DIR))
+        patch.setenv("MODELBUNDLE_SHARED_CACHE", str(SHARED_CACHE))
         options = resolve_build_options({"service": f"{project}/service.py:IrisPair", "quiet": True}, project)
         return build(options, LocalStore(home))
 
@@ -131,7 +122,7 @@ def sagemaker_image(sm_session: Session, base_bundle: StoredBundle) -> SageMaker
 def shifted_model_dir(sm_home: Path, shifted_bundle: StoredBundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shifted bundle's model.tar.gz (written by the real CLI), unpacked as SageMaker does into /opt/ml/model."""
     out = tmp_path_factory.mktemp("model-data")
-    ok(bundle("export", "sagemaker", shifted_bundle.tag, "-o", str(out), home=sm_home))
+    ok(cli("export", "sagemaker", shifted_bundle.tag, "-o", str(out), home=sm_home))
     model_dir = out / "model"
     with tarfile.open(out / "model.tar.gz") as tar:
         tar.extractall(model_dir, filter="data")

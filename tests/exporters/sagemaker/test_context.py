@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fixtures.cli import cli, ok
 from modelbundle.bundler import StoredBundle
-
-from .conftest import bundle, ok
 
 
 def test_the_sagemaker_dockerfile(sm_home: Path, base_bundle: StoredBundle, tmp_path: Path) -> None:
     out = tmp_path / "context"
-    ok(bundle("containerize", base_bundle.tag, "--target", "sagemaker", "--context-only", str(out), "--offline", home=sm_home))
+    ok(cli("containerize", base_bundle.tag, "--target", "sagemaker", "--context-only", str(out), "--offline", home=sm_home))
     builder, final = (out / "Dockerfile").read_text().split("\n\n", 1)
     assert "useradd" not in builder  # root: no user to make
     assert "USER" not in final and "WORKDIR" not in final and "HEALTHCHECK" not in final
@@ -27,5 +26,5 @@ def test_the_sagemaker_dockerfile(sm_home: Path, base_bundle: StoredBundle, tmp_
 
 def test_the_default_tag_names_the_target(sm_home: Path, base_bundle: StoredBundle, tmp_path: Path) -> None:
     out = tmp_path / "context"
-    result = ok(bundle("containerize", base_bundle.tag, "--target", "sagemaker", "--context-only", str(out), "--offline", home=sm_home))
+    result = ok(cli("containerize", base_bundle.tag, "--target", "sagemaker", "--context-only", str(out), "--offline", home=sm_home))
     assert f"docker build -t {base_bundle.tag}-sagemaker {out}" in result.stdout

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from fixtures.cli import cli
 from modelbundle.bundler import Reporter, StoredBundle
 from modelbundle.errors import DeployError
 from modelbundle.exporters.sagemaker import (
@@ -26,8 +27,6 @@ from modelbundle.exporters.sagemaker import (
     wait_for_endpoint,
 )
 from stores._moto_fixture import MotoS3, moto_s3_fixture  # noqa: F401
-
-from .conftest import bundle
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/iris-pair:1-sagemaker"
@@ -122,7 +121,7 @@ def test_bad_options_are_refused_before_any_call(moto_s3: MotoS3, base_bundle: S
 
 
 def test_an_error_from_aws_is_one_line_through_the_cli(moto_s3: MotoS3, sm_home: Path, base_bundle: StoredBundle) -> None:
-    result = bundle(
+    result = cli(
         "deploy", "sagemaker", base_bundle.tag, "--role", ROLE, "--image-uri", IMAGE, "--instance-type", "ml.bogus",
         "--endpoint-url", moto_s3.endpoint_url, "--region", "us-east-1", home=sm_home,
     )
@@ -135,7 +134,7 @@ def test_an_error_from_aws_is_one_line_through_the_cli(moto_s3: MotoS3, sm_home:
 
 
 def test_the_cli_creates_and_waits(moto_s3: MotoS3, sm_home: Path, base_bundle: StoredBundle, sagemaker: Any) -> None:
-    result = bundle(
+    result = cli(
         "deploy", "sagemaker", base_bundle.tag, "--role", ROLE, "--image-uri", IMAGE, "--instance-type", "ml.m5.xlarge",
         "--endpoint-url", moto_s3.endpoint_url, "--region", "us-east-1", "--endpoint-name", "cli-endpoint", home=sm_home,
     )
