@@ -219,8 +219,10 @@ def test_a_lock_ray_serve_cannot_join_is_refused_before_any_build(tmp_path: Path
     lock = tmp_path / "requirements.lock"
     lock.write_text(f"fastapi==0.110.0 --hash=sha256:{'0' * 64}\nstarlette==0.36.3 --hash=sha256:{'1' * 64}\n")
     platform = ImagePlatform.parse("linux/amd64", "3.11")
-    with pytest.raises(ExportError, match=r"cannot resolve ray\[serve\]>=2.60,<3 for linux/amd64 and CPython 3.11 .* the bundle's lock"):
+    with pytest.raises(ExportError, match=r"cannot resolve ray\[serve\]>=2.60,<3 for linux/amd64 and CPython 3.11 .* the bundle's lock") as error:
         resolve_extras([RAY_REQUIREMENT], lock, platform, WheelCache(tmp_path / "wheels"), Reporter(True))
+    # pip's own account of the conflict, naming the locked pins involved
+    assert "the conflict is caused by:" in str(error.value) and ("fastapi" in str(error.value) or "starlette" in str(error.value))
 
 
 class Starts(Service):

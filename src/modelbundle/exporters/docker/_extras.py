@@ -94,7 +94,8 @@ def _pip_report(
         work = Path(scratch)
         (work / "constraints.txt").write_text(constraints)
         command = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed",
+            # not --quiet: on a conflict, pip says which pins caused it only at its normal verbosity
+            sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
             "--report", str(work / "report.json"), "--target", str(work / "target"), *FAST_FAIL_PIP_ARGS,
             *platform.pip_args(), "--find-links", str(cache.directory), "-c", str(work / "constraints.txt"),
             *(["--no-index"] if offline else []), *requirements,
@@ -104,10 +105,20 @@ def _pip_report(
             where = "in the wheel cache (offline)" if offline else "in the wheel cache or on the package index"
             raise ExportError(
                 f"cannot resolve {', '.join(requirements)} for {platform.docker} and CPython {platform.python_version} "
-                f"{where} together with the bundle's lock: {_last_lines(result.stderr or result.stdout, 4)}"
+                f"{where} together with the bundle's lock: {_pip_failure(result.stdout + result.stderr)}"
             )
         install: list[dict[str, Any]] = json.loads((work / "report.json").read_text())["install"]
         return install
+
+
+def _pip_failure(output: str) -> str:
+    """The lines that explain a failed resolution: pip's "conflict is caused by" list when there is one."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if line.startswith("The conflict is caused by"):
+            cause = [entry for entry in lines[index + 1 :] if not entry.startswith(("To fix this", "1.", "2.", "ERROR"))]
+            return "the conflict is caused by: " + "; ".join(cause[:6])
+    return _last_lines(output, 4)
 
 
 def _wheel_sha256(item: dict[str, Any]) -> str:
