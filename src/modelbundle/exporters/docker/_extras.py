@@ -113,12 +113,16 @@ def _pip_report(
 
 def _pip_failure(output: str) -> str:
     """The lines that explain a failed resolution: pip's "conflict is caused by" list when there is one."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    lines = [line.strip() for line in output.splitlines() if line.strip() and not line.startswith("WARNING")]
     for index, line in enumerate(lines):
         if line.startswith("The conflict is caused by"):
-            cause = [entry for entry in lines[index + 1 :] if not entry.startswith(("To fix this", "1.", "2.", "ERROR"))]
+            cause = []
+            for entry in lines[index + 1 :]:
+                if entry.startswith(("To fix this", "Additionally", "ERROR")):
+                    break
+                cause.append(entry)
             return "the conflict is caused by: " + "; ".join(cause[:6])
-    return _last_lines(output, 4)
+    return _last_lines("\n".join(lines), 4)
 
 
 def _wheel_sha256(item: dict[str, Any]) -> str:
