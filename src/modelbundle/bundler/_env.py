@@ -19,7 +19,7 @@ def create_env(bundle: StoredBundle, directory: Path, cache_dir: Path, reporter:
     directory = directory.resolve()
     if directory.exists() and any(directory.iterdir()):
         raise StoreError(f"{directory} exists and is not empty; choose a new folder for the environment")
-    wanted = bundle.manifest.python_version.rsplit(".", 1)[0]
+    wanted = bundle.manifest.python_minor
     running = ".".join(platform.python_version_tuple()[:2])
     if wanted != running:
         reporter.warn(f"{bundle.tag} was built with Python {wanted}; this environment gets Python {running}")

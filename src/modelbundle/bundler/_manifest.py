@@ -107,6 +107,11 @@ class BundleManifest(_Model):
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
 
+    @property
+    def python_minor(self) -> str:
+        """``"3.11"`` for a bundle built with Python 3.11.7: what an image or a runtime must match."""
+        return ".".join(self.python_version.split(".")[:2])
+
     def dump(self) -> bytes:
         """Canonical JSON: sorted keys, fixed indentation, so equal manifests are equal bytes."""
         import json

@@ -12,14 +12,12 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from fixtures.cli import SHARED_CACHE, cli, ok
-from fixtures.docker import REPO, docker_client, ensure_base_image
+from fixtures.cli import SHARED_CACHE, ok
+from fixtures.docker import REPO, Image, ImageSession, docker_client, ensure_base_image
 from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
 
 #: every image the tests tag lives under this name, so a session can remove what it made
@@ -27,41 +25,10 @@ IMAGE_PREFIX = "modelbundle-test"
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 
 
-@dataclass(frozen=True)
-class Image:
-    tag: str
-    id: str
-    bundle: StoredBundle
-    #: RootFS.Layers: the base image's layers first, then venv, data (if any), code
-    layers: list[str]
-
-
-@dataclass
-class Session:
-    """What the containerize tests share: the engine, the base image, a store and the images made."""
-
-    engine: Any
-    base_image: str
-    home: Path
-    tags: list[str]
-
-    def containerize(self, ref: str, *args: str, tag: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        result = cli("containerize", ref, "--base-image", self.base_image, "-t", tag, *args, home=self.home, env=env)
-        self.tags.append(tag)
-        return result
-
-    def image(self, tag: str, bundle: StoredBundle) -> Image:
-        attrs = self.engine.images.get(tag).attrs
-        return Image(tag, attrs["Id"], bundle, list(attrs["RootFS"]["Layers"]))
-
-    def base_layers(self) -> list[str]:
-        return list(self.engine.images.get(self.base_image).attrs["RootFS"]["Layers"])
-
-
 @pytest.fixture(scope="session")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImageSession]:
     engine = docker_client()
-    state = Session(engine, ensure_base_image(engine), tmp_path_factory.mktemp("containerize-home"), [])
+    state = ImageSession(engine, ensure_base_image(engine), tmp_path_factory.mktemp("containerize-home"), [])
     yield state
     for tag in state.tags:  # untag what the session made; the layer cache stays for the next run
         with contextlib.suppress(Exception):
@@ -78,7 +45,7 @@ def iris_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def build_bundle(session: Session, target: str, project: Path) -> StoredBundle:
+def build_bundle(session: ImageSession, target: str, project: Path) -> StoredBundle:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODELBUNDLE_CACHE_DIR", str(SHARED_CACHE))
         options = resolve_build_options({"service": target, "quiet": True}, project)
@@ -86,24 +53,24 @@ def build_bundle(session: Session, target: str, project: Path) -> StoredBundle:
 
 
 @pytest.fixture(scope="session")
-def iris_bundle(session: Session, iris_project: Path) -> StoredBundle:
+def iris_bundle(session: ImageSession, iris_project: Path) -> StoredBundle:
     return build_bundle(session, f"{iris_project}/service.py:IrisClassifier", iris_project)
 
 
 @pytest.fixture(scope="session")
-def mlp_bundle(session: Session) -> StoredBundle:
+def mlp_bundle(session: ImageSession) -> StoredBundle:
     return build_bundle(session, f"{REPO}/examples/mlp/service.py:MLP", REPO / "examples" / "mlp")
 
 
 @pytest.fixture(scope="session")
-def iris_image(session: Session, iris_bundle: StoredBundle) -> Image:
+def iris_image(session: ImageSession, iris_bundle: StoredBundle) -> Image:
     tag = f"{IMAGE_PREFIX}/iris:{iris_bundle.manifest.version}"
     ok(session.containerize(iris_bundle.tag, tag=tag))
     return session.image(tag, iris_bundle)
 
 
 @pytest.fixture(scope="session")
-def mlp_image(session: Session, mlp_bundle: StoredBundle) -> Image:
+def mlp_image(session: ImageSession, mlp_bundle: StoredBundle) -> Image:
     tag = f"{IMAGE_PREFIX}/mlp:{mlp_bundle.manifest.version}"
     ok(session.containerize(mlp_bundle.tag, tag=tag))
     return session.image(tag, mlp_bundle)

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from fixtures.cli import cli, failed
+from fixtures.docker import ImageSession
 from modelbundle.bundler import StoredBundle
 
-from .conftest import IMAGE_PREFIX, Session
+from .conftest import IMAGE_PREFIX
 
 
 def leftovers(home: Path) -> list[str]:
@@ -19,11 +20,11 @@ def leftovers(home: Path) -> list[str]:
     return sorted(p.name for p in tmp.iterdir()) if tmp.is_dir() else []
 
 
-def test_unknown_bundle(session: Session) -> None:
+def test_unknown_bundle(session: ImageSession) -> None:
     assert "no bundle nosuch:1" in failed(cli("containerize", "nosuch:1", home=session.home))
 
 
-def test_unsupported_platform(session: Session, mlp_bundle: StoredBundle) -> None:
+def test_unsupported_platform(session: ImageSession, mlp_bundle: StoredBundle) -> None:
     error = failed(cli("containerize", mlp_bundle.tag, "--platform", "windows/amd64", home=session.home))
     assert "unsupported platform 'windows/amd64'" in error and "linux/arm64" in error
 
@@ -36,13 +37,13 @@ def test_unsupported_platform(session: Session, mlp_bundle: StoredBundle) -> Non
         (["--base-image", "UPPER/case"], "(repository names are lowercase)"),
     ],
 )
-def test_usage_errors(session: Session, mlp_bundle: StoredBundle, args: list[str], message: str) -> None:
+def test_usage_errors(session: ImageSession, mlp_bundle: StoredBundle, args: list[str], message: str) -> None:
     result = cli("containerize", mlp_bundle.tag, *args, home=session.home)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
 
 
-def test_context_only_refuses_a_folder_with_files(session: Session, mlp_bundle: StoredBundle, tmp_path: Path) -> None:
+def test_context_only_refuses_a_folder_with_files(session: ImageSession, mlp_bundle: StoredBundle, tmp_path: Path) -> None:
     folder = tmp_path / "ctx"
     folder.mkdir()
     (folder / "mine.txt").write_text("keep me")
@@ -51,7 +52,7 @@ def test_context_only_refuses_a_folder_with_files(session: Session, mlp_bundle: 
     assert [p.name for p in folder.iterdir()] == ["mine.txt"]
 
 
-def test_missing_wheels_are_named_before_any_build(session: Session, mlp_bundle: StoredBundle, tmp_path: Path) -> None:
+def test_missing_wheels_are_named_before_any_build(session: ImageSession, mlp_bundle: StoredBundle, tmp_path: Path) -> None:
     """Offline, for arm64: the cache has no aarch64 wheels; every compiled pin is named, pure ones are not."""
     result = cli(
         "containerize", mlp_bundle.tag, "--platform", "linux/arm64", "--offline", "--context-only", str(tmp_path / "ctx"),
@@ -67,19 +68,19 @@ def test_missing_wheels_are_named_before_any_build(session: Session, mlp_bundle:
     assert leftovers(session.home) == []
 
 
-def test_engine_unreachable(session: Session, mlp_bundle: StoredBundle, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_unreachable(session: ImageSession, mlp_bundle: StoredBundle, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     assert "cannot reach the Docker engine" in failed(cli("containerize", mlp_bundle.tag, home=session.home))
 
 
-def test_base_image_that_cannot_be_pulled(session: Session, mlp_bundle: StoredBundle) -> None:
+def test_base_image_that_cannot_be_pulled(session: ImageSession, mlp_bundle: StoredBundle) -> None:
     # a registry on a closed loopback port: refused at once, like any pull on this machine
     error = failed(cli("containerize", mlp_bundle.tag, "--base-image", "127.0.0.1:1/nope:1", home=session.home))
     assert "the base image 127.0.0.1:1/nope:1 is not on this machine and could not be pulled" in error
     assert "--base-image" in error
 
 
-def test_a_failing_build_is_reported_in_one_line(session: Session, mlp_bundle: StoredBundle) -> None:
+def test_a_failing_build_is_reported_in_one_line(session: ImageSession, mlp_bundle: StoredBundle) -> None:
     """A base image without a shell: the builder's RUN fails; the engine's message reaches the user."""
     empty = io.BytesIO()
     with tarfile.open(fileobj=empty, mode="w") as tar:

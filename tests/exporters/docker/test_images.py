@@ -14,9 +14,9 @@ from typing import Any
 import joblib
 import numpy as np
 
-from fixtures.docker import REPO, running
+from fixtures.docker import REPO, Image, ImageSession, running
 
-from .conftest import IRIS_ROWS, Image, Session
+from .conftest import IRIS_ROWS
 
 
 def _mlp_in_process(rows: np.ndarray) -> np.ndarray:
@@ -39,7 +39,7 @@ def _mlp_in_process(rows: np.ndarray) -> np.ndarray:
     return np.asarray(service.predict(rows))
 
 
-def test_iris_container_answers_like_the_model_in_process(session: Session, iris_image: Image, iris_project: Path) -> None:
+def test_iris_container_answers_like_the_model_in_process(session: ImageSession, iris_image: Image, iris_project: Path) -> None:
     expected = joblib.load(iris_project / "model.joblib").predict(np.array(IRIS_ROWS)).tolist()
     with running(session.engine, iris_image.tag) as container:
         container.wait_ready()
@@ -51,7 +51,7 @@ def test_iris_container_answers_like_the_model_in_process(session: Session, iris
         assert container.post("/predict", json={"x": IRIS_ROWS}).json() == expected
 
 
-def test_mlp_container_answers_like_the_service_in_process(session: Session, mlp_image: Image) -> None:
+def test_mlp_container_answers_like_the_service_in_process(session: ImageSession, mlp_image: Image) -> None:
     rows = np.random.default_rng(7).standard_normal((5, 64)).astype(np.float32)
     expected = _mlp_in_process(rows)
     with running(session.engine, mlp_image.tag) as container:
@@ -65,7 +65,7 @@ def test_mlp_container_answers_like_the_service_in_process(session: Session, mlp
         assert npy.headers["content-type"] == "application/x-npy"
 
 
-def test_runs_as_non_root_becomes_healthy_and_stops_cleanly(session: Session, iris_image: Image) -> None:
+def test_runs_as_non_root_becomes_healthy_and_stops_cleanly(session: ImageSession, iris_image: Image) -> None:
     with running(session.engine, iris_image.tag) as container:
         container.wait_healthy()
         config = session.engine.images.get(iris_image.tag).attrs["Config"]
@@ -88,7 +88,7 @@ def test_runs_as_non_root_becomes_healthy_and_stops_cleanly(session: Session, ir
     assert "Finished server process" in logs
 
 
-def test_environment_variables_set_port_and_workers(session: Session, mlp_image: Image) -> None:
+def test_environment_variables_set_port_and_workers(session: ImageSession, mlp_image: Image) -> None:
     with running(session.engine, mlp_image.tag, port=8080, environment={"MODELBUNDLE_PORT": "8080", "MODELBUNDLE_WORKERS": "2"}) as container:
         container.wait_healthy()  # the health check follows the port too
         assert container.post("/predict", json={"x": [[0.0] * 64]}).status_code == 200
@@ -97,7 +97,7 @@ def test_environment_variables_set_port_and_workers(session: Session, mlp_image:
         assert int(processes) >= 3
 
 
-def test_labels_name_the_bundle(session: Session, iris_image: Image) -> None:
+def test_labels_name_the_bundle(session: ImageSession, iris_image: Image) -> None:
     labels: dict[str, Any] = session.engine.images.get(iris_image.tag).attrs["Config"]["Labels"]
     manifest = iris_image.bundle.manifest
     record = (iris_image.bundle.path / "RECORD").read_bytes()
@@ -109,7 +109,7 @@ def test_labels_name_the_bundle(session: Session, iris_image: Image) -> None:
     assert labels["ai.modelbundle.bundle.apis"] == "predict"
 
 
-def test_the_image_holds_exactly_the_bundle_and_its_lock(session: Session, iris_image: Image) -> None:
+def test_the_image_holds_exactly_the_bundle_and_its_lock(session: ImageSession, iris_image: Image) -> None:
     """Every bundle file at /opt/bundle, unchanged, and the venv has exactly the locked distributions."""
     script = (
         "import importlib.metadata as m, json; "

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from fixtures.cli import cli, ok
+from fixtures.docker import Image, ImageSession
 from modelbundle.bundler import StoredBundle
 
-from .conftest import IMAGE_PREFIX, Image, Session, build_bundle
+from .conftest import IMAGE_PREFIX, build_bundle
 
 
-def _own_layers(session: Session, image: Image) -> list[str]:
+def _own_layers(session: ImageSession, image: Image) -> list[str]:
     """The layers the image adds to its base: venv, [data], code."""
     base = session.base_layers()
     assert image.layers[: len(base)] == base
@@ -22,7 +23,7 @@ def _own_layers(session: Session, image: Image) -> list[str]:
 
 
 def test_a_code_change_rebuilds_only_the_code_layer(
-    session: Session, iris_image: Image, iris_project: Path, tmp_path: Path
+    session: ImageSession, iris_image: Image, iris_project: Path, tmp_path: Path
 ) -> None:
     project = tmp_path / "iris"
     project.mkdir()
@@ -51,7 +52,7 @@ def test_a_code_change_rebuilds_only_the_code_layer(
     assert output.count("Using cache") >= 4, output
 
 
-def test_no_cache_builds_give_the_same_layers(session: Session, mlp_bundle: StoredBundle, mlp_image: Image) -> None:
+def test_no_cache_builds_give_the_same_layers(session: ImageSession, mlp_bundle: StoredBundle, mlp_image: Image) -> None:
     """Twice with --no-cache: every layer the image adds has the same digest, the venv's included."""
     layers = []
     for run in (1, 2):
@@ -65,7 +66,7 @@ def test_no_cache_builds_give_the_same_layers(session: Session, mlp_bundle: Stor
 
 
 def test_context_only_writes_a_context_that_builds_the_same_image(
-    session: Session, iris_image: Image, tmp_path: Path
+    session: ImageSession, iris_image: Image, tmp_path: Path
 ) -> None:
     context = tmp_path / "context"
     output = ok(
@@ -85,7 +86,7 @@ def test_context_only_writes_a_context_that_builds_the_same_image(
     assert image.attrs["Config"]["Labels"] == session.engine.images.get(iris_image.tag).attrs["Config"]["Labels"]
 
 
-def test_the_code_layer_has_fixed_times_owners_and_modes(session: Session, iris_image: Image) -> None:
+def test_the_code_layer_has_fixed_times_owners_and_modes(session: ImageSession, iris_image: Image) -> None:
     """Read the image's last layer back from the engine: the bundle at /opt/bundle, nothing of this host."""
     saved = b"".join(session.engine.images.get(iris_image.tag).save(named=False))
     with tarfile.open(fileobj=io.BytesIO(saved)) as image_tar:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from fixtures.cli import ok
-from fixtures.docker import running
+from fixtures.docker import Image, ImageSession, running
 from modelbundle.bundler import StoredBundle
 from stores._registry_fixture import (  # noqa: F401
     PASSWORD,
@@ -22,11 +22,9 @@ from stores._registry_fixture import (  # noqa: F401
     registry_fixture,
 )
 
-from .conftest import Image, Session
-
 
 def test_push_then_pull_by_digest_and_run(
-    session: Session, mlp_bundle: StoredBundle, mlp_image: Image, registry: Registry
+    session: ImageSession, mlp_bundle: StoredBundle, mlp_image: Image, registry: Registry
 ) -> None:
     repository = f"{registry.host}/models/mlp"
     tag = f"{repository}:{mlp_bundle.manifest.version}"
@@ -67,7 +65,7 @@ def registry_get(registry: Registry, path: str) -> httpx.Response:
 
 
 def test_push_takes_credentials_from_the_docker_config(
-    session: Session, mlp_bundle: StoredBundle, htpasswd_registry: Registry, tmp_path: Path
+    session: ImageSession, mlp_bundle: StoredBundle, htpasswd_registry: Registry, tmp_path: Path
 ) -> None:
     tag = f"{htpasswd_registry.host}/models/mlp:{mlp_bundle.manifest.version}"
     refused = session.containerize(mlp_bundle.tag, "--push", tag=tag, env={"DOCKER_CONFIG": str(tmp_path / "empty")})

@@ -17,12 +17,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from fixtures.cli import SHARED_CACHE, cli, ok
-from fixtures.docker import docker_client, ensure_base_image
+from fixtures.docker import ImageSession, docker_client, ensure_base_image
 from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
 
 #: the lock and wheel cache every test session on this machine shares
@@ -42,24 +41,6 @@ ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 CLASSES = [0, 2, 1]
 
 
-
-
-
-
-@dataclass
-class Session:
-    """The engine, the base image, the store, and the tags this session made (removed at its end)."""
-
-    engine: Any
-    base_image: str
-    home: Path
-    tags: list[str]
-
-    def containerize(self, ref: str, *args: str, tag: str) -> subprocess.CompletedProcess[str]:
-        self.tags.append(tag)
-        return cli("containerize", ref, "--base-image", self.base_image, "-t", tag, *args, home=self.home)
-
-
 @dataclass(frozen=True)
 class SageMakerImage:
     tag: str
@@ -74,9 +55,9 @@ def sm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sm_session(sm_home: Path) -> Iterator[Session]:
+def sm_session(sm_home: Path) -> Iterator[ImageSession]:
     engine = docker_client()
-    state = Session(engine, ensure_base_image(engine), sm_home, [])
+    state = ImageSession(engine, ensure_base_image(engine), sm_home, [])
     yield state
     for tag in state.tags:
         with contextlib.suppress(Exception):
@@ -109,7 +90,7 @@ def shifted_bundle(sm_home: Path, tmp_path_factory: pytest.TempPathFactory) -> S
 
 
 @pytest.fixture(scope="session")
-def sagemaker_image(sm_session: Session, base_bundle: StoredBundle) -> SageMakerImage:
+def sagemaker_image(sm_session: ImageSession, base_bundle: StoredBundle) -> SageMakerImage:
     tag = f"{IMAGE_PREFIX}/iris-pair:{base_bundle.manifest.version}-sagemaker"
     started = time.perf_counter()
     ok(sm_session.containerize(base_bundle.tag, "--target", "sagemaker", tag=tag))

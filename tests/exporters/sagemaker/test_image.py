@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from fixtures.docker import Container, running
+from fixtures.docker import Container, ImageSession, running
 
-from .conftest import CLASSES, ROWS, SageMakerImage, Session
+from .conftest import CLASSES, ROWS, SageMakerImage
 
 ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 START_TIMEOUT = 120.0
@@ -38,7 +38,7 @@ def npy(array: Any) -> bytes:
     return buffer.getvalue()
 
 
-def test_serve_answers_ping_and_invocations_in_json_csv_and_npy(sm_session: Session, sagemaker_image: SageMakerImage) -> None:
+def test_serve_answers_ping_and_invocations_in_json_csv_and_npy(sm_session: ImageSession, sagemaker_image: SageMakerImage) -> None:
     with running(sm_session.engine, sagemaker_image.tag, port=8080, command=["serve"]) as container:
         wait_ping(container)
         ping = container.get("/ping")
@@ -87,7 +87,7 @@ def test_serve_answers_ping_and_invocations_in_json_csv_and_npy(sm_session: Sess
         print(f"docker stop: exit {code} in {took:.2f} s")
 
 
-def test_sagemaker_bind_to_port_moves_the_server(sm_session: Session, sagemaker_image: SageMakerImage) -> None:
+def test_sagemaker_bind_to_port_moves_the_server(sm_session: ImageSession, sagemaker_image: SageMakerImage) -> None:
     environment = {"SAGEMAKER_BIND_TO_PORT": "9191", "SAGEMAKER_MODEL_SERVER_WORKERS": "2"}
     with running(sm_session.engine, sagemaker_image.tag, port=9191, command=["serve"], environment=environment) as container:
         wait_ping(container)
@@ -98,7 +98,7 @@ def test_sagemaker_bind_to_port_moves_the_server(sm_session: Session, sagemaker_
 
 
 def test_model_data_in_opt_ml_model_replaces_the_bundled_artifacts(
-    sm_session: Session, sagemaker_image: SageMakerImage, shifted_model_dir: Path
+    sm_session: ImageSession, sagemaker_image: SageMakerImage, shifted_model_dir: Path
 ) -> None:
     volumes = {str(shifted_model_dir): {"bind": "/opt/ml/model", "mode": "ro"}}
     with running(sm_session.engine, sagemaker_image.tag, port=8080, command=["serve"], volumes=volumes) as container:
@@ -110,7 +110,7 @@ def test_model_data_in_opt_ml_model_replaces_the_bundled_artifacts(
 
 
 def test_model_data_that_is_not_ours_stops_the_container_with_a_clear_error(
-    sm_session: Session, sagemaker_image: SageMakerImage, tmp_path: Path
+    sm_session: ImageSession, sagemaker_image: SageMakerImage, tmp_path: Path
 ) -> None:
     (tmp_path / "model.pkl").write_bytes(b"not ours")
     tmp_path.chmod(0o755)
@@ -120,7 +120,7 @@ def test_model_data_that_is_not_ours_stops_the_container_with_a_clear_error(
         assert "/opt/ml/model holds no modelbundle-model.json" in container.logs
 
 
-def test_the_image_runs_as_root_and_says_it_accepts_bind_to_port(sm_session: Session, sagemaker_image: SageMakerImage) -> None:
+def test_the_image_runs_as_root_and_says_it_accepts_bind_to_port(sm_session: ImageSession, sagemaker_image: SageMakerImage) -> None:
     config = sm_session.engine.images.get(sagemaker_image.tag).attrs["Config"]
     assert config["User"] == ""
     assert config["Labels"]["com.amazonaws.sagemaker.capabilities.accept-bind-to-port"] == "true"
@@ -129,7 +129,7 @@ def test_the_image_runs_as_root_and_says_it_accepts_bind_to_port(sm_session: Ses
     assert "8080/tcp" in config["ExposedPorts"]
 
 
-def test_train_is_refused(sm_session: Session, sagemaker_image: SageMakerImage) -> None:
+def test_train_is_refused(sm_session: ImageSession, sagemaker_image: SageMakerImage) -> None:
     container = sm_session.engine.containers.run(sagemaker_image.tag, ["train"], detach=True)
     try:
         assert container.wait(timeout=60)["StatusCode"] == 2

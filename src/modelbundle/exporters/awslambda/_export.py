@@ -64,7 +64,7 @@ def export_lambda(
     before anything is written; on any failure ``output`` is left as it was.
     """
     reporter = reporter or Reporter(quiet=True)
-    bundle_python = ".".join(bundle.manifest.python_version.split(".")[:2])
+    bundle_python = bundle.manifest.python_minor
     runtime = lambda_runtime(python or bundle_python, arch)
     if runtime.python != bundle_python:
         reporter.warn(f"{bundle.tag} was built with Python {bundle_python}; the zip is for {runtime.identifier}")

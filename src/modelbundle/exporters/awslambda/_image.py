@@ -22,7 +22,7 @@ RUNTIME_CLIENT = "awslambdaric"
 def lambda_image_recipe(bundle: StoredBundle, base_image: str) -> ImageRecipe:
     return ImageRecipe(
         base_image=base_image,
-        python_version=".".join(bundle.manifest.python_version.split(".")[:2]),
+        python_version=bundle.manifest.python_minor,
         entrypoint=[f"{VENV_DIR}/bin/python", "-m", RUNTIME_CLIENT],
         command=[HANDLER],
         env={"LAMBDA_TASK_ROOT": TASK_ROOT, "PYTHONPATH": TASK_ROOT},

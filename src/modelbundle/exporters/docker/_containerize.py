@@ -67,7 +67,7 @@ def default_tag(bundle: StoredBundle, target: str = DEFAULT_TARGET) -> str:
 
 
 def default_base_image(bundle: StoredBundle) -> str:
-    return f"python:{_python_minor(bundle)}-slim"
+    return f"python:{bundle.manifest.python_minor}-slim"
 
 
 def bundle_digest(bundle: StoredBundle) -> str:
@@ -79,7 +79,7 @@ def server_recipe(bundle: StoredBundle, base_image: str) -> ImageRecipe:
     """The default image: ``bundle serve /opt/bundle`` as a non-root user, healthy once /readyz says so."""
     return ImageRecipe(
         base_image=base_image,
-        python_version=_python_minor(bundle),
+        python_version=bundle.manifest.python_minor,
         entrypoint=[f"{VENV_DIR}/bin/bundle", "serve", BUNDLE_DIR],
         env={"MODELBUNDLE_HOST": "0.0.0.0", "MODELBUNDLE_PORT": str(DEFAULT_PORT), "MODELBUNDLE_WORKERS": "1"},
         port=DEFAULT_PORT,
@@ -143,7 +143,7 @@ def write_build_context(
 def export_context(bundle: StoredBundle, directory: Path, options: ContainerizeOptions, store: LocalStore, reporter: Reporter) -> Path:
     """``--context-only``: the context as a folder, for buildx, kaniko or CI (mtimes fixed on disk)."""
     target = image_target(options.target)
-    platform = ImagePlatform.parse(options.platform, _python_minor(bundle))
+    platform = ImagePlatform.parse(options.platform, bundle.manifest.python_minor)
     base_image = options.base_image or default_base_image(bundle)
     directory = prepare_context_dir(directory)
     try:
@@ -161,7 +161,7 @@ def containerize(bundle: StoredBundle, options: ContainerizeOptions, store: Loca
     """Build the bundle's image for ``options.target`` with the Docker engine (and push it with ``options.push``)."""
     started = time.perf_counter()
     target = image_target(options.target)
-    platform = ImagePlatform.parse(options.platform, _python_minor(bundle))
+    platform = ImagePlatform.parse(options.platform, bundle.manifest.python_minor)
     base_image = options.base_image or default_base_image(bundle)
     tag = options.tag or default_tag(bundle, target.name)
     client = connect()
@@ -181,6 +181,3 @@ def containerize(bundle: StoredBundle, options: ContainerizeOptions, store: Loca
 def _wheel_cache(store: LocalStore) -> WheelCache:
     return WheelCache(store.cache / "wheels")
 
-
-def _python_minor(bundle: StoredBundle) -> str:
-    return ".".join(bundle.manifest.python_version.split(".")[:2])

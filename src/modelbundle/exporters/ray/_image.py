@@ -29,7 +29,7 @@ HEAD_COMMAND = (
 def ray_recipe(bundle: StoredBundle, base_image: str) -> ImageRecipe:
     return ImageRecipe(
         base_image=base_image,
-        python_version=".".join(bundle.manifest.python_version.split(".")[:2]),
+        python_version=bundle.manifest.python_minor,
         entrypoint=[f"{VENV_DIR}/bin/ray"],
         command=list(HEAD_COMMAND),
         env={

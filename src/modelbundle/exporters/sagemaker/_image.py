@@ -21,7 +21,7 @@ BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
 def sagemaker_recipe(bundle: StoredBundle, base_image: str) -> ImageRecipe:
     return ImageRecipe(
         base_image=base_image,
-        python_version=".".join(bundle.manifest.python_version.split(".")[:2]),
+        python_version=bundle.manifest.python_minor,
         entrypoint=[f"{VENV_DIR}/bin/python", "-m", ENTRY_MODULE, "--bundle", BUNDLE_DIR],
         command=["serve"],
         port=SAGEMAKER_PORT,
