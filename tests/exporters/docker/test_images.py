@@ -107,6 +107,10 @@ def test_labels_name_the_bundle(session: ImageSession, iris_image: Image) -> Non
     assert labels["org.opencontainers.image.created"] == manifest.created_at
     assert labels["org.opencontainers.image.base.name"] == session.base_image
     assert labels["ai.modelbundle.bundle.apis"] == "predict"
+    # the builder stage's leftovers can be pruned by label, and the image itself carries no such label
+    assert "ai.modelbundle.stage" not in labels
+    builders = session.engine.images.list(filters={"label": "ai.modelbundle.stage=builder", "dangling": True})
+    assert builders and iris_image.id not in {image.id for image in builders}
 
 
 def test_the_image_holds_exactly_the_bundle_and_its_lock(session: ImageSession, iris_image: Image) -> None:

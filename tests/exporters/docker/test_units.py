@@ -149,6 +149,7 @@ def test_the_final_stage_runs_nothing_and_copies_three_layers_in_order() -> None
     dockerfile = render_dockerfile(_recipe())
     builder, final = dockerfile.split("\nFROM base:1\n")
     assert builder.count("FROM base:1 AS builder") == 1 and "--require-hashes" in builder and "--no-index" in builder
+    assert "LABEL ai.modelbundle.stage=builder" in builder and "ai.modelbundle.stage" not in final
     assert "RUN" not in final and "chown" not in final
     copies = [line for line in final.splitlines() if line.startswith("COPY")]
     assert copies == ["COPY --from=builder /out/ /", "COPY data/ /", "COPY code/ /"]

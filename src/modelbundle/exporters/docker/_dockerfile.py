@@ -27,6 +27,8 @@ USER_NAME = "bundle"
 USER_ID = 10001
 HOME_DIR = f"/home/{USER_NAME}"
 DEFAULT_PORT = 3000
+#: on the builder stage's images (cache, never run): docker image prune --filter label=ai.modelbundle.stage=builder
+BUILDER_LABEL = "ai.modelbundle.stage"
 #: context folders (under the build context) copied as whole root filesystems
 DATA_LAYER = "data"
 CODE_LAYER = "code"
@@ -84,6 +86,8 @@ def _builder_stage(recipe: ImageRecipe) -> list[str]:
     return [
         "# Made by `bundle containerize`; builds with the classic builder or BuildKit, offline.",
         f"FROM {recipe.base_image} AS builder",
+        # the builder's images stay behind as build cache: this label lets `docker image prune` find them
+        f"LABEL {BUILDER_LABEL}=builder",
         # fixed time and hash seed: pip compiles .pyc files with checked hashes and stable marshalling
         f"ENV SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH} PYTHONHASHSEED=0 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1",
         f"COPY {LOCK_FILE} /build/{LOCK_FILE}",
