@@ -283,22 +283,27 @@ def test_infer_and_native_requests_are_batched_together(server):
     assert any(set(native_tags + json_tags + binary_tags) <= tags for tags in batches), batches
 
 
+def _infer_while_held(server):
+    """A native request the model holds, and meanwhile one infer request: (held response, infer response)."""
+    service = server.service
+
+    async def run():
+        async with server.async_client(2) as client:
+            held = asyncio.create_task(client.post("/predict", json=[[HOLD, 0]]))
+            try:
+                assert await asyncio.to_thread(service.held.wait, 30)
+                infer = await client.post("/v2/models/predict/infer", json=infer_body(np.array([[1, 1]], dtype=np.float32), "FP32"))
+            finally:
+                service.gate.set()
+            return await held, infer
+
+    return asyncio.run(run())
+
+
 def test_overload_and_timeouts_follow_the_native_rules(serve_in_thread):
     # one request in flight at most: the second gets the native 503 with Retry-After, as a protocol error
     with serve_in_thread(Tensors, ServeConfig(max_concurrency=1, log_level="critical")) as server:
-        service = server.service
-
-        async def run():
-            async with server.async_client(2) as client:
-                held = asyncio.create_task(client.post("/predict", json=[[HOLD, 0]]))
-                try:
-                    assert await asyncio.to_thread(service.held.wait, 30)
-                    refused = await client.post("/v2/models/predict/infer", json=infer_body(np.array([[1, 1]], dtype=np.float32), "FP32"))
-                finally:
-                    service.gate.set()
-                return await held, refused
-
-        held, refused = asyncio.run(run())
+        held, refused = _infer_while_held(server)
 
     assert held.status_code == 200
     assert refused.status_code == 503
@@ -344,19 +349,7 @@ def test_bundle_serve_speaks_the_protocol(serve_in_subprocess):
 
 def test_an_infer_request_past_the_timeout_gets_504(serve_in_thread):
     with serve_in_thread(Tensors, ServeConfig(timeout=0.3, log_level="critical")) as server:
-        service = server.service
-
-        async def run():
-            async with server.async_client(2) as client:
-                held = asyncio.create_task(client.post("/predict", json=[[HOLD, 0]]))
-                try:
-                    assert await asyncio.to_thread(service.held.wait, 30)
-                    late = await client.post("/v2/models/predict/infer", json=infer_body(np.array([[1, 1]], dtype=np.float32), "FP32"))
-                finally:
-                    service.gate.set()
-                return await held, late
-
-        _, late = asyncio.run(run())
+        _, late = _infer_while_held(server)
 
     assert late.status_code == 504
     assert late.json() == {"error": "predict did not answer within 0.3 s"}

@@ -7,23 +7,14 @@ from typing import Any
 import click
 
 from ._format import human_size
-
-
-def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    labels = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE")
-        labels[key] = val
-    return labels
+from ._options import key_value_pairs
 
 
 @click.command()
 @click.argument("service", required=False, metavar="[TARGET]")
 @click.option("--name", help="Bundle name. [default: the service's name, lowercased]")
 @click.option("--version", help="Bundle version. [default: a digest of the content]")
-@click.option("--label", "labels", multiple=True, callback=_labels, help="A label KEY=VALUE (repeatable).")
+@click.option("--label", "labels", multiple=True, callback=key_value_pairs, help="A label KEY=VALUE (repeatable).")
 @click.option("--include", multiple=True, help="Extra files for src/, a glob (repeatable).")
 @click.option("--exclude", multiple=True, help="Files to leave out, a gitignore pattern (repeatable).")
 @click.option("--requirements", type=click.Path(dir_okay=False), help="A requirements file used instead of inference.")

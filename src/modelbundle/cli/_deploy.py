@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import click
 
-
-def _environment(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        key, sep, text = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE")
-        pairs[key] = text
-    return pairs
+from ._options import key_value_pairs
 
 
 @click.group()
@@ -30,7 +22,7 @@ def deploy() -> None:
 @click.option("--endpoint-name", default=None, help="The endpoint to create or update. [default: the bundle's name]")
 @click.option("--region", default=None, help="The AWS region. [default: AWS_REGION or the AWS config]")
 @click.option("--endpoint-url", default=None, help="Another endpoint for the AWS APIs (also AWS_ENDPOINT_URL).")
-@click.option("--env", "environment", multiple=True, callback=_environment, metavar="KEY=VALUE", help="An environment variable of the container (repeatable).")
+@click.option("--env", "environment", multiple=True, callback=key_value_pairs, metavar="KEY=VALUE", help="An environment variable of the container (repeatable).")
 @click.option("--no-wait", is_flag=True, help="Return once the endpoint is being created.")
 @click.option("--timeout", type=float, default=1800, show_default=True, help="Seconds to wait for the endpoint to be InService.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only warnings and the result.")

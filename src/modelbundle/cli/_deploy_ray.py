@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ._options import parse_pairs
+
 
 def _autoscale(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, int] | None:
     if value is None:
@@ -15,13 +17,8 @@ def _autoscale(_ctx: click.Context, _param: click.Parameter, value: str | None) 
 
 
 def _serve_options(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        key, sep, text = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not OPTION=VALUE (a bundle serve option, e.g. timeout=30)")
-        pairs[key.replace("-", "_")] = text
-    return pairs
+    pairs = parse_pairs(values, "OPTION=VALUE (a bundle serve option, e.g. timeout=30)")
+    return {key.replace("-", "_"): text for key, text in pairs.items()}
 
 
 @click.command(name="ray")

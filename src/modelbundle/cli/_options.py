@@ -10,6 +10,22 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def parse_pairs(values: tuple[str, ...], form: str = "KEY=VALUE") -> dict[str, str]:
+    """Repeated ``KEY=VALUE`` options as a dict; a value without ``=`` or a key is a usage error naming ``form``."""
+    pairs = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not {form}")
+        pairs[key] = text
+    return pairs
+
+
+def key_value_pairs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """A click callback for repeatable ``KEY=VALUE`` options (--label, --env)."""
+    return parse_pairs(values)
+
+
 def server_options(func: F) -> F:
     """The flags of ``ServeConfig``; every default is None so that env vars and defaults apply."""
     options = [

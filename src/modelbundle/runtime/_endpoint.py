@@ -82,8 +82,7 @@ class APIEndpoint:
         state.in_flight += 1
         self._metrics.in_flight.inc()
         try:
-            if state.in_flight > self._max_concurrency:
-                raise Overloaded(f"more than {self._max_concurrency} requests in flight", headers={"Retry-After": "1"})
+            self._admit()
             body = await self._read_body(receive, content_length)
             # parsing megabytes of JSON takes long enough to stall every other request: do it off the loop
             offload = len(body) > OFFLOAD_BYTES
@@ -91,14 +90,7 @@ class APIEndpoint:
                 kwargs = await asyncio.to_thread(decode_request, self.api, body, content_type.decode("latin-1"))
             else:
                 kwargs = decode_request(self.api, body, content_type.decode("latin-1"))
-            deadline = _timeout(self._timeout)
-            try:
-                async with deadline:
-                    result = await self._invoke(kwargs)
-            except TimeoutError:
-                if not deadline.expired():  # the API itself raised TimeoutError: a model failure
-                    raise
-                raise RequestTimeout(f"{self.api.name} did not answer within {self._timeout:g} s") from None
+            result = await self._call(kwargs)
             if offload:  # a big request usually means a big answer
                 payload, media_type = await asyncio.to_thread(self._encode, result, accept.decode("latin-1"), request_id)
             else:
@@ -115,10 +107,40 @@ class APIEndpoint:
             state.in_flight -= 1
             self._metrics.in_flight.dec()
 
+        await self._respond(send, status, media_type, payload, request_id, extra_headers, started)
+
+    def _admit(self) -> None:
+        """A 503 once more requests are in flight than --max-concurrency (the caller counted this one)."""
+        if self._state.in_flight > self._max_concurrency:
+            raise Overloaded(f"more than {self._max_concurrency} requests in flight", headers={"Retry-After": "1"})
+
+    async def _call(self, kwargs: dict[str, Any]) -> Any:
+        """The API (through its batcher, if any) under --timeout: past it, a 504."""
+        deadline = _timeout(self._timeout)
+        try:
+            async with deadline:
+                return await self._invoke(kwargs)
+        except TimeoutError:
+            if not deadline.expired():  # the API itself raised TimeoutError: a model failure
+                raise
+            raise RequestTimeout(f"{self.api.name} did not answer within {self._timeout:g} s") from None
+
+    async def _respond(
+        self,
+        send: Send,
+        status: int,
+        media_type: bytes,
+        payload: bytes,
+        request_id: bytes,
+        extra_headers: dict[str, str],
+        started: float,
+        *more_headers: tuple[bytes, bytes],
+    ) -> None:
         headers = [
             (b"content-type", media_type),
             (b"content-length", str(len(payload)).encode()),
             (b"x-request-id", request_id),
+            *more_headers,
         ]
         headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra_headers.items())
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -34,12 +34,11 @@ from ..errors import (
     ModelError,
     Overloaded,
     RequestError,
-    RequestTimeout,
     UnsupportedMediaType,
 )
 from ..service_base import APIMethod, Service
 from ._config import ServeConfig
-from ._endpoint import OFFLOAD_BYTES, APIEndpoint, _timeout
+from ._endpoint import OFFLOAD_BYTES, APIEndpoint
 from ._metrics import APIMetrics
 from ._state import ServerState
 from ._types import Invoke, Receive, Scope, Send
@@ -303,8 +302,7 @@ class InferEndpoint(APIEndpoint):
         state.in_flight += 1
         self._metrics.in_flight.inc()
         try:
-            if state.in_flight > self._max_concurrency:
-                raise Overloaded(f"more than {self._max_concurrency} requests in flight", headers={"Retry-After": "1"})
+            self._admit()
             media_type = content_type.split(b";", 1)[0].strip().lower()
             if media_type in _CORS_SIMPLE:
                 raise UnsupportedMediaType(
@@ -325,14 +323,7 @@ class InferEndpoint(APIEndpoint):
                 request, kwargs = await asyncio.to_thread(self._decode, body, length)
             else:
                 request, kwargs = self._decode(body, length)
-            deadline = _timeout(self._timeout)
-            try:
-                async with deadline:
-                    result = await self._invoke(kwargs)
-            except TimeoutError:
-                if not deadline.expired():  # the API itself raised TimeoutError: a model failure
-                    raise
-                raise RequestTimeout(f"{self.api.name} did not answer within {self._timeout:g} s") from None
+            result = await self._call(kwargs)
             if offload:
                 payload, json_length = await asyncio.to_thread(self._encode_response, request, result, request_id)
             else:
@@ -349,17 +340,8 @@ class InferEndpoint(APIEndpoint):
             state.in_flight -= 1
             self._metrics.in_flight.dec()
 
-        headers = [
-            (b"content-type", media),
-            (b"content-length", str(len(payload)).encode()),
-            (b"x-request-id", request_id),
-        ]
-        if json_length is not None and status == 200:
-            headers.append((INFERENCE_HEADER, str(json_length).encode()))
-        headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra_headers.items())
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
-        self._metrics.observe_request(status, time.perf_counter() - started)
+        binary = [(INFERENCE_HEADER, str(json_length).encode())] if json_length is not None and status == 200 else []
+        await self._respond(send, status, media, payload, request_id, extra_headers, started, *binary)
 
     def _decode(self, body: bytes, header_length: int | None) -> tuple[InferRequest, dict[str, Any]]:
         from ._oip_codec import parse_request
