@@ -11,17 +11,17 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
+from fixtures.bundles import build_in_process
+from fixtures.cli import SHARED_CACHE
+from modelbundle.bundler import StoredBundle
 
 REPO = Path(__file__).resolve().parents[2]
-CACHE_DIR = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,10 @@ def iris_bundles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IrisBundl
     for name in ("service.py", "train.py"):
         shutil.copy(REPO / "examples" / "iris" / name, root / name)
     subprocess.run([sys.executable, str(root / "train.py")], check=True, capture_output=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELBUNDLE_CACHE_DIR", str(CACHE_DIR))
-        store = LocalStore(home)
-        first = build(resolve_build_options({"service": f"{root}/service.py:IrisClassifier", "quiet": True}, root), store)
-        source = (root / "service.py").read_text()
-        (root / "service.py").write_text(source.replace('"""The predicted class id of each row."""', '"""Class ids."""'))
-        changed = build(resolve_build_options({"service": f"{root}/service.py:IrisClassifier", "quiet": True}, root), store)
+    first = build_in_process(f"{root}/service.py:IrisClassifier", root, home)
+    source = (root / "service.py").read_text()
+    (root / "service.py").write_text(source.replace('"""The predicted class id of each row."""', '"""Class ids."""'))
+    changed = build_in_process(f"{root}/service.py:IrisClassifier", root, home)
     assert first.manifest.version != changed.manifest.version
     import joblib
     from sklearn.datasets import load_iris
@@ -78,9 +75,7 @@ def big_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, StoredBu
     home = tmp_path_factory.mktemp("big-home")
     (root / "service.py").write_text(BIG_SERVICE)
     (root / "blob.bin").write_bytes(os.urandom(48 * 1024 * 1024))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELBUNDLE_CACHE_DIR", str(CACHE_DIR))
-        bundle = build(resolve_build_options({"service": f"{root}/service.py:Big", "quiet": True}, root), LocalStore(home))
+    bundle = build_in_process(f"{root}/service.py:Big", root, home)
     return home, bundle
 
 
@@ -89,12 +84,7 @@ def empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh MODELBUNDLE_HOME for the pulling side."""
     home = tmp_path / "pulled-home"
     monkeypatch.setenv("MODELBUNDLE_HOME", str(home))
-    monkeypatch.setenv("MODELBUNDLE_CACHE_DIR", str(CACHE_DIR))
+    monkeypatch.setenv("MODELBUNDLE_CACHE_DIR", str(SHARED_CACHE))
     return home
 
 
-def run_cli(*args: str, home: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "modelbundle", *args], capture_output=True, text=True, env=full_env, timeout=300
-    )

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.cli import SHARED_CACHE, cli
 from modelbundle.bundler import LocalStore, StoredBundle
 from modelbundle.errors import IntegrityError
 from modelbundle.stores import TransferProgress, open_store
 
 from ._moto_fixture import MotoS3, moto_s3_fixture  # noqa: F401
-from .conftest import CACHE_DIR, IrisBundles, run_cli
+from .conftest import IrisBundles
 
 QUIET = TransferProgress(quiet=True)
 CHANGED_BY_A_CODE_EDIT = ["RECORD", "bundle.json", "openapi.json", "src/service.py"]
@@ -46,12 +47,12 @@ def test_push_pull_serve_gives_the_same_answers(
     store_url: str, iris_bundles: IrisBundles, tmp_path: Path, serve_in_subprocess: object
 ) -> None:
     tag = iris_bundles.first.tag
-    pushed = run_cli("push", tag, store_url, "-q", home=iris_bundles.home)
+    pushed = cli("push", tag, store_url, "-q", home=iris_bundles.home)
     assert pushed.returncode == 0, pushed.stderr
     home = tmp_path / "home"
-    pulled = run_cli("pull", f"{store_url}/{tag}", "-q", home=home)
+    pulled = cli("pull", f"{store_url}/{tag}", "-q", home=home)
     assert pulled.returncode == 0, pulled.stderr
-    env = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR)}
+    env = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(SHARED_CACHE)}
     with serve_in_subprocess(tag, env=env) as server:  # type: ignore[operator]
         response = server.post("/predict", json={"x": iris_bundles.rows})
     assert response.status_code == 200, response.text
@@ -129,7 +130,7 @@ def test_an_s3_server_killed_midway_fails_the_push_in_one_line_and_a_retry_compl
     assert stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
     moto_s3.restart()  # moto keeps objects in memory: the restarted store is empty
     assert open_store(url, endpoint_url=moto_s3.endpoint_url).list() == []
-    retried = run_cli("push", bundle.tag, url, "-q", home=home, env=env)
+    retried = cli("push", bundle.tag, url, "-q", home=home, env=env)
     assert retried.returncode == 0, retried.stderr
     assert [b.version for b in open_store(url, endpoint_url=moto_s3.endpoint_url).list()] == [bundle.manifest.version]
 
@@ -141,7 +142,7 @@ def test_wrong_s3_credentials_give_one_line(moto_s3: MotoS3, iris_bundles: IrisB
         "AWS_ACCESS_KEY_ID": stranger.access_key_id,
         "AWS_SECRET_ACCESS_KEY": stranger.secret_access_key,
     }
-    result = run_cli("push", iris_bundles.first.tag, moto_s3.url("x"), "-q", home=iris_bundles.home, env=env)
+    result = cli("push", iris_bundles.first.tag, moto_s3.url("x"), "-q", home=iris_bundles.home, env=env)
     assert result.returncode == 1
     assert result.stderr.startswith("error: S3 rejected the credentials") and result.stderr.count("\n") == 1, result.stderr
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.cli import cli
 from modelbundle.bundler import LocalStore
 from modelbundle.errors import BundleNotFound, IntegrityError, StoreError
 from modelbundle.stores import TransferProgress, open_store, split_bundle_url
 
-from .conftest import IrisBundles, run_cli
+from .conftest import IrisBundles
 
 
 def _blob_files(root: Path) -> set[str]:
@@ -138,15 +139,15 @@ def test_bad_pull_references_are_refused(ref: str) -> None:
 def test_cli_push_list_pull(iris_bundles: IrisBundles, tmp_path: Path) -> None:
     url = f"file://{tmp_path / 'store'}"
     tag = iris_bundles.first.tag
-    pushed = run_cli("push", tag, url, home=iris_bundles.home)
+    pushed = cli("push", tag, url, home=iris_bundles.home)
     assert pushed.returncode == 0, pushed.stderr
     assert f"pushed {tag} to {url}" in pushed.stdout
-    listed = run_cli("list", "--remote", url, "--json", home=iris_bundles.home)
+    listed = cli("list", "--remote", url, "--json", home=iris_bundles.home)
     assert json.loads(listed.stdout) == [{"name": "iris", "version": iris_bundles.first.manifest.version}]
     home = tmp_path / "home"
-    pulled = run_cli("pull", f"{url}/{tag}", home=home)
+    pulled = cli("pull", f"{url}/{tag}", home=home)
     assert pulled.returncode == 0, pulled.stderr
     assert f"pulled {tag}" in pulled.stdout
-    missing = run_cli("pull", f"{url}/iris:nope", home=home)
+    missing = cli("pull", f"{url}/iris:nope", home=home)
     assert missing.returncode == 1
     assert missing.stderr.startswith("error: no bundle iris:nope") and missing.stderr.count("\n") == 1

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fixtures.cli import cli
 from modelbundle.bundler import (
     BuildOptions,
     BundleManifest,
@@ -61,7 +62,7 @@ from ._registry_fixture import (  # noqa: F401 - the fixtures are used by name
     registry_fixture,
     token_registry_fixture,
 )
-from .conftest import IrisBundles, run_cli
+from .conftest import IrisBundles
 
 CACHE_DIR = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
 QUIET = TransferProgress(quiet=True)
@@ -562,12 +563,12 @@ def test_push_pull_serve_through_the_cli_gives_the_same_answers(
     registry: Registry, iris_bundles: IrisBundles, tmp_path: Path, serve_in_subprocess: Any
 ) -> None:
     tag = iris_bundles.first.tag
-    pushed = run_cli("push", tag, registry.url(), "-q", home=iris_bundles.home)
+    pushed = cli("push", tag, registry.url(), "-q", home=iris_bundles.home)
     assert pushed.returncode == 0, pushed.stderr
-    listed = run_cli("list", "--remote", registry.url(), "--json", home=tmp_path / "home")
+    listed = cli("list", "--remote", registry.url(), "--json", home=tmp_path / "home")
     assert json.loads(listed.stdout) == [{"name": "iris", "version": iris_bundles.first.manifest.version}]
     home = tmp_path / "home"
-    pulled = run_cli("pull", f"{registry.url()}/{tag}", "-q", home=home)
+    pulled = cli("pull", f"{registry.url()}/{tag}", "-q", home=home)
     assert pulled.returncode == 0, pulled.stderr
     env = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR)}
     with serve_in_subprocess(tag, env=env) as server:
@@ -579,7 +580,7 @@ def test_push_pull_serve_through_the_cli_gives_the_same_answers(
 def test_wrong_credentials_in_the_cli_are_one_line_without_a_traceback(htpasswd_registry: Registry, bundles: Bundles) -> None:
     env = {"MODELBUNDLE_REGISTRY_USERNAME": USER, "MODELBUNDLE_REGISTRY_PASSWORD": "wrong"}
     home = bundles.first.path.parents[2]
-    result = run_cli("push", bundles.first.tag, htpasswd_registry.url(), "-q", home=home, env=env)
+    result = cli("push", bundles.first.tag, htpasswd_registry.url(), "-q", home=home, env=env)
     assert result.returncode == 1
     assert result.stderr == (
         f"error: registry {htpasswd_registry.host} rejected the credentials for user {USER} (401); "

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.cli import SHARED_CACHE, ok
+from fixtures.bundles import build_in_process
+from fixtures.cli import ok
 from fixtures.docker import REPO, Image, ImageSession, docker_client, ensure_base_image
-from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
+from modelbundle.bundler import StoredBundle
 
 #: every image the tests tag lives under this name, so a session can remove what it made
 IMAGE_PREFIX = "modelbundle-test"
@@ -45,21 +46,15 @@ def iris_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def build_bundle(session: ImageSession, target: str, project: Path) -> StoredBundle:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELBUNDLE_CACHE_DIR", str(SHARED_CACHE))
-        options = resolve_build_options({"service": target, "quiet": True}, project)
-        return build(options, LocalStore(session.home))
-
 
 @pytest.fixture(scope="session")
 def iris_bundle(session: ImageSession, iris_project: Path) -> StoredBundle:
-    return build_bundle(session, f"{iris_project}/service.py:IrisClassifier", iris_project)
+    return build_in_process(f"{iris_project}/service.py:IrisClassifier", iris_project, session.home)
 
 
 @pytest.fixture(scope="session")
 def mlp_bundle(session: ImageSession) -> StoredBundle:
-    return build_bundle(session, f"{REPO}/examples/mlp/service.py:MLP", REPO / "examples" / "mlp")
+    return build_in_process(f"{REPO}/examples/mlp/service.py:MLP", REPO / "examples" / "mlp", session.home)
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.bundles import build_in_process
 from fixtures.cli import cli, ok
 from fixtures.docker import Image, ImageSession
 from modelbundle.bundler import StoredBundle
 
-from .conftest import IMAGE_PREFIX, build_bundle
+from .conftest import IMAGE_PREFIX
 
 
 def _own_layers(session: ImageSession, image: Image) -> list[str]:
@@ -33,7 +34,7 @@ def test_a_code_change_rebuilds_only_the_code_layer(
     changed_source = source.replace('"""The predicted class id of each row."""', '"""Class ids, one per row."""')
     assert changed_source != source
     (project / "service.py").write_text(changed_source)
-    changed = build_bundle(session, f"{project}/service.py:IrisClassifier", project)
+    changed = build_in_process(f"{project}/service.py:IrisClassifier", project, session.home)
     assert changed.manifest.version != iris_image.bundle.manifest.version
     lock = "env/requirements.lock"
     assert (changed.path / lock).read_text() == (iris_image.bundle.path / lock).read_text(), (

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from fixtures.cli import SHARED_CACHE, cli
+from fixtures.bundles import build_in_process
+from fixtures.cli import cli
 from fixtures.docker import REPO, docker_client, ensure_base_image
-from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
+from modelbundle.bundler import StoredBundle
 
 from ._runtime_api import RuntimeAPI
 
@@ -31,8 +32,6 @@ class LambdaImage:
     project: Path
 
 
-
-
 @pytest.fixture(scope="session")
 def lambda_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaImage]:
     engine = docker_client()
@@ -42,10 +41,7 @@ def lambda_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaIma
     for name in ("service.py", "train.py"):
         shutil.copy(REPO / "examples" / "iris" / name, project / name)
     subprocess.run([sys.executable, "train.py"], cwd=project, check=True, capture_output=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELBUNDLE_SHARED_CACHE", str(SHARED_CACHE))
-        options = resolve_build_options({"service": f"{project}/service.py:IrisClassifier", "quiet": True}, project)
-        stored = build(options, LocalStore(home))
+    stored = build_in_process(f"{project}/service.py:IrisClassifier", project, home)
     tag = f"{IMAGE_PREFIX}/iris:{stored.manifest.version}-lambda"
     started = time.perf_counter()
     result = cli("containerize", stored.tag, "--target", "lambda-image", "--base-image", base_image, "-t", tag, home=home)

@@ -24,9 +24,10 @@ from typing import Any
 import httpx
 import pytest
 
-from fixtures.cli import SHARED_CACHE, cli, ok
+from fixtures.bundles import build_in_process
+from fixtures.cli import cli, ok
 from fixtures.docker import docker_client, ensure_base_image
-from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
+from modelbundle.bundler import StoredBundle
 
 HERE = Path(__file__).resolve().parent
 IMAGE_PREFIX = "modelbundle-test"
@@ -161,10 +162,7 @@ def build_scaler(home: Path, root: Path, factor: float, *, broken: bool = False)
     if broken:
         source = source.replace("    @api(", BROKEN_SETUP + "    @api(", 1)
     (root / "service.py").write_text(source)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELBUNDLE_CACHE_DIR", str(SHARED_CACHE))
-        options = resolve_build_options({"service": f"{root}/service.py:Scaler", "quiet": True}, root)
-        return build(options, LocalStore(home))
+    return build_in_process(f"{root}/service.py:Scaler", root, home)
 
 
 @pytest.fixture(scope="session")

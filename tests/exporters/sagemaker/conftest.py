@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.cli import SHARED_CACHE, cli, ok
+from fixtures.bundles import build_in_process
+from fixtures.cli import cli, ok
 from fixtures.docker import ImageSession, docker_client, ensure_base_image
-from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
+from modelbundle.bundler import StoredBundle
 
 #: the lock and wheel cache every test session on this machine shares
 #: every image the tests tag lives under this name (as in the docker target's tests)
@@ -73,10 +74,7 @@ def _project(root: Path, offset: int) -> Path:
 
 
 def _build(home: Path, project: Path) -> StoredBundle:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELBUNDLE_SHARED_CACHE", str(SHARED_CACHE))
-        options = resolve_build_options({"service": f"{project}/service.py:IrisPair", "quiet": True}, project)
-        return build(options, LocalStore(home))
+    return build_in_process(f"{project}/service.py:IrisPair", project, home)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import statistics
 import time
@@ -21,15 +20,7 @@ START_TIMEOUT = 120.0
 
 
 def wait_ping(container: Container, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.TransportError):
-            if container.get("/ping").status_code == 200:
-                return
-        if not container.state()["Running"]:
-            raise AssertionError(f"the container exited:\n{container.logs}")
-        time.sleep(0.2)
-    raise AssertionError(f"/ping not 200 within {timeout} s:\n{container.logs}")
+    container.wait_ready(timeout, path="/ping")
 
 
 def npy(array: Any) -> bytes:
