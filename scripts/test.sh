@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV=${VENV:-.venv}
+VENV=${VENV:-.venv-test}
 PYTHON=${PYTHON:-python3}
 
 # services the tests run for real: an OCI registry (CNCF distribution) and htpasswd for its auth
@@ -19,11 +19,25 @@ fi
 scripts/ensure-docker.sh
 scripts/build-base-image.sh >/dev/null
 
-if [ ! -x "$VENV/bin/python" ]; then
+# the test environment: exactly requirements/test.lock, hash-checked, wheels only (no sdist
+# builds that fetch unpinned build tools), then this checkout editable without build isolation
+# (hatchling is in the lock). The venv is made again whenever the lock changes, so it never
+# holds anything the lock does not name; scripts/lock.sh refreshes the lock.
+LOCK=requirements/test.lock
+STAMP="$VENV/.modelbundle-test-lock"
+WANT=$(cat "$LOCK" pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || {
+    echo "test.sh: $LOCK is for CPython 3.11; $PYTHON is $("$PYTHON" -V 2>&1) (set PYTHON=python3.11)" >&2
+    exit 1
+  }
+  echo "test.sh: installing the test environment in $VENV from $LOCK (a few minutes the first time)" >&2
+  rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary :all: -r "$LOCK"
+  "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
+  echo "$WANT" > "$STAMP"
 fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e ".[test]"
 
 "$VENV/bin/ruff" check src tests bench examples
 "$VENV/bin/python" -m pytest "$@"

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Refreshes every lock the tests install from (requirements/*.lock), with uv from the test venv.
+#
+#   scripts/lock.sh              keep every pin that still fits the inputs; change only what they force
+#   scripts/lock.sh --upgrade    move every pin to the newest release that fits
+#
+# A refreshed lock is a reviewed change, never a silent one: read `git diff requirements/`
+# and commit it on its own. The locks are for CPython 3.11 on Linux (what scripts/test.sh and
+# CI run); each holds the hashes of every file PyPI has for a pinned version.
+#
+#   test.lock           pyproject.toml's [test] extra + test.in; resolved together with
+#                       ray-target.in, so that `--target ray` can join a bundle locked in it
+#   ray-target.lock     what `bundle containerize --target ray` adds (the Ray image tests
+#                       pass it as --target-lock); its shared pins equal test.lock's
+#   kserve-client.lock  KServe's client, in a venv of its own (tests/runtime/test_oip_kserve.py)
+#   lambda-iris.lock    modelbundle's dependencies + Lambda-compatible scikit-learn
+#                       (tests/exporters/awslambda/conftest.py)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UPGRADE=()
+case "${1:-}" in
+  --upgrade) UPGRADE=(--upgrade) ;;
+  "") ;;
+  *) echo "usage: scripts/lock.sh [--upgrade]" >&2; exit 2 ;;
+esac
+
+UV=${UV:-.venv-test/bin/uv}
+if [ ! -x "$UV" ]; then
+  echo "lock: no uv at $UV; run scripts/test.sh once (it installs the test environment) or set UV=/path/to/uv" >&2
+  exit 1
+fi
+
+WORK=$(mktemp -d -t modelbundle-lock-XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+compile() {  # compile OUTPUT INPUT... [uv options]
+  local output=$1
+  shift
+  # an existing output file is uv's preference: pins move only when the inputs force them
+  "$UV" pip compile --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+    --custom-compile-command "scripts/lock.sh" "${UPGRADE[@]}" -o "$output" "$@"
+}
+
+# 1. the test environment and Ray Serve resolved together (versions only), so that the locked
+#    test environment makes bundles whose locks ray[serve] can join
+[ -f requirements/test.lock ] && cp requirements/test.lock "$WORK/combined.txt"
+compile "$WORK/combined.txt" pyproject.toml requirements/test.in requirements/ray-target.in --extra test
+
+# 2. the locks, with hashes; the shared pins come from that joint resolution
+compile requirements/test.lock pyproject.toml requirements/test.in --extra test \
+  -c "$WORK/combined.txt" --generate-hashes
+compile requirements/ray-target.lock requirements/ray-target.in -c "$WORK/combined.txt" --generate-hashes
+compile requirements/kserve-client.lock requirements/kserve-client.in --generate-hashes
+compile requirements/lambda-iris.lock pyproject.toml requirements/lambda-iris.in --generate-hashes
+
+for lock in requirements/*.lock; do
+  echo "$lock: $(grep -cE '^[A-Za-z0-9]' "$lock") pins"
+done
+git --no-pager diff --stat -- requirements/ 2>/dev/null || true
