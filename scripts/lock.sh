@@ -12,6 +12,7 @@
 #                       ray-target.in, so that `--target ray` can join a bundle locked in it
 #   ray-target.lock     what `bundle containerize --target ray` adds (the Ray image tests
 #                       pass it as --target-lock); its shared pins equal test.lock's
+#   lambda-image-target.lock  likewise for `--target lambda-image` (awslambdaric)
 #   kserve-client.lock  KServe's client, in a venv of its own (tests/runtime/test_oip_kserve.py)
 #   lambda-iris.lock    modelbundle's dependencies + Lambda-compatible scikit-learn
 #                       (tests/exporters/awslambda/conftest.py)
@@ -31,8 +32,9 @@ if [ ! -x "$UV" ]; then
   exit 1
 fi
 
-WORK=$(mktemp -d -t modelbundle-lock-XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+# the joint resolution of step 1, at a fixed path so that the locks' "# via" notes do not change
+JOINT=requirements/.joint-resolution.txt
+trap 'rm -f "$JOINT"' EXIT
 
 compile() {  # compile OUTPUT INPUT... [uv options]
   local output=$1
@@ -42,15 +44,17 @@ compile() {  # compile OUTPUT INPUT... [uv options]
     --custom-compile-command "scripts/lock.sh" "${UPGRADE[@]}" -o "$output" "$@"
 }
 
-# 1. the test environment and Ray Serve resolved together (versions only), so that the locked
-#    test environment makes bundles whose locks ray[serve] can join
-[ -f requirements/test.lock ] && cp requirements/test.lock "$WORK/combined.txt"
-compile "$WORK/combined.txt" pyproject.toml requirements/test.in requirements/ray-target.in --extra test
+# 1. the test environment and what the image targets add, resolved together (versions only), so
+#    that the locked test environment makes bundles whose locks ray[serve] and awslambdaric can join
+[ -f requirements/test.lock ] && cp requirements/test.lock "$JOINT"
+compile "$JOINT" pyproject.toml requirements/test.in requirements/ray-target.in \
+  requirements/lambda-image-target.in --extra test
 
 # 2. the locks, with hashes; the shared pins come from that joint resolution
 compile requirements/test.lock pyproject.toml requirements/test.in --extra test \
-  -c "$WORK/combined.txt" --generate-hashes
-compile requirements/ray-target.lock requirements/ray-target.in -c "$WORK/combined.txt" --generate-hashes
+  -c "$JOINT" --generate-hashes
+compile requirements/ray-target.lock requirements/ray-target.in -c "$JOINT" --generate-hashes
+compile requirements/lambda-image-target.lock requirements/lambda-image-target.in -c "$JOINT" --generate-hashes
 compile requirements/kserve-client.lock requirements/kserve-client.in --generate-hashes
 compile requirements/lambda-iris.lock pyproject.toml requirements/lambda-iris.in --generate-hashes
 
