@@ -2,31 +2,25 @@
 
 ``kserve`` pins ``pandas<3`` (and pulls grpcio, kubernetes, aiohttp...), so installing
 it here would downgrade the test environment's pandas. It lives in its own venv in the
-shared test cache instead, made on first use with pip (about 450 MB, under a minute
-with a warm pip cache), and the client runs there in a subprocess against a server in
-this process. The test is skipped, with pip's message, only if that venv cannot be made.
+session's cache instead, installed from requirements/kserve-client.lock (about 450 MB,
+under a minute with a warm pip cache), and the client runs there in a subprocess
+against a server in this process.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from fixtures.cli import SHARED_CACHE
 from fixtures.services.tensors import Tensors
+from fixtures.venvs import locked_venv
 from modelbundle.runtime import ServeConfig
 
 from .test_oip_codec import SAMPLES
-
-KSERVE_VERSION = "0.21.0"
-VENV = Path(tempfile.gettempdir()) / "modelbundle-test-cache" / f"kserve-{KSERVE_VERSION}-venv"
-INSTALL_TIMEOUT = 900
 
 CLIENT = r"""
 import asyncio, json, sys
@@ -97,25 +91,7 @@ def _plain(array) -> list:
 
 @pytest.fixture(scope="module")
 def kserve_python() -> Path:
-    python = VENV / "bin" / "python"
-    if python.exists() and subprocess.run([python, "-c", "import kserve"], capture_output=True, check=False).returncode == 0:
-        return python
-    staging = VENV.with_name(f"{VENV.name}.{os.getpid()}")  # made aside, then moved into place whole
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", staging], check=True, capture_output=True, timeout=120)
-        install = subprocess.run(
-            [staging / "bin" / "python", "-m", "pip", "install", "--quiet", f"kserve=={KSERVE_VERSION}"],
-            capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False,
-        )  # fmt: skip
-        if install.returncode != 0:
-            pytest.skip(f"cannot install kserve=={KSERVE_VERSION} into a venv: {install.stderr.strip()[-600:]}")
-        shutil.rmtree(VENV, ignore_errors=True)
-        staging.rename(VENV)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return python
+    return locked_venv("kserve-client.lock", SHARED_CACHE / "venvs")
 
 
 @pytest.fixture(scope="module")

@@ -7,19 +7,17 @@ test_export.py). A user pins versions that still publish manylinux2014 wheels,
 and so does this fixture: it builds iris from a venv holding those versions and
 this checkout's modelbundle (on PYTHONPATH, as in a development checkout).
 
-The venv is cached next to the shared lock cache (keyed on the pins and
-modelbundle's dependencies), and the build uses a private copy of that cache,
+The venv is installed from requirements/lambda-iris.lock (those pins and
+modelbundle's dependencies), and the build uses a private copy of the lock cache,
 so a concurrent build elsewhere cannot swap the modelbundle wheel the lock names.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,14 +25,13 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.venvs import locked_venv
 from modelbundle.bundler import LocalStore, Reporter, StoredBundle
 from modelbundle.bundler._lock import ensure_runtime_wheel
 
 REPO = Path(__file__).resolve().parents[3]
 IRIS_EXAMPLE = REPO / "examples" / "iris"
 SHARED_CACHE = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
-#: the newest releases with manylinux2014 x86_64 wheels for CPython 3.11 (what Lambda python3.11 can load)
-LAMBDA_PINS = ("numpy==2.2.6", "scipy==1.16.3", "scikit-learn==1.7.2", "joblib==1.5.2")
 
 PREDICT_SCRIPT = """\
 import json, sys
@@ -72,43 +69,6 @@ def _run(command: list[str | Path], **kwargs: object) -> subprocess.CompletedPro
     return result  # type: ignore[no-any-return]
 
 
-def _cached_venv(wheel: Path) -> Path:
-    """A venv with LAMBDA_PINS and modelbundle's dependencies (not modelbundle itself), made once."""
-    requires = _wheel_requires(wheel)
-    key = hashlib.sha256(json.dumps([LAMBDA_PINS, requires, sys.version]).encode()).hexdigest()[:16]
-    target = SHARED_CACHE / "lambda-venvs" / key
-    if (target / "ok").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=target.parent))
-    try:
-        # renamed into place when complete; only `python -m` is used, so the scripts' shebangs do not matter
-        _run([sys.executable, "-m", "venv", staging])
-        python = staging / "bin" / "python"
-        _run([python, "-m", "pip", "install", "--quiet", *LAMBDA_PINS, *requires])
-        (staging / "ok").write_text("")
-        try:
-            os.rename(staging, target)
-        except OSError:  # another session made it first
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
-
-
-def _wheel_requires(wheel: Path) -> list[str]:
-    import zipfile
-
-    with zipfile.ZipFile(wheel) as archive:
-        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
-        metadata = archive.read(name).decode()
-    return sorted(
-        line.split(":", 1)[1].strip() for line in metadata.splitlines()
-        if line.startswith("Requires-Dist:") and "extra ==" not in line
-    )
-
-
 @pytest.fixture(scope="package")
 def lambda_iris(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaIris]:
     root = tmp_path_factory.mktemp("lambda-iris")
@@ -123,9 +83,9 @@ def lambda_iris(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaIris
                     os.link(path, cache / part / path.name)
                 except OSError:
                     shutil.copy2(path, cache / part / path.name)
-    wheel = ensure_runtime_wheel(cache / "wheels", Reporter(quiet=True))
-    venv = _cached_venv(wheel)
-    python = venv / "bin" / "python"
+    ensure_runtime_wheel(cache / "wheels", Reporter(quiet=True))
+    # the pins above and modelbundle's dependencies, not modelbundle itself (it is on PYTHONPATH)
+    python = locked_venv("lambda-iris.lock", SHARED_CACHE / "venvs")
 
     project = root / "iris"
     project.mkdir()
