@@ -4,9 +4,15 @@
 test can look at the live service instance); ``serve_in_subprocess`` runs
 ``bundle serve`` in a child process (real signals, real workers). Both hand
 back a ``RunningServer`` with a base URL and small helpers for HTTP and metrics.
+
+Every session also runs in a directory of its own, removed at the end with the
+Docker objects it made (fixtures/session.py).
 """
 
 from __future__ import annotations
+
+# first of all: points $TMPDIR, $MODELBUNDLE_HOME and $MODELBUNDLE_CACHE_DIR at this session's own directory
+import fixtures.session  # isort: split
 
 import asyncio
 import contextlib
@@ -26,6 +32,19 @@ from modelbundle.runtime import ServeConfig, ServiceApp, create_app
 from modelbundle.service_base import Service
 
 SERVICES_DIR = Path(__file__).parent / "fixtures" / "services"
+#: what the end of the session removed, for the terminal summary
+_FINISHED: list[str] = []
+
+
+# -- the session's own directory and Docker objects -------------------------------------
+@pytest.hookimpl(trylast=True)  # after pytest's own sessionfinish has torn down the session's fixtures
+def pytest_sessionfinish() -> None:
+    _FINISHED.append(fixtures.session.finish())
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _FINISHED:
+        terminalreporter.write_line(line)
 
 
 # -- uvicorn in a thread -----------------------------------------------------------------
