@@ -1,8 +1,8 @@
 """Fixtures for the bundler tests: one shared lock/wheel cache, a fresh store per test, bundles built once.
 
 Locking runs the real pip-compile against the real index (20-50 s per set of
-requirements when cold), so every test here shares one cache directory that
-outlives the session, and the suite keeps to two sets of requirements:
+requirements when cold), so every test here shares the session's cache directory
+(fixtures/session.py), and the suite keeps to two sets of requirements:
 
 - iris: joblib, modelbundle, numpy, scikit-learn (the example, and projects that copy it);
 - plain: modelbundle alone (the pickle service, the ignore/offline projects).
@@ -17,19 +17,16 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from fixtures.session import CACHE
 from modelbundle.bundler import Reporter
 from modelbundle.bundler._lock import ensure_runtime_wheel
 
 from ._helpers import IRIS_EXAMPLE, PLAIN_SERVICE, Built, Prebuilt, ok
-
-#: shared by every session on this machine: each set of requirements is locked once
-CACHE_DIR = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
 
 AFFINE_SERVICE = '''\
 from modelbundle import Artifact, Service, api
@@ -72,8 +69,8 @@ if __name__ == "__main__":
 def shared_cache() -> Iterator[Path]:
     """$MODELBUNDLE_CACHE_DIR for every build of the package (subprocesses inherit it)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELBUNDLE_CACHE_DIR", str(CACHE_DIR))
-        yield CACHE_DIR
+        patch.setenv("MODELBUNDLE_CACHE_DIR", str(CACHE))
+        yield CACHE
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,6 @@ import shutil
 import socket
 import sys
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fixtures.cli import cli
+from fixtures.cli import SHARED_CACHE, cli
 from modelbundle.bundler import (
     BuildOptions,
     BundleManifest,
@@ -64,7 +63,6 @@ from ._registry_fixture import (  # noqa: F401 - the fixtures are used by name
 )
 from .conftest import IrisBundles
 
-CACHE_DIR = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
 QUIET = TransferProgress(quiet=True)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 ALL_PARTS = ["bundle", "src", "env", "artifacts/model", "config"]
@@ -114,7 +112,7 @@ def _build(project: Path, source: str, model: object, name: str, store: LocalSto
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     root = tmp_path_factory.mktemp("oci-bundles")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELBUNDLE_CACHE_DIR", str(CACHE_DIR))  # requirements locked once per machine
+        patch.setenv("MODELBUNDLE_CACHE_DIR", str(SHARED_CACHE))  # requirements locked once per session
         store = LocalStore(root / "home")
         model = {"factor": 3.0}
         first = _build(root / "v1", SERVICE, model, "scaler", store)
@@ -570,7 +568,7 @@ def test_push_pull_serve_through_the_cli_gives_the_same_answers(
     home = tmp_path / "home"
     pulled = cli("pull", f"{registry.url()}/{tag}", "-q", home=home)
     assert pulled.returncode == 0, pulled.stderr
-    env = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(CACHE_DIR)}
+    env = {**os.environ, "MODELBUNDLE_HOME": str(home), "MODELBUNDLE_CACHE_DIR": str(SHARED_CACHE)}
     with serve_in_subprocess(tag, env=env) as server:
         response = server.post("/predict", json={"x": iris_bundles.rows})
     assert response.status_code == 200, response.text

@@ -8,8 +8,9 @@ and so does this fixture: it builds iris from a venv holding those versions and
 this checkout's modelbundle (on PYTHONPATH, as in a development checkout).
 
 The venv is installed from requirements/lambda-iris.lock (those pins and
-modelbundle's dependencies), and the build uses a private copy of the lock cache,
-so a concurrent build elsewhere cannot swap the modelbundle wheel the lock names.
+modelbundle's dependencies) into the session's cache, and the build uses a private
+copy of that cache, so another build of the session cannot swap the modelbundle
+wheel the lock names; new locks are copied back for the session's later builds.
 """
 
 from __future__ import annotations
@@ -18,20 +19,19 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from fixtures.cli import SHARED_CACHE
 from fixtures.venvs import locked_venv
 from modelbundle.bundler import LocalStore, Reporter, StoredBundle
 from modelbundle.bundler._lock import ensure_runtime_wheel
 
 REPO = Path(__file__).resolve().parents[3]
 IRIS_EXAMPLE = REPO / "examples" / "iris"
-SHARED_CACHE = Path(tempfile.gettempdir()) / "modelbundle-test-cache"
 
 PREDICT_SCRIPT = """\
 import json, sys
@@ -96,7 +96,7 @@ def lambda_iris(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaIris
     _run([python, "train.py"], cwd=project, env=env)
     tag = _run([python, "-m", "modelbundle", "build", "service.py:IrisClassifier", "-o", "tag"], cwd=project, env=env).stdout.strip()
     expected = json.loads(_run([python, "-c", PREDICT_SCRIPT, project / "model.joblib"], env=env).stdout)
-    for lock in (cache / "locks").glob("*.lock"):  # share new locks: the next session skips pip-compile
+    for lock in (cache / "locks").glob("*.lock"):  # share new locks: the session's later builds skip pip-compile
         shared = SHARED_CACHE / "locks" / lock.name
         if not shared.exists():
             partial = shared.with_name(f".{lock.name}.{os.getpid()}.partial")

@@ -1,7 +1,7 @@
 """A bundle with an awkward name and a 3 MiB artifact, built once, and helpers that export and read manifests.
 
-The service needs modelbundle alone, so its lock comes from the shared cache
-(``$TMPDIR/modelbundle-test-cache``) that the bundler tests warm as well.
+The service needs modelbundle alone, so its lock comes from the session's cache
+(``fixtures.session.CACHE``), which the bundler tests warm as well.
 """
 
 from __future__ import annotations
