@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fixtures.session import SESSION_DIR, unique_name
 from modelbundle.errors import ExportError
 from modelbundle.exporters.awslambda import BUNDLE_DIR, HANDLER_MODULE, LambdaLimits, export_lambda
 
@@ -168,7 +168,7 @@ def container_run(exported: tuple[Path, str], lambda_iris: LambdaIris) -> Iterat
     }
     calls = json.dumps({"events": events, "warm_event": "function_url", "warm_calls": WARM_CALLS})
     zip_path, _ = exported
-    name = f"modelbundle-lambda-test-{uuid.uuid4().hex[:8]}"
+    name = unique_name("lambda")
     _docker("run", "-d", "--rm", "--network", "none", "--name", name, BASE_IMAGE, "sleep", "infinity")
     try:
         _docker("cp", str(zip_path), f"{name}:/tmp/function.zip")
@@ -262,12 +262,15 @@ def test_everything_comes_from_var_task(container_run: dict[str, Any]) -> None:
 
 def test_a_zip_over_the_limit_is_refused_and_nothing_is_written(lambda_iris: LambdaIris, tmp_path: Path) -> None:
     output = tmp_path / "out" / "iris.zip"
-    before = set(Path(tempfile.gettempdir()).glob("modelbundle-lambda-*"))
+    # export_lambda works in a tempfile.TemporaryDirectory: here, the session's own temp dir, where nothing else runs
+    scratch = Path(tempfile.gettempdir())
+    assert scratch.is_relative_to(SESSION_DIR)
+    before = set(scratch.glob("modelbundle-lambda-*"))
     with pytest.raises(ExportError, match=r"is \d+\.\d MiB unzipped, above Lambda's 10\.0 MiB limit .*--target lambda-image") as info:
         export_lambda(lambda_iris.bundle, output, cache_dir=lambda_iris.cache, limits=LambdaLimits(unzipped=10 * MIB))
     assert "\n" not in str(info.value) and re.search(r"largest: \w+ \d", str(info.value))
     assert not output.parent.exists()  # not even the folder
-    assert set(Path(tempfile.gettempdir()).glob("modelbundle-lambda-*")) <= before
+    assert set(scratch.glob("modelbundle-lambda-*")) <= before
 
 
 def test_a_lock_without_wheels_for_the_runtime_is_one_clear_error(lambda_iris: LambdaIris, tmp_path: Path) -> None:

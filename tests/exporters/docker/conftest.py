@@ -1,8 +1,10 @@
 """Fixtures for the containerize tests: the real engine, bundles built once, images built once per session.
 
 Images are built with the real ``bundle containerize`` command on the base
-image made by ``scripts/build-base-image.sh``. Builds share the machine-wide
-lock and wheel cache of the other tests, so a warm run downloads nothing.
+image made by ``scripts/build-base-image.sh``. Builds share the session's lock
+and wheel cache with the other tests, so each set of requirements is locked once.
+Every tag is under the session's ``PREFIX``, so two sessions on one machine never
+share an image, and the end of the session removes what is left of them.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ import pytest
 from fixtures.bundles import build_in_process
 from fixtures.cli import ok
 from fixtures.docker import REPO, Image, ImageSession, docker_client, ensure_base_image
+from fixtures.session import KEEP, PREFIX
 from modelbundle.bundler import StoredBundle
 
-#: every image the tests tag lives under this name, so a session can remove what it made
-IMAGE_PREFIX = "modelbundle-test"
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 
 
@@ -31,7 +32,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImageSession]:
     engine = docker_client()
     state = ImageSession(engine, ensure_base_image(engine), tmp_path_factory.mktemp("containerize-home"), [])
     yield state
-    for tag in state.tags:  # untag what the session made; the layer cache stays for the next run
+    for tag in [] if KEEP else state.tags:  # untag what the session made; the layer cache stays for the next run
         with contextlib.suppress(Exception):
             engine.images.remove(tag)
 
@@ -59,13 +60,13 @@ def mlp_bundle(session: ImageSession) -> StoredBundle:
 
 @pytest.fixture(scope="session")
 def iris_image(session: ImageSession, iris_bundle: StoredBundle) -> Image:
-    tag = f"{IMAGE_PREFIX}/iris:{iris_bundle.manifest.version}"
+    tag = f"{PREFIX}/iris:{iris_bundle.manifest.version}"
     ok(session.containerize(iris_bundle.tag, tag=tag))
     return session.image(tag, iris_bundle)
 
 
 @pytest.fixture(scope="session")
 def mlp_image(session: ImageSession, mlp_bundle: StoredBundle) -> Image:
-    tag = f"{IMAGE_PREFIX}/mlp:{mlp_bundle.manifest.version}"
+    tag = f"{PREFIX}/mlp:{mlp_bundle.manifest.version}"
     ok(session.containerize(mlp_bundle.tag, tag=tag))
     return session.image(tag, mlp_bundle)

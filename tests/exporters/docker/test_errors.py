@@ -10,9 +10,8 @@ import pytest
 
 from fixtures.cli import cli, failed
 from fixtures.docker import ImageSession
+from fixtures.session import PREFIX
 from modelbundle.bundler import StoredBundle
-
-from .conftest import IMAGE_PREFIX
 
 
 def leftovers(home: Path) -> list[str]:
@@ -87,10 +86,10 @@ def test_a_failing_build_is_reported_in_one_line(session: ImageSession, mlp_bund
         info = tarfile.TarInfo("etc")
         info.type = tarfile.DIRTYPE
         tar.addfile(info)
-    base = f"{IMAGE_PREFIX}/no-shell:1"
+    base = f"{PREFIX}/no-shell:1"
     session.engine.api.import_image_from_data(empty.getvalue(), repository=base.split(":")[0], tag="1")
     session.tags.append(base)
-    result = cli("containerize", mlp_bundle.tag, "--base-image", base, "-t", f"{IMAGE_PREFIX}/broken:1", home=session.home)
+    result = cli("containerize", mlp_bundle.tag, "--base-image", base, "-t", f"{PREFIX}/broken:1", home=session.home)
     error = failed(result)
     assert error.startswith("error: the image build failed:")
     assert "/bin/sh" in result.stderr or "no such file" in result.stderr.lower()

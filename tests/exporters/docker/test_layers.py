@@ -11,9 +11,8 @@ import pytest
 from fixtures.bundles import build_in_process
 from fixtures.cli import cli, ok
 from fixtures.docker import Image, ImageSession
+from fixtures.session import PREFIX
 from modelbundle.bundler import StoredBundle
-
-from .conftest import IMAGE_PREFIX
 
 
 def _own_layers(session: ImageSession, image: Image) -> list[str]:
@@ -41,7 +40,7 @@ def test_a_code_change_rebuilds_only_the_code_layer(
         "the lock changed: modelbundle's own source changed during the session, so its wheel (in the lock) did too"
     )
 
-    tag = f"{IMAGE_PREFIX}/iris:{changed.manifest.version}"
+    tag = f"{PREFIX}/iris:{changed.manifest.version}"
     output = ok(session.containerize(changed.tag, tag=tag)).stderr
     image = session.image(tag, changed)
 
@@ -57,7 +56,7 @@ def test_no_cache_builds_give_the_same_layers(session: ImageSession, mlp_bundle:
     """Twice with --no-cache: every layer the image adds has the same digest, the venv's included."""
     layers = []
     for run in (1, 2):
-        tag = f"{IMAGE_PREFIX}/mlp-nocache:{run}"
+        tag = f"{PREFIX}/mlp-nocache:{run}"
         output = ok(session.containerize(mlp_bundle.tag, "--no-cache", tag=tag)).stderr
         assert "Using cache" not in output
         layers.append(_own_layers(session, session.image(tag, mlp_bundle)))
@@ -81,8 +80,8 @@ def test_context_only_writes_a_context_that_builds_the_same_image(
     assert "code/opt/bundle/bundle.json" in names and "code/opt/bundle/RECORD" in names
 
     # the classic builder reads the folder itself (mtimes and modes as written on disk)
-    image, _logs = session.engine.images.build(path=str(context), tag=f"{IMAGE_PREFIX}/iris-context:1", network_mode="none")
-    session.tags.append(f"{IMAGE_PREFIX}/iris-context:1")
+    image, _logs = session.engine.images.build(path=str(context), tag=f"{PREFIX}/iris-context:1", network_mode="none")
+    session.tags.append(f"{PREFIX}/iris-context:1")
     assert image.attrs["RootFS"]["Layers"] == iris_image.layers
     assert image.attrs["Config"]["Labels"] == session.engine.images.get(iris_image.tag).attrs["Config"]["Labels"]
 

@@ -17,11 +17,10 @@ import pytest
 from fixtures.bundles import build_in_process
 from fixtures.cli import cli
 from fixtures.docker import REPO, docker_client, ensure_base_image
+from fixtures.session import KEEP, PREFIX
 from modelbundle.bundler import StoredBundle
 
 from ._runtime_api import RuntimeAPI
-
-IMAGE_PREFIX = "modelbundle-test"
 
 
 @dataclass(frozen=True)
@@ -42,14 +41,15 @@ def lambda_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaIma
         shutil.copy(REPO / "examples" / "iris" / name, project / name)
     subprocess.run([sys.executable, "train.py"], cwd=project, check=True, capture_output=True)
     stored = build_in_process(f"{project}/service.py:IrisClassifier", project, home)
-    tag = f"{IMAGE_PREFIX}/iris:{stored.manifest.version}-lambda"
+    tag = f"{PREFIX}/iris:{stored.manifest.version}-lambda"
     started = time.perf_counter()
     result = cli("containerize", stored.tag, "--target", "lambda-image", "--base-image", base_image, "-t", tag, home=home)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-4000:]}"
     print(f"\nbuilt {tag} (--target lambda-image) in {time.perf_counter() - started:.1f} s")
     yield LambdaImage(tag, stored, engine, project)
-    with contextlib.suppress(Exception):
-        engine.images.remove(tag)
+    if not KEEP:
+        with contextlib.suppress(Exception):
+            engine.images.remove(tag)
 
 
 @pytest.fixture

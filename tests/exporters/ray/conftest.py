@@ -4,6 +4,8 @@ The image is built once with the real ``bundle containerize --target ray``. A
 head and a worker container run it on a private Docker network the session
 creates; each node's address is its own address on that network, and only the
 head's Serve HTTP port (8000) and dashboard (8265) are published, on 127.0.0.1.
+The image, the containers and the network are named under the session's
+``PREFIX``, so a second session on the machine runs a cluster of its own.
 The host needs no Ray: ``bundle deploy ray`` talks to the dashboard's REST API.
 Every phase's time is printed at the end of the run.
 """
@@ -15,7 +17,6 @@ import os
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +28,10 @@ import pytest
 from fixtures.bundles import build_in_process
 from fixtures.cli import cli, ok
 from fixtures.docker import docker_client, ensure_base_image
+from fixtures.session import KEEP, PREFIX
 from modelbundle.bundler import StoredBundle
 
 HERE = Path(__file__).resolve().parent
-IMAGE_PREFIX = "modelbundle-test"
 #: logical CPUs per node: room for all three replicas (1 CPU each) on the head once the worker is gone
 NODE_CPUS = 4
 RAY_ENV = {
@@ -178,28 +179,27 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "broken": build_scaler(home, work / "broken", 4.0, broken=True),
     }
     timed("build the scaler bundles (v1, v2, one whose setup() raises)", started)
-    tag = f"{IMAGE_PREFIX}/scaler:{bundles['v1'].manifest.version}-ray"
+    tag = f"{PREFIX}/scaler:{bundles['v1'].manifest.version}-ray"
     started = time.perf_counter()
     ok(cli("containerize", bundles["v1"].tag, "--target", "ray", "--base-image", base_image, "-t", tag, home=home, timeout=1800))
     timed("bundle containerize --target ray", started)
-    suffix = uuid.uuid4().hex[:8]
-    network = engine.networks.create(f"modelbundle-ray-{suffix}", driver="bridge")
+    network = engine.networks.create(f"{PREFIX}-ray", driver="bridge")
     nodes: list[Node] = []
     try:
         started = time.perf_counter()
         head = start_node(
-            engine, tag, f"ray-head-{suffix}", network.name,
+            engine, tag, f"{PREFIX}-ray-head", network.name,
             HEAD_OPTIONS, ports=HEAD_PORTS,
         )
         nodes.append(head)
         dashboard = published(head, 8265)
-        worker = start_node(engine, tag, f"ray-worker-{suffix}", network.name, f"--address {head.name}:6379")
+        worker = start_node(engine, tag, f"{PREFIX}-ray-worker", network.name, f"--address {head.name}:6379")
         nodes.append(worker)
         wait_for_nodes(dashboard, head, 2)
         timed("start a head and a worker (both alive)", started)
         yield Cluster(engine, network, home, tag, head, worker, published(head, 8000), dashboard, bundles)
     finally:
-        if not os.environ.get("MODELBUNDLE_KEEP_RAY"):  # set it to look at a failed cluster afterwards
+        if not (KEEP or os.environ.get("MODELBUNDLE_KEEP_RAY")):  # set one to look at a failed cluster afterwards
             for node in nodes:
                 with contextlib.suppress(Exception):
                     node.container.remove(force=True)

@@ -23,11 +23,9 @@ import pytest
 from fixtures.bundles import build_in_process
 from fixtures.cli import cli, ok
 from fixtures.docker import ImageSession, docker_client, ensure_base_image
+from fixtures.session import KEEP, PREFIX
 from modelbundle.bundler import StoredBundle
 
-#: the lock and wheel cache every test session on this machine shares
-#: every image the tests tag lives under this name (as in the docker target's tests)
-IMAGE_PREFIX = "modelbundle-test"
 SERVICE = Path(__file__).parent / "iris_pair" / "service.py"
 TRAIN = """\
 import sys
@@ -60,7 +58,7 @@ def sm_session(sm_home: Path) -> Iterator[ImageSession]:
     engine = docker_client()
     state = ImageSession(engine, ensure_base_image(engine), sm_home, [])
     yield state
-    for tag in state.tags:
+    for tag in [] if KEEP else state.tags:
         with contextlib.suppress(Exception):
             engine.images.remove(tag)
 
@@ -89,7 +87,7 @@ def shifted_bundle(sm_home: Path, tmp_path_factory: pytest.TempPathFactory) -> S
 
 @pytest.fixture(scope="session")
 def sagemaker_image(sm_session: ImageSession, base_bundle: StoredBundle) -> SageMakerImage:
-    tag = f"{IMAGE_PREFIX}/iris-pair:{base_bundle.manifest.version}-sagemaker"
+    tag = f"{PREFIX}/iris-pair:{base_bundle.manifest.version}-sagemaker"
     started = time.perf_counter()
     ok(sm_session.containerize(base_bundle.tag, "--target", "sagemaker", tag=tag))
     seconds = time.perf_counter() - started
