@@ -14,6 +14,7 @@ from modelbundle.bundler._lockfile import read_lock
 from modelbundle.errors import ExportError
 from modelbundle.exporters.docker import (
     TARGETS,
+    ImageExtras,
     ImagePlatform,
     WheelCache,
     image_lock_text,
@@ -29,13 +30,14 @@ PLATFORM = ImagePlatform.parse("linux/amd64", "3.11")
 def test_awslambdaric_resolves_against_the_lock_and_is_pinned_by_its_wheel(lambda_image: LambdaImage, tmp_path: Path) -> None:
     lock = lambda_image.bundle.path / "env" / "requirements.lock"
     cache = WheelCache(SHARED_CACHE / "wheels")
-    entries = resolve_extras(("awslambdaric",), lock, PLATFORM, cache, Reporter(quiet=True))
-    names = [entry.split("==")[0] for entry in entries]
+    extras = resolve_extras(("awslambdaric",), lock, PLATFORM, cache, Reporter(quiet=True), direct=())
+    assert extras.moved == ()  # without --relax-transitive-pins nothing moves
+    names = [entry.split("==")[0] for entry in extras.added]
     assert "awslambdaric" in names
     locked = {dist.name for dist in read_lock(lock)}
     assert not locked & set(names)  # only what the lock lacks; the lock's own pins stay as they are
 
-    text = image_lock_text(lock, entries, "lambda-image")
+    text = image_lock_text(lock, extras, "lambda-image")
     assert text.startswith(lock.read_text())
     assert "# added for --target lambda-image" in text
     (tmp_path / "image.lock").write_text(text)
@@ -49,14 +51,14 @@ def test_awslambdaric_resolves_against_the_lock_and_is_pinned_by_its_wheel(lambd
 
 
 def test_a_target_without_extras_asks_nothing(tmp_path: Path) -> None:
-    assert resolve_extras((), tmp_path / "missing.lock", PLATFORM, WheelCache(tmp_path), Reporter(quiet=True)) == []
+    assert resolve_extras((), tmp_path / "missing.lock", PLATFORM, WheelCache(tmp_path), Reporter(quiet=True), direct=()) == ImageExtras()
 
 
 def test_extras_that_cannot_be_resolved_fail_before_the_build_naming_them(lambda_image: LambdaImage, tmp_path: Path) -> None:
     lock = lambda_image.bundle.path / "env" / "requirements.lock"
     empty = WheelCache(tmp_path / "wheels")
     with pytest.raises(ExportError, match=r"^cannot resolve awslambdaric for linux/amd64 and CPython 3\.11 in the wheel cache \(offline\)"):
-        resolve_extras(("awslambdaric",), lock, PLATFORM, empty, Reporter(quiet=True), offline=True)
+        resolve_extras(("awslambdaric",), lock, PLATFORM, empty, Reporter(quiet=True), direct=(), offline=True)
 
 
 def test_the_targets_are_found_by_name() -> None:

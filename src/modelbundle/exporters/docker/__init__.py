@@ -29,7 +29,7 @@ from ._dockerfile import (
     render_dockerfile,
 )
 from ._engine import BuiltImage, connect
-from ._extras import image_lock_text, resolve_extras
+from ._extras import ImageExtras, MovedPin, image_lock_text, resolve_extras
 from ._platform import DEFAULT_PLATFORM, ImagePlatform
 from ._targets import DEFAULT_TARGET, TARGETS, ImageTarget, image_target
 from ._wheels import WheelCache, gather_wheels
@@ -47,9 +47,11 @@ __all__ = [
     "ContainerizeOptions",
     "ContainerizeResult",
     "HealthCheck",
+    "ImageExtras",
     "ImagePlatform",
     "ImageRecipe",
     "ImageTarget",
+    "MovedPin",
     "WheelCache",
     "bundle_digest",
     "connect",

@@ -50,6 +50,10 @@ class ContainerizeOptions:
     offline: bool = False
     #: docker, sagemaker, lambda-image (see _targets.py)
     target: str = DEFAULT_TARGET
+    #: let the target's requirements move pins the bundle's lock has only transitively (in the image, not the bundle)
+    relax_transitive_pins: bool = False
+    #: a hashed lock for what the target adds: its pins constrain the additions, its hashes allow their wheels
+    target_lock: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ def write_build_context(
     reporter: Reporter,
     *,
     offline: bool = False,
+    relax_transitive_pins: bool = False,
+    target_lock: Path | None = None,
 ) -> Path:
     """Write the whole context into ``directory``: Dockerfile, image lock, wheels, the bundle's layers and the target's files.
 
@@ -127,7 +133,10 @@ def write_build_context(
     a missing one fails here, naming the packages.
     """
     bundle_lock = bundle.path / "env" / "requirements.lock"
-    extras = resolve_extras(target.extra_requirements, bundle_lock, platform, cache, reporter, offline=offline)
+    extras = resolve_extras(
+        target.extra_requirements, bundle_lock, platform, cache, reporter, direct=bundle.manifest.dependencies.requirements,
+        relax_transitive_pins=relax_transitive_pins, target_lock=target_lock, offline=offline,
+    )
     directory.mkdir(parents=True, exist_ok=True)
     (directory / LOCK_FILE).write_text(image_lock_text(bundle_lock, extras, target.name))
     gather_wheels(
@@ -147,7 +156,10 @@ def export_context(bundle: StoredBundle, directory: Path, options: ContainerizeO
     base_image = options.base_image or default_base_image(bundle)
     directory = prepare_context_dir(directory)
     try:
-        write_build_context(bundle, directory, target, base_image, platform, _wheel_cache(store), reporter, offline=options.offline)
+        write_build_context(
+            bundle, directory, target, base_image, platform, _wheel_cache(store), reporter, offline=options.offline,
+            relax_transitive_pins=options.relax_transitive_pins, target_lock=options.target_lock,
+        )
         for layer in (DATA_LAYER, CODE_LAYER):
             if (directory / layer).is_dir():
                 normalize_tree(directory / layer)
@@ -169,7 +181,8 @@ def containerize(bundle: StoredBundle, options: ContainerizeOptions, store: Loca
     store.home.mkdir(parents=True, exist_ok=True)
     with store.staging() as staging, tempfile.TemporaryFile(dir=staging.parent) as context_tar:
         context = write_build_context(
-            bundle, staging / "context", target, base_image, platform, _wheel_cache(store), reporter, offline=options.offline
+            bundle, staging / "context", target, base_image, platform, _wheel_cache(store), reporter, offline=options.offline,
+            relax_transitive_pins=options.relax_transitive_pins, target_lock=options.target_lock,
         )
         write_context_tar(context, context_tar)
         reporter.info(f"building {tag} ({target.name}) from {base_image} for {platform.docker} (offline build, no network)")
