@@ -30,6 +30,16 @@ def _image_reference(_ctx: click.Context, param: click.Parameter, value: str | N
     help="The kind of image: bundle serve on port 3000 (docker), SageMaker's serving contract on 8080 (sagemaker), "
     "a Lambda container image (lambda-image), or a Ray node with Ray Serve for bundle deploy ray (ray).",
 )
+@click.option(
+    "--relax-transitive-pins", is_flag=True,
+    help="When the target's requirements (ray[serve], awslambdaric) conflict with a pin the bundle has only transitively, "
+    "let them move it in the image (each moved pin is printed; the bundle and its lock stay as built). Direct requirements never move.",
+)
+@click.option(
+    "--target-lock", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="A hashed lock (uv pip compile / pip-compile --generate-hashes) of the target's requirements: its pins decide "
+    "what the target adds (the bundle's lock still wins), and every wheel added or moved must have one of its hashes.",
+)
 @click.option("--platform", default="linux/amd64", show_default=True, help="linux/amd64 or linux/arm64: the wheels gathered for the image.")
 @click.option("--push", is_flag=True, help="Push the image to the registry named in --tag (credentials from the Docker config).")
 @click.option("--context-only", type=click.Path(file_okay=False, path_type=Path), help="Write the build context (Dockerfile and files) to this folder instead of building.")
@@ -37,8 +47,8 @@ def _image_reference(_ctx: click.Context, param: click.Parameter, value: str | N
 @click.option("--offline", is_flag=True, envvar="MODELBUNDLE_OFFLINE", help="Take wheels only from the wheel cache and the bundle.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only warnings and the result.")
 def containerize(
-    ref: str, tag: str | None, target: str, base_image: str | None, platform: str, push: bool,
-    context_only: Path | None, no_cache: bool, offline: bool, quiet: bool,
+    ref: str, tag: str | None, target: str, base_image: str | None, relax_transitive_pins: bool, target_lock: Path | None,
+    platform: str, push: bool, context_only: Path | None, no_cache: bool, offline: bool, quiet: bool,
 ) -> None:
     """Build a Docker image that serves a bundle (default: non-root, HEALTHCHECK on /readyz, port 3000).
 
@@ -46,7 +56,9 @@ def containerize(
     the build). Run it with: docker run -p 3000:3000 IMAGE. --target sagemaker
     makes a SageMaker inference image (docker run IMAGE serve, port 8080);
     --target lambda-image a Lambda container image (awslambdaric); --target ray
-    a Ray head/worker image for `bundle deploy ray`.
+    a Ray head/worker image for `bundle deploy ray`. Their requirements join the
+    bundle's lock without moving its pins; when they conflict, the error names
+    the pins and the way out (--relax-transitive-pins, or a new build).
     """
     from ..bundler import LocalStore, Reporter
     from ..exporters.docker import ContainerizeOptions, default_tag, export_context, image_target
@@ -58,7 +70,8 @@ def containerize(
     store = LocalStore()
     bundle = store.get(ref)
     options = ContainerizeOptions(
-        tag=tag, base_image=base_image, platform=platform, no_cache=no_cache, push=push, offline=offline, target=target
+        tag=tag, base_image=base_image, platform=platform, no_cache=no_cache, push=push, offline=offline, target=target,
+        relax_transitive_pins=relax_transitive_pins, target_lock=target_lock,
     )
     reporter = Reporter(quiet)
     if context_only is not None:

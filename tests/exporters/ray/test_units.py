@@ -220,9 +220,127 @@ def test_a_lock_ray_serve_cannot_join_is_refused_before_any_build(tmp_path: Path
     lock.write_text(f"fastapi==0.110.0 --hash=sha256:{'0' * 64}\nstarlette==0.36.3 --hash=sha256:{'1' * 64}\n")
     platform = ImagePlatform.parse("linux/amd64", "3.11")
     with pytest.raises(ExportError, match=r"cannot resolve ray\[serve\]>=2.60,<3 for linux/amd64 and CPython 3.11 .* the bundle's lock") as error:
-        resolve_extras([RAY_REQUIREMENT], lock, platform, WheelCache(tmp_path / "wheels"), Reporter(True))
+        resolve_extras([RAY_REQUIREMENT], lock, platform, WheelCache(tmp_path / "wheels"), Reporter(True), direct=())
     # pip's own account of the conflict, naming the locked pins involved
     assert "the conflict is caused by:" in str(error.value) and ("fastapi" in str(error.value) or "starlette" in str(error.value))
+
+
+#: fastapi 0.165.0 with opentelemetry-api 1.45.3, which every opentelemetry-sdk ray[serve] accepts refuses
+OTEL_CONFLICT = Path(__file__).parent / "locks" / "otel-conflict.lock"
+
+
+def _resolve_ray(tmp_path: Path, direct: set[str], *, relax: bool = False, offline: bool = False) -> Any:
+    from modelbundle.bundler import Reporter
+    from modelbundle.exporters.docker import ImagePlatform, WheelCache, resolve_extras
+
+    return resolve_extras(
+        [RAY_REQUIREMENT], OTEL_CONFLICT, ImagePlatform.parse("linux/amd64", "3.11"), WheelCache(tmp_path / "wheels"),
+        Reporter(True), direct=direct, relax_transitive_pins=relax, offline=offline,
+    )
+
+
+def test_a_transitive_pin_ray_cannot_join_is_named_with_the_flag_that_moves_it(tmp_path: Path) -> None:
+    from modelbundle.errors import ExportError
+
+    with pytest.raises(ExportError, match=(
+        r"^cannot resolve ray\[serve\]>=2\.60,<3 for linux/amd64 and CPython 3\.11 in the wheel cache or on the package index "
+        r"together with the bundle's lock: the conflict involves the bundle's opentelemetry-api==1\.45\.3 \(transitive: not in "
+        r"the bundle's requirements\); pass --relax-transitive-pins to let ray\[serve\] move it \(what moved is printed\); "
+        r"pip: the conflict is caused by: .*; The user requested \(constraint\) opentelemetry-api==1\.45\.3$"
+    )) as error:
+        _resolve_ray(tmp_path, {"fastapi"})
+    assert "\n" not in str(error.value)  # the CLI prints it as one error: line
+
+
+def test_relax_transitive_pins_moves_the_pin_in_the_image_lock_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from packaging.version import Version
+
+    from modelbundle.bundler._lockfile import read_lock
+    from modelbundle.errors import ExportError
+    from modelbundle.exporters.docker import image_lock_text
+
+    bundle_text = OTEL_CONFLICT.read_text()
+    extras = _resolve_ray(tmp_path, {"fastapi"}, relax=True)
+    [moved] = extras.moved
+    assert (moved.name, moved.locked) == ("opentelemetry-api", "1.45.3") and Version(moved.version) < Version("1.45.3")
+    assert {"ray", "opentelemetry-sdk"} <= {entry.split("==")[0] for entry in extras.added}
+    assert f"warning: moved opentelemetry-api 1.45.3 -> {moved.version} (transitive; the bundle's lock is unchanged, " \
+        "the image's lock records it)" in capsys.readouterr().err
+
+    text = image_lock_text(OTEL_CONFLICT, extras, "ray")
+    (tmp_path / "image.lock").write_text(text)
+    image = read_lock(tmp_path / "image.lock")
+    otel = [dist for dist in image if dist.name == "opentelemetry-api"]
+    assert [(dist.version, dist.hashes) for dist in otel] == [(moved.version, {moved.entry.rpartition(":")[2]})]
+    bundle = {dist.name: dist for dist in read_lock(OTEL_CONFLICT)}
+    assert {dist.name: dist for dist in image if dist.name in bundle and dist.name != "opentelemetry-api"} == {
+        name: dist for name, dist in bundle.items() if name != "opentelemetry-api"
+    }
+    assert OTEL_CONFLICT.read_text() == bundle_text  # the bundle's own lock is never rewritten
+
+    # the result is cached with the flag in its key: offline and with no wheels, only the cache can answer
+    assert _resolve_ray(tmp_path, {"fastapi"}, relax=True, offline=True) == extras
+    with pytest.raises(ExportError, match=r"^cannot resolve ray\[serve\].* in the wheel cache \(offline\)"):
+        _resolve_ray(tmp_path, {"fastapi"}, offline=True)
+
+
+def test_a_direct_pin_is_named_as_direct_and_never_moves(tmp_path: Path) -> None:
+    from modelbundle.errors import ExportError
+
+    with pytest.raises(ExportError, match=(
+        r"together with the bundle's lock: the conflict involves the bundle's opentelemetry-api==1\.45\.3 \(direct: in the "
+        r"bundle's requirements\); change that pin in the bundle's requirements \(python_packages / --requirements\) and "
+        r"build again; pip: the conflict is caused by: "
+    )) as error:
+        # as the manifest gives them: requirements.in's lines
+        _resolve_ray(tmp_path, {"fastapi==0.165.0", "opentelemetry-api==1.45.3"}, relax=True)
+    assert "--relax-transitive-pins" not in str(error.value) and "even letting" not in str(error.value)
+
+
+def test_containerize_passes_the_bundles_direct_requirements_and_the_new_flags(scaler: StoredBundle, tmp_path: Path) -> None:
+    from unittest import mock
+
+    import modelbundle.exporters.docker._containerize as containerize_module
+    from modelbundle.bundler import LocalStore, Reporter
+    from modelbundle.exporters.docker import ContainerizeOptions, export_context
+
+    class Stop(Exception):
+        pass
+
+    options = ContainerizeOptions(target="ray", relax_transitive_pins=True, target_lock=tmp_path / "ray.lock")
+    with mock.patch.object(containerize_module, "resolve_extras", side_effect=Stop) as resolve, pytest.raises(Stop):
+        export_context(scaler, tmp_path / "context", options, LocalStore(tmp_path / "home"), Reporter(True))
+    (requirements, lock, *_), kwargs = resolve.call_args
+    assert requirements == (RAY_REQUIREMENT,) and lock == scaler.path / "env" / "requirements.lock"
+    # the direct requirements are requirements.in's lines (resolve_extras reads their names)
+    assert kwargs["direct"] == (scaler.path / "env" / "requirements.in").read_text().split()
+    assert any(line.startswith("modelbundle==") for line in kwargs["direct"])
+    assert kwargs["relax_transitive_pins"] is True and kwargs["target_lock"] == tmp_path / "ray.lock"
+    assert not (tmp_path / "context").exists()  # no half-written context
+
+
+def test_the_containerize_cli_passes_relax_transitive_pins_and_target_lock(scaler: StoredBundle, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from unittest import mock
+
+    from click.testing import CliRunner
+
+    import modelbundle.exporters.docker
+    from modelbundle.cli import main
+    from modelbundle.exporters.docker import ContainerizeOptions
+
+    monkeypatch.setenv("MODELBUNDLE_HOME", str(home))
+    with mock.patch.object(modelbundle.exporters.docker, "export_context", return_value=Path("ctx")) as export:
+        result = CliRunner().invoke(main, [
+            "containerize", scaler.tag, "--target", "ray", "--relax-transitive-pins", "--target-lock", "requirements/ray-target.lock",
+            "--context-only", "ctx",
+        ])
+        assert result.exit_code == 0, result.output
+        (bundle, _directory, options, _store, _reporter), _ = export.call_args
+        assert bundle.tag == scaler.tag
+        assert options == ContainerizeOptions(target="ray", relax_transitive_pins=True, target_lock=Path("requirements/ray-target.lock"))
+        result = CliRunner().invoke(main, ["containerize", scaler.tag, "--target", "ray", "--context-only", "ctx"])
+        assert result.exit_code == 0, result.output
+        assert export.call_args[0][2] == ContainerizeOptions(target="ray")  # the defaults: strict, no target lock
 
 
 class Starts(Service):
