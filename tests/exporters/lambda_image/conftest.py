@@ -18,6 +18,7 @@ from fixtures.bundles import build_in_process
 from fixtures.cli import cli
 from fixtures.docker import REPO, docker_client, ensure_base_image
 from fixtures.session import KEEP, PREFIX
+from fixtures.venvs import REQUIREMENTS
 from modelbundle.bundler import StoredBundle
 
 from ._runtime_api import RuntimeAPI
@@ -43,7 +44,10 @@ def lambda_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaIma
     stored = build_in_process(f"{project}/service.py:IrisClassifier", project, home)
     tag = f"{PREFIX}/iris:{stored.manifest.version}-lambda"
     started = time.perf_counter()
-    result = cli("containerize", stored.tag, "--target", "lambda-image", "--base-image", base_image, "-t", tag, home=home)
+    result = cli(
+        "containerize", stored.tag, "--target", "lambda-image", "--target-lock", REQUIREMENTS / "lambda-image-target.lock",
+        "--base-image", base_image, "-t", tag, home=home,
+    )
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-4000:]}"
     print(f"\nbuilt {tag} (--target lambda-image) in {time.perf_counter() - started:.1f} s")
     yield LambdaImage(tag, stored, engine, project)

@@ -29,6 +29,7 @@ from fixtures.bundles import build_in_process
 from fixtures.cli import cli, ok
 from fixtures.docker import docker_client, ensure_base_image
 from fixtures.session import KEEP, PREFIX
+from fixtures.venvs import REQUIREMENTS
 from modelbundle.bundler import StoredBundle
 
 HERE = Path(__file__).resolve().parent
@@ -181,7 +182,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     timed("build the scaler bundles (v1, v2, one whose setup() raises)", started)
     tag = f"{PREFIX}/scaler:{bundles['v1'].manifest.version}-ray"
     started = time.perf_counter()
-    ok(cli("containerize", bundles["v1"].tag, "--target", "ray", "--base-image", base_image, "-t", tag, home=home, timeout=1800))
+    # the Ray the tests run is requirements/ray-target.lock's, hash-checked: a new release changes nothing here
+    ok(cli(
+        "containerize", bundles["v1"].tag, "--target", "ray", "--target-lock", REQUIREMENTS / "ray-target.lock",
+        "--base-image", base_image, "-t", tag, home=home, timeout=1800,
+    ))
     timed("bundle containerize --target ray", started)
     network = engine.networks.create(f"{PREFIX}-ray", driver="bridge")
     nodes: list[Node] = []

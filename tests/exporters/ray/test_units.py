@@ -403,3 +403,48 @@ def test_a_setup_that_raises_is_the_replicas_error() -> None:
 
     with pytest.raises(ServeError, match=r"^fails:1 could not start: ValueError: the weights are missing$"):
         asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def example_bundles(home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, StoredBundle]:
+    """The three examples, built in this (locked) test environment; iris with the model its train.py makes."""
+    import shutil
+    import subprocess
+    import sys
+
+    from fixtures.bundles import build_in_process
+    from fixtures.docker import REPO
+
+    iris = tmp_path_factory.mktemp("ray-iris")
+    for name in ("service.py", "train.py"):
+        shutil.copy(REPO / "examples" / "iris" / name, iris / name)
+    subprocess.run([sys.executable, "train.py"], cwd=iris, check=True, capture_output=True)
+    return {
+        "iris": build_in_process(f"{iris}/service.py:IrisClassifier", iris, home),
+        "mlp": build_in_process(f"{REPO}/examples/mlp/service.py:MLP", REPO / "examples" / "mlp", home),
+        "text": build_in_process(f"{REPO}/examples/text/service.py:TextSentiment", REPO / "examples" / "text", home),
+    }
+
+
+@pytest.mark.parametrize("example", ["iris", "mlp", "text"])
+def test_ray_joins_every_example_bundle_built_in_the_locked_environment(
+    example: str, example_bundles: dict[str, StoredBundle], tmp_path: Path
+) -> None:
+    """No pin moves, and what is added is requirements/ray-target.lock's, wheel digests included."""
+    from fixtures.venvs import REQUIREMENTS
+    from modelbundle.bundler import Reporter
+    from modelbundle.bundler._lockfile import read_lock
+    from modelbundle.exporters.docker import ImagePlatform, WheelCache, resolve_extras
+
+    bundle = example_bundles[example]
+    target_lock = {dist.name: dist for dist in read_lock(REQUIREMENTS / "ray-target.lock")}
+    extras = resolve_extras(
+        [RAY_REQUIREMENT], bundle.path / "env" / "requirements.lock", ImagePlatform.parse("linux/amd64", "3.11"),
+        WheelCache(tmp_path / "wheels"), Reporter(True), direct=bundle.manifest.dependencies.requirements,
+        target_lock=REQUIREMENTS / "ray-target.lock",
+    )  # fmt: skip
+    assert extras.moved == ()
+    added = {entry.partition("==")[0]: entry for entry in extras.added}
+    assert f"ray=={target_lock['ray'].version}" in added["ray"]
+    bundle_names = {dist.name for dist in read_lock(bundle.path / "env" / "requirements.lock")}
+    assert set(added) == set(target_lock) - bundle_names
