@@ -96,6 +96,7 @@ def lambda_iris(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaIris
     _run([python, "train.py"], cwd=project, env=env)
     tag = _run([python, "-m", "modelbundle", "build", "service.py:IrisClassifier", "-o", "tag"], cwd=project, env=env).stdout.strip()
     expected = json.loads(_run([python, "-c", PREDICT_SCRIPT, project / "model.joblib"], env=env).stdout)
+    (SHARED_CACHE / "locks").mkdir(parents=True, exist_ok=True)  # a fresh session's cache may have none yet
     for lock in (cache / "locks").glob("*.lock"):  # share new locks: the session's later builds skip pip-compile
         shared = SHARED_CACHE / "locks" / lock.name
         if not shared.exists():
