@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.cli import cli, failed
-from fixtures.docker import ImageSession
+from fixtures.docker import Image, ImageSession
 from fixtures.session import PREFIX
 from modelbundle.bundler import StoredBundle
 
@@ -51,8 +51,11 @@ def test_context_only_refuses_a_folder_with_files(session: ImageSession, mlp_bun
     assert [p.name for p in folder.iterdir()] == ["mine.txt"]
 
 
-def test_missing_wheels_are_named_before_any_build(session: ImageSession, mlp_bundle: StoredBundle, tmp_path: Path) -> None:
+def test_missing_wheels_are_named_before_any_build(
+    session: ImageSession, mlp_bundle: StoredBundle, mlp_image: Image, tmp_path: Path
+) -> None:
     """Offline, for arm64: the cache has no aarch64 wheels; every compiled pin is named, pure ones are not."""
+    # mlp_image: its build put the amd64 wheels, the pure ones among them, in the session's (fresh) wheel cache
     result = cli(
         "containerize", mlp_bundle.tag, "--platform", "linux/arm64", "--offline", "--context-only", str(tmp_path / "ctx"),
         home=session.home,
