@@ -80,7 +80,7 @@ def test_context_only_writes_a_context_that_builds_the_same_image(
     assert "code/opt/bundle/bundle.json" in names and "code/opt/bundle/RECORD" in names
 
     # the classic builder reads the folder itself (mtimes and modes as written on disk)
-    image, _logs = session.engine.images.build(path=str(context), tag=f"{PREFIX}/iris-context:1", network_mode="none")
+    image, _logs = session.engine.images.build(path=str(context), tag=f"{PREFIX}/iris-context:1", network_mode="none", rm=True, forcerm=True)
     session.tags.append(f"{PREFIX}/iris-context:1")
     assert image.attrs["RootFS"]["Layers"] == iris_image.layers
     assert image.attrs["Config"]["Labels"] == session.engine.images.get(iris_image.tag).attrs["Config"]["Labels"]
