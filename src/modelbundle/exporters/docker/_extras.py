@@ -43,18 +43,18 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name, canonicalize_version
 
 from ...bundler import Reporter
-from ...bundler._lock import FAST_FAIL_PIP_ARGS, _last_lines, _pip_env
+from ...bundler._lock import FAST_FAIL_PIP_ARGS, _pip_env
 from ...bundler._lockfile import LockedDistribution, read_lock
-from ...errors import ExportError, IntegrityError
+from ...errors import ExportError
+from ._pip_conflict import REQUESTED, conflict_lines, pip_failure
 from ._platform import ImagePlatform
+from ._target_lock import check_target_lock, read_target_lock
 from ._wheels import WheelCache
 
 #: bumped when the cached resolution's form changes
 _CACHE_FORMAT = 2
 #: --relax-transitive-pins gives up after this many rounds of moving the pins pip blames
 MAX_RELAX_ROUNDS = 8
-#: pip's lines for the requirements and constraints it was given, in its "conflict is caused by" list
-_REQUESTED = re.compile(r"^The user requested (?P<constraint>\(constraint\) )?(?P<spec>.+)$")
 #: the distribution name that starts a lock entry's first line
 _ENTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -100,7 +100,7 @@ def resolve_extras(
     ExportError when the requirements cannot join the lock (naming the pins pip blames and
     what to do), or when ``target_lock`` does not allow a wheel that pip chose.
     """
-    target = _read_target_lock(target_lock) if target_lock is not None else None
+    target = read_target_lock(target_lock) if target_lock is not None else None
     if not requirements:
         return ImageExtras()
     locked = {dist.name: dist for dist in read_lock(lock_file)}
@@ -118,7 +118,7 @@ def resolve_extras(
     if extras is None:
         extras = resolution.run(cache, reporter, relax=relax_transitive_pins)
         if target is not None and target_lock is not None:
-            _check_target_lock(extras, target, target_lock)
+            check_target_lock(extras, target, target_lock)
         _write_cached(cached, extras)
     for pin in extras.moved:
         # a warning, so that --quiet still says that the image runs another version than the bundle's lock
@@ -237,8 +237,8 @@ class _Resolution:
         bundle: list[NormalizedName] = []
         target: list[NormalizedName] = []
         own = _distribution_names(self.requirements)
-        for line in _conflict_lines(output):
-            match = _REQUESTED.match(line)
+        for line in conflict_lines(output):
+            match = REQUESTED.match(line)
             if not match:
                 continue
             try:
@@ -267,7 +267,7 @@ class _Resolution:
         if relaxed:
             message += f" (even letting {_names(relaxed)} move)"
         if not blamed.bundle and not blamed.target:
-            return ExportError(f"{message}: {_pip_failure(output)}")
+            return ExportError(f"{message}: {pip_failure(output)}")
         transitive = [name for name in blamed.bundle if name not in self.direct]
         involved = [
             f"the bundle's {self.locked[name].pin} "
@@ -287,7 +287,7 @@ class _Resolution:
             advice.append(f"change {pins} in the bundle's requirements (python_packages / --requirements) and build again")
         if blamed.target:
             advice.append("lock the target's requirements again with the bundle's pins as constraints (--target-lock)")
-        return ExportError(f"{message}: the conflict involves {' and '.join(involved)}; {'; '.join(advice)}; pip: {_pip_failure(output)}")
+        return ExportError(f"{message}: the conflict involves {' and '.join(involved)}; {'; '.join(advice)}; pip: {pip_failure(output)}")
 
 
 def _pip_report(
@@ -309,60 +309,6 @@ def _pip_report(
             raise _Unresolvable(result.stdout + result.stderr)
         install: list[dict[str, Any]] = json.loads((work / "report.json").read_text())["install"]
         return install
-
-
-def _conflict_lines(output: str) -> list[str]:
-    """pip's "The conflict is caused by:" list, one entry per line; [] when pip gave none."""
-    lines = [line.strip() for line in output.splitlines() if line.strip() and not line.startswith("WARNING")]
-    for index, line in enumerate(lines):
-        if line.startswith("The conflict is caused by"):
-            cause = []
-            for entry in lines[index + 1 :]:
-                if entry.startswith(("To fix this", "Additionally", "ERROR")):
-                    break
-                cause.append(entry)
-            return cause
-    return []
-
-
-def _pip_failure(output: str) -> str:
-    """What explains a failed resolution, on one line: pip's "conflict is caused by" list when there is one."""
-    cause = _conflict_lines(output)
-    if not cause:
-        return _last_lines("\n".join(line for line in output.splitlines() if not line.startswith("WARNING")), 4)
-    # the "depends on" lines are often one per release of one dependency; what was requested is what matters
-    requested = [line for line in cause if _REQUESTED.match(line)]
-    depends = [line for line in cause if not _REQUESTED.match(line)]
-    shown = depends[:3] + ([f"({len(depends) - 3} more like these)"] if len(depends) > 3 else [])
-    return "the conflict is caused by: " + "; ".join(shown + requested)
-
-
-def _read_target_lock(path: Path) -> dict[NormalizedName, LockedDistribution]:
-    try:
-        return {dist.name: dist for dist in read_lock(path)}
-    except OSError as exc:
-        raise ExportError(f"cannot read the target lock {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ExportError(f"cannot read the target lock {path}: not a text file") from exc
-    except IntegrityError as exc:
-        raise ExportError(f"the target lock is not a hashed lock (uv pip compile --generate-hashes writes one): {exc}") from exc
-
-
-def _check_target_lock(extras: ImageExtras, target: Mapping[NormalizedName, LockedDistribution], path: Path) -> None:
-    """Every wheel added or moved must be one the target lock pins, by name and by digest."""
-    for entry in [*extras.added, *(pin.entry for pin in extras.moved)]:
-        pin, _, digest = entry.partition(" --hash=sha256:")
-        name = canonicalize_name(pin.partition("==")[0])
-        if name not in target:
-            raise ExportError(
-                f"the target lock {path} does not pin {name} (pip chose {pin}); "
-                "lock the target's requirements again with the bundle's pins as constraints"
-            )
-        if digest not in target[name].hashes:
-            raise ExportError(
-                f"the wheel pip chose for {pin} (sha256:{digest}) is not one the target lock {path} lists for {name}; "
-                "lock the target's requirements again, or find where that wheel came from"
-            )
 
 
 def _distribution_names(requirements: Iterable[str]) -> set[NormalizedName]:
