@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 from click.testing import CliRunner
 
+import modelbundle.bundler
 import modelbundle.runtime
 from modelbundle import __version__
 from modelbundle.cli import main
@@ -117,6 +118,23 @@ def test_serve_requires_a_target(runner: CliRunner, serve: mock.MagicMock) -> No
     assert result.exit_code == 2
     assert "Missing argument 'TARGET'" in result.output
     serve.assert_not_called()
+
+
+@pytest.mark.parametrize("resolver", ["uv", "pip-tools", "auto"])
+def test_build_passes_the_resolver(runner: CliRunner, resolver: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no pyproject.toml of the developer's
+    with mock.patch.object(modelbundle.bundler, "build") as build:
+        build.return_value.tag = "plain:1"
+        result = runner.invoke(main, ["build", "plain.py:Plain", "--resolver", resolver, "-o", "tag"])
+    assert result.exit_code == 0, result.output
+    [options] = build.call_args.args
+    assert (options.service, options.resolver) == ("plain.py:Plain", resolver)
+
+
+def test_build_refuses_an_unknown_resolver(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["build", "plain.py:Plain", "--resolver", "poetry"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--resolver': 'poetry' is not one of 'auto', 'uv', 'pip-tools'." in result.output
 
 
 def test_version(runner: CliRunner) -> None:

@@ -1,8 +1,9 @@
 """Fixtures for the bundler tests: one shared lock/wheel cache, a fresh store per test, bundles built once.
 
-Locking runs the real pip-compile against the real index (20-50 s per set of
-requirements when cold), so every test here shares the session's cache directory
-(fixtures/session.py), and the suite keeps to two sets of requirements:
+Locking runs the real uv (a few seconds per set of requirements; the real
+pip-compile, 1-2 minutes, where a test asks for it) against the real index, so
+every test here shares the session's cache directory (fixtures/session.py), and
+the suite keeps to two sets of requirements:
 
 - iris: joblib, modelbundle, numpy, scikit-learn (the example, and projects that copy it);
 - plain: modelbundle alone (the pickle service, the ignore/offline projects).

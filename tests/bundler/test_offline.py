@@ -40,9 +40,12 @@ def test_offline_build_from_the_wheel_cache(prebuilt: Prebuilt, plain_project: P
     assert len(wheels) == manifest(online_home, f"plain:{online.name}")["dependencies"]["locked"] > 10
     assert all((shared_cache / "wheels" / wheel).is_file() for wheel in wheels)
 
-    # offline, the index unreachable: locked from the cache alone, wheels vendored from it
+    # offline, the index unreachable: locked by uv from the cache alone, wheels vendored from it
     started = time.monotonic()
-    tag = build_tag("plain.py:Plain", "--offline", "--vendor-wheels", home=offline_home, cwd=plain_project, env=UNREACHABLE_INDEX)
+    tag = build_tag(
+        "plain.py:Plain", "--offline", "--resolver", "uv", "--vendor-wheels", home=offline_home, cwd=plain_project,
+        env=UNREACHABLE_INDEX,
+    )
     # a few seconds; pip retrying the closed index for each of ~40 wheels took 5 minutes
     assert time.monotonic() - started < 90
     offline = bundle_path(offline_home, tag)

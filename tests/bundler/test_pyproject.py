@@ -85,6 +85,7 @@ def test_an_unknown_key_is_a_clear_error(tmp_path: Path, home: Path) -> None:
     [
         ('labels = "team=ml"\n', r"build option labels: Input should be a valid dictionary"),
         ("service = \n", r"pyproject\.toml is not valid TOML"),
+        ('resolver = "poetry"\n', r"build option resolver: Input should be 'auto', 'uv' or 'pip-tools'"),
     ],
 )
 def test_bad_values_are_clear_errors(tmp_path: Path, section: str, message: str) -> None:
@@ -105,3 +106,12 @@ def test_build_options_precedence_flag_over_env_over_pyproject(tmp_path: Path) -
     assert options.python_packages == ["a==1", "b==2"]  # both spellings of the key are read
     assert resolve_build_options({"name": "from-flag"}, tmp_path, env=env).name == "from-flag"
     assert resolve_build_options({}, tmp_path, env={}).name == "from-file"
+
+
+def test_the_resolver_option_flag_over_env_over_pyproject(tmp_path: Path) -> None:
+    assert resolve_build_options({}, tmp_path, env={}).resolver == "auto"
+    (tmp_path / "pyproject.toml").write_text('[tool.modelbundle]\nresolver = "pip-tools"\n')
+    assert resolve_build_options({}, tmp_path, env={}).resolver == "pip-tools"
+    env = {"MODELBUNDLE_BUILD_RESOLVER": "uv"}
+    assert resolve_build_options({"resolver": None}, tmp_path, env=env).resolver == "uv"
+    assert resolve_build_options({"resolver": "auto"}, tmp_path, env=env).resolver == "auto"

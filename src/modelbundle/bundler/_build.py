@@ -246,7 +246,8 @@ def _freeze_environment(
     (env_dir / "requirements.in").write_text("\n".join(lines) + "\n")
     cache = store.cache
     lock = lock_requirements(
-        lines, cache, find_links=[Path(p) for p in options.find_links], offline=options.offline, reporter=reporter
+        lines, cache, find_links=[Path(p) for p in options.find_links], offline=options.offline,
+        resolver=options.resolver, reporter=reporter,
     )
     (env_dir / "requirements.lock").write_text(lock)
     (env_dir / "python_version").write_text(platform.python_version() + "\n")

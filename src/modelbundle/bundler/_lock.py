@@ -1,16 +1,22 @@
-"""Freeze a bundle's environment with pip-tools: the full closure, pinned, with hashes.
+"""Freeze a bundle's environment: the full closure, pinned, with hashes, in pip-compile's format.
 
 The lock reproduces the environment the build runs in: every installed
-distribution is passed to pip-compile as a constraint, so transitive
+distribution is passed to the resolver as a constraint, so transitive
 versions are the installed ones, not whatever the index has newest.
 modelbundle itself resolves from a wheel built into the wheel cache.
 Locks are cached by their inputs, so rebuilding unchanged code is instant.
-Offline (``--offline``, or when the index cannot be reached), pip-compile
-resolves from the wheel cache alone.
+Offline (``--offline``, or when the index cannot be reached), the resolver
+works from the wheel cache alone.
+
+The resolver is uv when it can run (seconds), else pip-compile (minutes when
+cold); both write the same file for the same resolution, and both see pip's
+settings (uv is handed them: it reads none of pip's configuration).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import importlib.metadata
 import json
@@ -20,18 +26,40 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
 from .._version import __version__
 from ..errors import BuildError
+from ._options import DEFAULT_RESOLVER, Resolver
+from ._pip_settings import PipSettings, read_pip_settings
 from ._report import Reporter
 from ._requirements import RUNTIME_DISTRIBUTION
+from ._uv import Uv, usable_uv, uv_compile
 
 #: pip gives up quickly on an unreachable index instead of retrying for minutes
 FAST_FAIL_PIP_ARGS = ("--retries", "1", "--timeout", "15")
+#: what a conflict between the requirements and the installed versions asks of the user
+_CONFLICT_HINT = (
+    "every installed distribution is a constraint: pin versions that fit the environment, or install ones that fit the pins"
+)
+
+
+@dataclass(frozen=True)
+class _LockInputs:
+    requirements: tuple[str, ...]
+    #: every installed distribution, pinned (constraints.txt)
+    constraints: str
+    #: pip's global constraint files, copied (pip-constraints.txt; empty when pip has none)
+    pip_constraints: str
+    wheel_cache: Path
+    runtime_wheel: Path
+    find_links: tuple[Path, ...]
+    offline: bool
+    pip: PipSettings
 
 
 def lock_requirements(
@@ -40,60 +68,156 @@ def lock_requirements(
     *,
     find_links: Sequence[Path] = (),
     offline: bool = False,
+    resolver: Resolver = DEFAULT_RESOLVER,
     reporter: Reporter,
 ) -> str:
-    """The text of requirements.lock for ``requirements`` (requirements.in lines)."""
+    """The text of requirements.lock for ``requirements`` (requirements.in lines).
+
+    ``resolver``: ``uv``, ``pip-tools``, or ``auto``: uv when it can run, else
+    pip-compile, with one line saying why.
+    """
     wheel_cache = cache_dir / "wheels"
     wheel_cache.mkdir(parents=True, exist_ok=True)
-    ensure_runtime_wheel(wheel_cache, reporter)
-    constraints = _installed_constraints()
-    links = [wheel_cache, *find_links]
-    key = _cache_key(requirements, constraints, offline, links)
-    cached = cache_dir / "locks" / f"{key}.lock"
+    runtime_wheel = ensure_runtime_wheel(wheel_cache, reporter)
+    uv = _pick_uv(resolver, reporter)
+    pip = read_pip_settings()
+    inputs = _LockInputs(
+        tuple(requirements), _installed_constraints(), pip.constraints_text(), wheel_cache, runtime_wheel,
+        tuple(find_links), offline, pip,
+    )
+    if uv is not None:
+        lock = _cached(cache_dir, inputs, f"uv {uv.version}", reporter, lambda: _lock_with_uv(uv, inputs, resolver, reporter))
+        if lock is not None:
+            return lock
+    lock = _cached(cache_dir, inputs, "pip-tools", reporter, lambda: _lock_with_pip_compile(inputs, reporter))
+    assert lock is not None  # pip-compile locks or raises
+    return lock
+
+
+def _pick_uv(resolver: Resolver, reporter: Reporter) -> Uv | None:
+    if resolver == "pip-tools":
+        return None
+    uv, why_not = usable_uv()
+    if uv is None:
+        if resolver == "uv":
+            raise BuildError(f"cannot lock with uv (resolver uv): {why_not}; or choose --resolver pip-tools")
+        reporter.info(f"environment lock: {why_not}; locking with pip-compile, which takes minutes where uv takes seconds")
+    return uv
+
+
+def _cached(cache_dir: Path, inputs: _LockInputs, resolver: str, reporter: Reporter, lock: Callable[[], str | None]) -> str | None:
+    """The lock for these inputs from the cache, or made by ``lock`` and cached (None: ``lock`` gave up)."""
+    cached = cache_dir / "locks" / f"{_cache_key(inputs, resolver)}.lock"
     if cached.is_file():
         reporter.info("environment lock: reusing a cached lock for these requirements")
         return cached.read_text()
+    text = lock()
+    if text is not None:
+        _write_atomically(cached, text)
+    return text
 
-    attempts = [True] if offline else [False, True]
+
+def _lock_with_uv(uv: Uv, inputs: _LockInputs, resolver: Resolver, reporter: Reporter) -> str | None:
+    """The lock, or None when uv crashed and ``auto`` falls back to pip-compile.
+
+    A conflict found against the index is final: the wheel cache offline, or pip-compile,
+    would only take longer to find it. Any other failure online (the index cannot be
+    reached, most often) is retried offline, from the wheel cache, as pip-compile's is.
+    """
+    said = ""
+    for no_index in [True] if inputs.offline else [False, True]:
+        what = "offline, from the wheel cache, with uv" if no_index else f"with uv {uv.version}"
+        with reporter.step(f"locking {len(inputs.requirements)} requirements {what}..."), _workdir(inputs) as (work, constraints):
+            if no_index:
+                links = [inputs.wheel_cache, *inputs.find_links]
+            else:
+                # online, the wheel cache offers modelbundle's own wheel only: for a release that is
+                # both in a find-links folder and on the index, uv takes the folder's files alone, and
+                # the lock would lose the hashes of every other platform's wheels
+                runtime = work / "runtime"
+                runtime.mkdir()
+                _link_or_copy(inputs.runtime_wheel, runtime / inputs.runtime_wheel.name)
+                links = [runtime, *inputs.find_links]
+            compiled = uv_compile(uv, work, "requirements.in", constraints, links, inputs.pip, no_index=no_index)
+        if compiled.outcome == "locked":
+            return compiled.text
+        said = compiled.text
+        if compiled.outcome == "crashed":
+            if resolver == "uv":
+                raise BuildError(f"could not lock the environment: uv {uv.version} crashed: {_last_lines(said)} (--resolver pip-tools locks without it)")
+            reporter.warn(f"uv {uv.version} crashed ({_last_lines(said, 1)}); locking with pip-compile instead")
+            return None
+        if compiled.outcome == "unsatisfiable" and not no_index:
+            raise BuildError(f"could not lock the environment: {_last_lines(said)} ({_CONFLICT_HINT})")
+        if not no_index:
+            reporter.warn(f"locking against the package index failed ({_last_lines(said, 1)}); trying offline from the wheel cache")
+    raise BuildError(_offline_failure(said, inputs.wheel_cache))
+
+
+def _lock_with_pip_compile(inputs: _LockInputs, reporter: Reporter) -> str:
     errors = []
-    for no_index in attempts:
+    for no_index in [True] if inputs.offline else [False, True]:
         what = "offline, from the wheel cache" if no_index else "with pip-compile"
-        with reporter.step(f"locking {len(requirements)} requirements {what}..."):
-            ok, output = _pip_compile(requirements, constraints, links, no_index)
+        with reporter.step(f"locking {len(inputs.requirements)} requirements {what}..."), _workdir(inputs) as (work, constraints):
+            ok, output = _pip_compile(work, constraints, [inputs.wheel_cache, *inputs.find_links], no_index)
         if ok:
-            _write_atomically(cached, output)
             return output
         errors.append(output)
         if not no_index:
             reporter.warn("locking against the package index failed; trying offline from the wheel cache")
-    raise BuildError(
-        "could not lock the environment: " + _last_lines(errors[-1])
+    raise BuildError(_offline_failure(errors[-1], inputs.wheel_cache))
+
+
+def _offline_failure(output: str, wheel_cache: Path) -> str:
+    return (
+        "could not lock the environment: " + _last_lines(output)
         + f" (wheel cache: {wheel_cache}; pass --find-links DIR with the wheels, or check that the index is reachable)"
     )
 
 
-def _pip_compile(requirements: Sequence[str], constraints: str, links: Sequence[Path], no_index: bool) -> tuple[bool, str]:
+@contextlib.contextmanager
+def _workdir(inputs: _LockInputs) -> Iterator[tuple[Path, list[str]]]:
+    """A folder with requirements.in and the constraint files; the constraint file names.
+
+    The resolvers run inside it with relative names, which keeps the lock's
+    ``# via -r requirements.in`` notes free of temporary paths.
+    """
     with tempfile.TemporaryDirectory(prefix="modelbundle-lock-") as workdir:
         work = Path(workdir)
-        (work / "requirements.in").write_text("\n".join(requirements) + "\n")
-        (work / "constraints.txt").write_text(constraints)
-        command = [
-            sys.executable, "-m", "piptools", "compile",
-            "--generate-hashes", "--allow-unsafe", "--strip-extras", "--no-header", "--quiet",
-            "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host",
-            "--pip-args", " ".join(FAST_FAIL_PIP_ARGS),
-            "-c", "constraints.txt", "-o", "requirements.lock",
-        ]
-        for link in links:
-            command += ["--find-links", str(link)]
-        if no_index:
-            command.append("--no-index")
-        command.append("requirements.in")
-        # relative file names keep the "# via -r requirements.in" annotations free of temporary paths
-        result = subprocess.run(command, cwd=work, capture_output=True, text=True, env=_pip_env())
-        if result.returncode != 0:
-            return False, result.stderr or result.stdout
-        return True, (work / "requirements.lock").read_text()
+        (work / "requirements.in").write_text("\n".join(inputs.requirements) + "\n")
+        (work / "constraints.txt").write_text(inputs.constraints)
+        constraints = ["constraints.txt"]
+        if inputs.pip_constraints:
+            (work / "pip-constraints.txt").write_text(inputs.pip_constraints)
+            constraints.append("pip-constraints.txt")
+        yield work, constraints
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system
+        shutil.copyfile(source, target)
+
+
+def _pip_compile(work: Path, constraints: Sequence[str], links: Sequence[Path], no_index: bool) -> tuple[bool, str]:
+    command = [
+        sys.executable, "-m", "piptools", "compile",
+        "--generate-hashes", "--allow-unsafe", "--strip-extras", "--no-header", "--quiet",
+        "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host",
+        "--pip-args", " ".join(FAST_FAIL_PIP_ARGS), "-o", "requirements.lock",
+    ]
+    for name in constraints:
+        command += ["-c", name]
+    for link in links:
+        command += ["--find-links", str(link)]
+    if no_index:
+        command.append("--no-index")
+    command.append("requirements.in")
+    result = subprocess.run(command, cwd=work, capture_output=True, text=True, env=_pip_env())
+    if result.returncode != 0:
+        return False, result.stderr or result.stdout
+    return True, (work / "requirements.lock").read_text()
 
 
 def _pip_env() -> dict[str, str]:
@@ -113,11 +237,16 @@ def _installed_constraints() -> str:
     return "\n".join(pins[name] for name in sorted(pins)) + "\n"
 
 
-def _cache_key(requirements: Sequence[str], constraints: str, offline: bool, links: Sequence[Path]) -> str:
+def _cache_key(inputs: _LockInputs, resolver: str) -> str:
+    """Everything the lock depends on: requirements, installed set, wheels offline, pip's settings, the resolver."""
     digest = hashlib.sha256()
-    wheels = sorted(p.name for link in links if link.is_dir() for p in link.iterdir()) if offline else []
-    runtime_wheel = _runtime_wheel_digest(links[0])
-    payload = [list(requirements), constraints, offline, wheels, runtime_wheel, platform.python_version(), sys.platform, platform.machine()]
+    links = [inputs.wheel_cache, *inputs.find_links, *(Path(link) for link in inputs.pip.find_links if "://" not in link)]
+    wheels = sorted(p.name for link in links if link.is_dir() for p in link.iterdir()) if inputs.offline else []
+    payload = [
+        list(inputs.requirements), inputs.constraints, inputs.offline, wheels, _runtime_wheel_digest(inputs.wheel_cache),
+        platform.python_version(), sys.platform, platform.machine(), resolver, dataclasses.asdict(inputs.pip),
+        inputs.pip_constraints,
+    ]
     digest.update(json.dumps(payload).encode())
     return digest.hexdigest()[:32]
 

@@ -11,7 +11,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -19,6 +19,10 @@ from ..errors import BuildError
 
 PYPROJECT = "pyproject.toml"
 OFFLINE_ENV = "MODELBUNDLE_OFFLINE"
+
+#: what locks the environment: uv, pip-compile, or uv when it can run (else pip-compile, saying why)
+Resolver = Literal["auto", "uv", "pip-tools"]
+DEFAULT_RESOLVER: Resolver = "auto"
 
 
 class BuildOptions(BaseModel):
@@ -44,6 +48,7 @@ class BuildOptions(BaseModel):
     conda_pack: bool = False
     find_links: list[str] = Field(default_factory=list)
     offline: bool = False
+    resolver: Resolver = DEFAULT_RESOLVER
     quiet: bool = False
     #: the folder the pyproject.toml was read from (paths in it are relative to it)
     project_dir: str | None = None
@@ -51,12 +56,12 @@ class BuildOptions(BaseModel):
 
 _FILE_KEYS = {
     "service", "name", "version", "labels", "include", "exclude", "requirements", "python_packages",
-    "packages", "artifacts", "vendor_wheels", "find_links",
+    "packages", "artifacts", "vendor_wheels", "find_links", "resolver",
 }
 #: build options that may come from MODELBUNDLE_BUILD_<FIELD> (the BUILD_ keeps them apart
 #: from the server's MODELBUNDLE_<FIELD>: MODELBUNDLE_VERSION would read as modelbundle's own)
 ENV_PREFIX = "MODELBUNDLE_BUILD_"
-_ENV_FIELDS = ("service", "name", "version", "requirements", "vendor_wheels", "conda_pack", "offline", "quiet")
+_ENV_FIELDS = ("service", "name", "version", "requirements", "vendor_wheels", "conda_pack", "offline", "resolver", "quiet")
 
 
 def resolve_build_options(

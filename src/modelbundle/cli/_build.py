@@ -23,6 +23,10 @@ from ._options import key_value_pairs
 @click.option("--conda-pack", is_flag=True, default=None, help="Pack the conda environment into the bundle.")
 @click.option("--find-links", multiple=True, help="A folder of wheels to lock from (repeatable).")
 @click.option("--offline", is_flag=True, default=None, help="Lock from the wheel cache only, without the index.")
+@click.option(
+    "--resolver", type=click.Choice(["auto", "uv", "pip-tools"]), default=None,
+    help="What locks the environment: uv, pip-compile, or auto (uv when it can run). [default: auto]",
+)
 @click.option("--quiet", "-q", is_flag=True, default=None, help="Print only warnings and the tag.")
 @click.option("--output", "-o", type=click.Choice(["summary", "tag"]), default="summary", help="tag: print only NAME:VERSION.")
 def build(output: str, **flags: Any) -> None:

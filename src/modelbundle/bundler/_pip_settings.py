@@ -1,0 +1,141 @@
+"""pip's index settings, read the way pip reads them, and the same settings for uv.
+
+uv reads none of pip's configuration (pip.conf files, ``PIP_*`` variables). A
+machine where pip works (a mirror, extra indexes, a folder of wheels, a CA
+bundle, a global constraint file) must lock the same way with uv, so the
+settings pip would use for an install are read from ``pip config list`` and
+passed to uv explicitly.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import BuildError
+
+#: pip's index when none is configured
+PYPI_SIMPLE = "https://pypi.org/simple"
+#: the sections pip reads for an install, weakest first (``:env:`` holds the PIP_* variables)
+_SECTIONS = ("global", "install", ":env:")
+_TRUE = ("y", "yes", "t", "true", "on", "1")
+_FALSE = ("n", "no", "f", "false", "off", "0")
+
+
+@dataclass(frozen=True)
+class PipSettings:
+    """What pip would use to find distributions; local paths are absolute."""
+
+    index_url: str = PYPI_SIMPLE
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+    #: pip's global constraint files (or URLs)
+    constraints: tuple[str, ...] = ()
+    #: a CA bundle file, or a folder of certificates
+    cert: str | None = None
+    trusted_hosts: tuple[str, ...] = ()
+
+    def uv_args(self, *, no_index: bool = False) -> list[str]:
+        """The uv options for these settings (constraints aside: see ``constraints_text``)."""
+        args: list[str] = []
+        for link in self.find_links:
+            args += ["--find-links", link]
+        for host in self.trusted_hosts:
+            args += ["--allow-insecure-host", host]
+        if no_index or self.no_index:
+            return [*args, "--no-index"]
+        if not self.extra_index_urls:
+            return [*args, "--default-index", self.index_url]
+        # pip takes the best version across every index, with the hashes of every file of it.
+        # uv's nearest is unsafe-best-match, which on a tie keeps the files of the first index
+        # that has the version: pip's own index goes first, so that a local mirror holding a
+        # copy of one PyPI wheel does not narrow the lock to that wheel's hash. It is also the
+        # default index, or uv would add PyPI behind a mirror that pip uses instead of it.
+        for url in (self.index_url, *self.extra_index_urls):
+            args += ["--index", url]
+        return [*args, "--default-index", self.index_url, "--index-strategy", "unsafe-best-match"]
+
+    def uv_env(self) -> dict[str, str]:
+        """Environment variables for uv: pip's CA bundle (uv has its own roots otherwise)."""
+        if self.cert is None:
+            return {}
+        return {"SSL_CERT_DIR" if Path(self.cert).is_dir() else "SSL_CERT_FILE": self.cert}
+
+    def constraints_text(self) -> str:
+        """pip's global constraints as one file, for either resolver (pip-compile ignores pip's setting too).
+
+        The files' text is copied, so the lock's ``# via`` notes name the copy, never a machine's path.
+        """
+        parts = []
+        for source in self.constraints:
+            if "://" in source:
+                parts.append(f"-c {source}\n")
+                continue
+            try:
+                parts.append(Path(source).read_text())
+            except OSError as exc:
+                raise BuildError(
+                    f"pip's constraint file {source} (PIP_CONSTRAINT or `constraint` in pip.conf) cannot be read: "
+                    f"{exc.strerror or exc}"
+                ) from None
+        return "".join(text if text.endswith("\n") else text + "\n" for text in parts if text)
+
+
+def read_pip_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> PipSettings:
+    """The settings pip would use here: ``pip config list`` (files and PIP_* variables, the variables winning)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"],
+        capture_output=True, text=True, env=dict(os.environ if env is None else env),
+    )
+    if result.returncode != 0:
+        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+        raise BuildError(f"could not read pip's configuration (pip config list): {' | '.join(lines[-2:]) or 'no output'}")
+    return parse_pip_config(result.stdout, cwd or Path.cwd())
+
+
+def parse_pip_config(listing: str, cwd: Path) -> PipSettings:
+    """Settings from ``pip config list`` output (``global.find-links='/opt/wheels'`` lines)."""
+    sections: dict[str, dict[str, str]] = {name: {} for name in _SECTIONS}
+    for line in listing.splitlines():
+        key, sep, raw = line.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or section not in sections:
+            continue
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(value, str) and value:  # pip ignores empty values: PIP_X="" does not unset a file's x
+            sections[section][name] = value
+    merged: dict[str, str] = {}
+    for name in _SECTIONS:
+        merged.update(sections[name])
+
+    def paths(values: list[str]) -> tuple[str, ...]:
+        return tuple(_local_path(value, cwd) for value in values)
+
+    no_index = merged.get("no-index", "").lower()
+    if no_index and no_index not in _TRUE + _FALSE:
+        raise BuildError(f"pip's no-index setting is {no_index!r}, which pip does not read as true or false")
+    return PipSettings(
+        index_url=merged.get("index-url", PYPI_SIMPLE),
+        extra_index_urls=tuple(merged.get("extra-index-url", "").split()),
+        find_links=paths(merged.get("find-links", "").split()),
+        no_index=no_index in _TRUE,
+        constraints=paths(merged.get("constraint", "").split()),
+        cert=_local_path(merged["cert"], cwd) if "cert" in merged else None,
+        trusted_hosts=tuple(merged.get("trusted-host", "").split()),
+    )
+
+
+def _local_path(value: str, cwd: Path) -> str:
+    """URLs as they are; paths absolute (uv runs in a folder of its own, where a relative path means nothing)."""
+    if "://" in value:
+        return value
+    return os.path.normpath(cwd / Path(value).expanduser())
