@@ -40,4 +40,5 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
 fi
 
 "$VENV/bin/ruff" check src tests bench examples
-"$VENV/bin/python" -m pytest "$@"
+# the slowest tests are named at the end, so a slower suite shows where the time went
+"$VENV/bin/python" -m pytest --durations=15 "$@"
