@@ -11,14 +11,14 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "==> creating $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
-echo "==> installing modelbundle with scikit-learn"
+echo "==> installing modelbundle with scikit-learn and uv (which locks environments in seconds)"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e ".[sklearn]"
+"$VENV/bin/python" -m pip install --quiet -e ".[sklearn,uv]"
 
 echo "==> training the iris model"
 "$VENV/bin/python" examples/iris/train.py
 
-echo "==> building the bundle (the first build locks the environment with pip-compile: about a minute)"
+echo "==> building the bundle (the first build locks the environment with uv: seconds)"
 "$VENV/bin/bundle" build examples/iris/service.py:IrisClassifier
 TAG=$("$VENV/bin/bundle" build examples/iris/service.py:IrisClassifier -o tag)
 "$VENV/bin/bundle" list
