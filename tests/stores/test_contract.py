@@ -93,8 +93,9 @@ def test_a_push_killed_midway_leaves_no_version_and_a_second_push_completes_it(
     pusher = subprocess.Popen([sys.executable, "-m", "modelbundle", "push", bundle.tag, url, "-q"], env=env)
     blob_dir = root / "blobs" / "sha256"
     deadline = time.monotonic() + 60
-    # stop it once some blob is complete and the 48 MiB one is being written
-    while not (blob_dir.is_dir() and any(p.name.startswith(".partial-") for p in blob_dir.iterdir())):
+    # stop it once some blob is complete and the next (the 48 MiB one) is being written; a partial
+    # alone is not enough: it may be the first, small blob caught before its rename
+    while not _a_blob_done_and_one_partial(blob_dir):
         assert pusher.poll() is None, "the push ended before it could be stopped"
         assert time.monotonic() < deadline
         time.sleep(0.005)
@@ -145,6 +146,12 @@ def test_wrong_s3_credentials_give_one_line(moto_s3: MotoS3, iris_bundles: IrisB
     result = cli("push", iris_bundles.first.tag, moto_s3.url("x"), "-q", home=iris_bundles.home, env=env)
     assert result.returncode == 1
     assert result.stderr.startswith("error: S3 rejected the credentials") and result.stderr.count("\n") == 1, result.stderr
+
+
+def _a_blob_done_and_one_partial(blob_dir: Path) -> bool:
+    names = [p.name for p in blob_dir.iterdir()] if blob_dir.is_dir() else []
+    partial = [n for n in names if n.startswith(".partial-")]
+    return bool(partial) and len(names) > len(partial)
 
 
 def _record_digest(bundle: StoredBundle, path: str) -> str:
