@@ -14,7 +14,7 @@
 #                       pass it as --target-lock); its shared pins equal test.lock's
 #   lambda-image-target.lock  likewise for `--target lambda-image` (awslambdaric)
 #   kserve-client.lock  KServe's client, in a venv of its own (tests/runtime/test_oip_kserve.py)
-#   lambda-iris.lock    modelbundle's dependencies + Lambda-compatible scikit-learn
+#   lambda-iris.lock    modelbundle[build] + Lambda-compatible scikit-learn
 #                       (tests/exporters/awslambda/conftest.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +56,7 @@ compile requirements/test.lock pyproject.toml requirements/test.in --extra test 
 compile requirements/ray-target.lock requirements/ray-target.in -c "$JOINT" --generate-hashes
 compile requirements/lambda-image-target.lock requirements/lambda-image-target.in -c "$JOINT" --generate-hashes
 compile requirements/kserve-client.lock requirements/kserve-client.in --generate-hashes
-compile requirements/lambda-iris.lock pyproject.toml requirements/lambda-iris.in --generate-hashes
+compile requirements/lambda-iris.lock pyproject.toml requirements/lambda-iris.in --extra build --generate-hashes
 
 for lock in requirements/*.lock; do
   echo "$lock: $(grep -cE '^[A-Za-z0-9]' "$lock") pins"

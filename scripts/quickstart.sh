@@ -13,7 +13,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 echo "==> installing modelbundle with scikit-learn and uv (which locks environments in seconds)"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e ".[sklearn,uv]"
+"$VENV/bin/python" -m pip install --quiet -e ".[build,sklearn]"
 
 echo "==> training the iris model"
 "$VENV/bin/python" examples/iris/train.py

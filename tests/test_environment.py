@@ -68,9 +68,21 @@ def test_the_environment_is_consistent():
 
 def _project_requirements() -> list[Requirement]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    lines = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    lines = [*project["dependencies"], *_extra_lines(project, "test")]
     lines += [line.split("#")[0].strip() for line in (REQUIREMENTS / "test.in").read_text().splitlines()]
     return [Requirement(line) for line in lines if line]
+
+
+def _extra_lines(project: dict, extra: str) -> list[str]:
+    """An extra's requirements, with the project's own extras it names (``modelbundle[build]``) expanded."""
+    lines = []
+    for line in project["optional-dependencies"][extra]:
+        requirement = Requirement(line)
+        if canonicalize_name(requirement.name) == project["name"]:
+            lines += [inner for named in sorted(requirement.extras) for inner in _extra_lines(project, named)]
+        else:
+            lines.append(line)
+    return lines
 
 
 def test_the_test_lock_satisfies_pyproject_and_test_in():

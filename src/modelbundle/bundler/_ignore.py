@@ -11,8 +11,12 @@ import fnmatch
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-import pathspec
+try:
+    import pathspec
+except ImportError:  # a runtime-only install: reported when rules are read
+    pathspec = None  # type: ignore[assignment]
 
+from .._install_hints import needs_build_tool
 from ..errors import BuildError
 
 IGNORE_FILE = ".bundleignore"
@@ -38,6 +42,8 @@ class IgnoreRules:
         if ignore_file.is_file():
             lines.extend(ignore_file.read_text().splitlines())
         lines.extend(extra_excludes)
+        if pathspec is None:
+            raise BuildError(needs_build_tool("reading the ignore rules", "pathspec"))
         self._spec = pathspec.GitIgnoreSpec.from_lines(lines)  # "gitwildmatch" is deprecated in pathspec 1.x
 
     def ignored(self, relative: Path, is_dir: bool = False) -> bool:

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from .._install_hints import needs_build_tool
 from .._version import __version__
 from ..errors import BuildError
 from ._options import DEFAULT_RESOLVER, Resolver
@@ -155,6 +157,8 @@ def _lock_with_uv(uv: Uv, inputs: _LockInputs, resolver: Resolver, reporter: Rep
 
 
 def _lock_with_pip_compile(inputs: _LockInputs, reporter: Reporter) -> str:
+    if importlib.util.find_spec("piptools") is None:
+        raise BuildError(needs_build_tool("locking without uv", "pip-tools"))
     errors = []
     for no_index in [True] if inputs.offline else [False, True]:
         what = "offline, from the wheel cache" if no_index else "with pip-compile"

@@ -18,9 +18,12 @@ class Reporter:
     @property
     def console(self) -> Any:
         if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+            try:
+                from rich.console import Console
+            except ImportError:  # a runtime-only install (no build extra): plain lines
+                self._console = _PlainConsole()
+            else:
+                self._console = Console(stderr=True, highlight=False, soft_wrap=True)
         return self._console
 
     @contextmanager
@@ -41,6 +44,21 @@ class Reporter:
             self.console.print(text, markup=False)
 
     def warn(self, text: str) -> None:
+        if isinstance(self.console, _PlainConsole):
+            self.console.print(f"warning: {text}")
+            return
         from rich.markup import escape
 
         self.console.print(f"[yellow]warning:[/yellow] {escape(text)}")
+
+
+class _PlainConsole:
+    """The part of rich's Console the Reporter uses, as plain lines on stderr."""
+
+    def print(self, text: str, markup: bool = False) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    @contextmanager
+    def status(self, text: str) -> Iterator[None]:
+        self.print(text)
+        yield

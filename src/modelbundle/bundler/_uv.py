@@ -19,11 +19,12 @@ from typing import Literal
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .._install_hints import BUILD_EXTRA
 from ._pip_settings import PipSettings
 
 #: the oldest uv that has every option used here (--index and --default-index came in 0.4.23)
 MIN_UV_VERSION = Version("0.5")
-INSTALL_HINT = "pip install 'modelbundle[uv]'"
+INSTALL_HINT = BUILD_EXTRA
 #: pip-compile --allow-unsafe writes these last, under its note; uv sorts them in with the rest
 UNSAFE_PACKAGES = frozenset({"pip", "setuptools", "distribute"})
 UNSAFE_NOTE = "# The following packages are considered to be unsafe in a requirements file:"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,8 @@ class TransferProgress:
     """``with progress.task("uploading env", total) as advance: advance(n)``."""
 
     def __init__(self, quiet: bool = False) -> None:
-        self.enabled = not quiet and sys.stderr.isatty()
+        # bars need rich, one of the build tools; a runtime-only install transfers silently
+        self.enabled = not quiet and sys.stderr.isatty() and importlib.util.find_spec("rich") is not None
         self._progress: Any = None
 
     def __enter__(self) -> TransferProgress:

@@ -18,6 +18,7 @@ try:
 except ImportError:  # pragma: no cover - reported when a client is created
     httpx = None  # type: ignore[assignment]
 
+from .._install_hints import needs_build_tool
 from .._version import __version__
 from ..errors import AuthenticationError, RemoteStoreError
 from ._progress import Advance
@@ -50,7 +51,7 @@ class RegistryClient:
 
     def __init__(self, host: str, *, secure: bool, credentials: Credentials | None) -> None:
         if httpx is None:
-            raise RemoteStoreError("oci:// stores need httpx: pip install 'modelbundle[oci]'")
+            raise RemoteStoreError(needs_build_tool("an oci:// store", "httpx"))
         self.host = host
         self.secure = secure
         self.credentials = credentials

@@ -9,13 +9,19 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+try:
+    import yaml
+except ImportError:  # a runtime-only install: reported when manifests are written
+    yaml = None
 
+from ..._install_hints import needs_build_tool
 from ...errors import ExportError
 
 
 def to_yaml(obj: Mapping[str, Any], header: str = "") -> bytes:
     """One YAML document: keys in the order built (apiVersion, kind, metadata, spec), strings quoted where YAML 1.1 needs it."""
+    if yaml is None:
+        raise ExportError(needs_build_tool("writing Kubernetes manifests", "PyYAML"))
     body: str = yaml.safe_dump(dict(obj), sort_keys=False, default_flow_style=False, width=4096, allow_unicode=True)
     comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
     return (comment + body).encode()

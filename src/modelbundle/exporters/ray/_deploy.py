@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..._install_hints import needs_build_tool
 from ...bundler import RECORD_FILE, Reporter, StoredBundle, read_record
 from ...errors import DeployError
 from ._replica import APP_BUILDER, ReplicaArgs
@@ -94,7 +95,10 @@ class RayDeployment:
 
 def deploy_ray(bundle: StoredBundle, options: RayDeployOptions, reporter: Reporter) -> RayDeployment:
     """Deploy (or roll out a new version of) ``bundle`` as a Serve application on the cluster at ``options.address``."""
-    import httpx
+    try:
+        import httpx
+    except ImportError:
+        raise DeployError(needs_build_tool("bundle deploy ray", "httpx")) from None
 
     _check_options(options)
     started = time.perf_counter()
