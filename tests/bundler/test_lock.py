@@ -102,7 +102,8 @@ def test_both_resolvers_lock_the_iris_example_alike(iris: Built, iris_by_pip_too
     pip_tools_lock = (by_pip_tools.path / "env" / "requirements.lock").read_text()
     uv_pins = _pins(uv_lock, tmp_path)
     assert uv_pins == _pins(pip_tools_lock, tmp_path)
-    assert {"pip", "setuptools"} <= {pin.partition("==")[0] for pin in uv_pins}  # as pip-compile --allow-unsafe
+    # modelbundle's runtime needs no installer: neither resolver carries one in (docs/dev/packaging.md)
+    assert not {"pip", "setuptools", "pip-tools", "uv"} & {pin.partition("==")[0] for pin in uv_pins}
     _no_temporary_paths(uv_lock)
     # the same file, byte for byte: which resolver ran does not change the bundle's version
     assert uv_lock == pip_tools_lock
@@ -124,7 +125,8 @@ def test_the_lock_installs_with_pip_require_hashes(
          "--find-links", shared_cache / "wheels", "-r", lock],
         capture_output=True, text=True,
     ))
-    frozen = ok(subprocess.run([python, "-m", "pip", "freeze", "--all"], capture_output=True, text=True)).stdout
+    # without --all: pip and setuptools are the venv's own, and the lock names neither
+    frozen = ok(subprocess.run([python, "-m", "pip", "freeze"], capture_output=True, text=True)).stdout
     installed = {_canonical(line) for line in frozen.splitlines() if "==" in line}
     assert installed == _pins(lock.read_text(), tmp_path)
 
@@ -154,7 +156,7 @@ def test_auto_falls_back_to_pip_compile_when_uv_is_not_found(
         patch.setattr(_uv, "find_uv", lambda: None)
         lock, said = _lock([COLORAMA], cache, "auto")
     assert said[0] == (
-        "environment lock: uv is not installed (pip install 'modelbundle[uv]'); "
+        "environment lock: uv is not installed (pip install 'modelbundle[build]'); "
         "locking with pip-compile, which takes minutes where uv takes seconds"
     )
     assert said[1] == "locking 1 requirements with pip-compile..."
@@ -169,7 +171,7 @@ def test_auto_falls_back_to_pip_compile_when_uv_is_not_found(
 def test_resolver_uv_without_uv_is_an_error(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_uv, "find_uv", lambda: None)
     with pytest.raises(BuildError, match=re.escape(
-        "cannot lock with uv (resolver uv): uv is not installed (pip install 'modelbundle[uv]'); or choose --resolver pip-tools"
+        "cannot lock with uv (resolver uv): uv is not installed (pip install 'modelbundle[build]'); or choose --resolver pip-tools"
     )):
         _lock([COLORAMA], cache, "uv")
 
@@ -188,7 +190,7 @@ def test_auto_falls_back_when_uv_is_too_old_or_crashes(
     old = _fake_uv(tmp_path, "0.4.9", 0)
     monkeypatch.setattr(_uv, "find_uv", lambda: old)
     lock, said = _lock([COLORAMA], cache, "auto")
-    assert said[0] == f"environment lock: uv 0.4.9 at {old} is older than 0.5 (pip install -U 'modelbundle[uv]'); locking with pip-compile, which takes minutes where uv takes seconds"
+    assert said[0] == f"environment lock: uv 0.4.9 at {old} is older than 0.5 (pip install -U 'modelbundle[build]'); locking with pip-compile, which takes minutes where uv takes seconds"
 
     (tmp_path / "broken").mkdir()
     broken = _fake_uv(tmp_path / "broken", "0.9.0", 101)

@@ -1,6 +1,6 @@
 """Find uv, and run ``uv pip compile`` so that it writes what pip-compile writes.
 
-uv is optional (the ``modelbundle[uv]`` extra, or any ``uv`` on PATH): bundles
+uv is optional (the ``modelbundle[build]`` extra, or any ``uv`` on PATH): bundles
 must not carry it into every image, and pip-compile stays as the fallback.
 """
 
@@ -79,7 +79,7 @@ def usable_uv() -> tuple[Uv | None, str]:
         said = _clean(result.stderr + result.stdout).splitlines()[-1:] or ["no output"]
         return None, f"uv at {executable} does not run (`uv --version` exited {result.returncode}: {said[0]})"
     if version < MIN_UV_VERSION:
-        return None, f"uv {version} at {executable} is older than {MIN_UV_VERSION} (pip install -U 'modelbundle[uv]')"
+        return None, f"uv {version} at {executable} is older than {MIN_UV_VERSION} (pip install -U 'modelbundle[build]')"
     return Uv(executable, match.group(1)), ""
 
 
