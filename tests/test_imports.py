@@ -60,6 +60,25 @@ def test_declaring_a_service_with_builtin_types_loads_no_heavy_library() -> None
     assert result.stdout.strip() == "[]"
 
 
+#: the build side: `bundle serve` never needs it (and a bundle's runtime env does not have it)
+BUILD_SIDE = ("rich", "pathspec", "httpx", "yaml", "piptools", "fastapi")
+BUILD_MODULES = ("modelbundle.bundler._build", "modelbundle.bundler._lock", "modelbundle.bundler._archive", "modelbundle.bundler._env")
+
+
+def test_serving_a_bundle_loads_nothing_of_the_build_side() -> None:
+    # what `bundle serve NAME` imports before it imports the service (cli, runtime, the bundle loader)
+    result = run_python(
+        "import sys\n"
+        "import modelbundle.cli, modelbundle.runtime\n"
+        "from modelbundle.runtime._source import resolve_source\n"
+        "from modelbundle.bundler import LocalStore, open_bundle, verify_record\n"
+        f"print(sorted(m for m in {BUILD_SIDE + BUILD_MODULES!r} if m in sys.modules))\n"
+        "print('modelbundle.runtime._app' in sys.modules)"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "True"]  # the runtime itself did load
+
+
 def test_module_list_is_complete() -> None:
     # guards the parametrisation below against silently finding nothing
     assert {"modelbundle.errors", "modelbundle.runtime._app", "modelbundle.service_base._inspect"} <= set(MODULES)
