@@ -113,7 +113,7 @@ def _build(
         scan = scan_imports(target.root, target.module)
         _copy_sources(target, scan.local_files, options, rules, staging, reporter)
         artifacts = _save_artifacts(service_cls, target, values, options, staging / "artifacts", reporter)
-        resolved = _requirements(scan.required, scan.optional, artifacts, options, reporter)
+        resolved = _requirements(scan.required, scan.optional, artifacts, options, store.cache, reporter)
         dependencies = _freeze_environment(resolved, options, store, staging / "env", name, reporter)
         (staging / "openapi.json").write_text(json.dumps(build_openapi(service_cls), indent=2, sort_keys=True) + "\n")
 
@@ -214,15 +214,16 @@ def _save_artifacts(
 
 
 def _requirements(
-    required: set[str], optional: set[str], artifacts: list[ArtifactInfo], options: BuildOptions, reporter: Reporter
+    required: set[str], optional: set[str], artifacts: list[ArtifactInfo], options: BuildOptions, cache_dir: Path,
+    reporter: Reporter,
 ) -> tuple[ResolvedRequirements, str]:
     kinds = [a.kind for a in artifacts]
     if options.requirements:
-        resolved = infer_requirements([], [], kinds)
+        resolved = infer_requirements([], [], kinds, cache_dir)
         apply_explicit(resolved, read_requirements_file(options.requirements), options.requirements)
         source = "requirements-file"
     else:
-        resolved = infer_requirements(required, optional, kinds)
+        resolved = infer_requirements(required, optional, kinds, cache_dir)
         source = "inferred"
     apply_explicit(resolved, options.python_packages, "--python-package")
     if resolved.unresolved:

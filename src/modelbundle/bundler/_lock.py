@@ -31,11 +31,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
 from .._install_hints import needs_build_tool
 from .._version import __version__
 from ..errors import BuildError
+from ._installed import installed_pins
 from ._options import DEFAULT_RESOLVER, Resolver
 from ._pip_settings import PipSettings, read_pip_settings
 from ._report import Reporter
@@ -232,12 +231,8 @@ def _pip_env() -> dict[str, str]:
 
 def _installed_constraints() -> str:
     """Every installed distribution pinned, modelbundle aside (it is pinned in requirements.in)."""
-    pins = {}
-    for dist in importlib.metadata.distributions():
-        name = dist.metadata["Name"]
-        if not name or canonicalize_name(name) == RUNTIME_DISTRIBUTION:
-            continue
-        pins[canonicalize_name(name)] = f"{name}=={dist.version}"
+    pins = installed_pins()  # from the dist-info folder names: parsing every METADATA takes a second
+    pins.pop(RUNTIME_DISTRIBUTION, None)
     return "\n".join(pins[name] for name in sorted(pins)) + "\n"
 
 

@@ -12,6 +12,7 @@ from packaging.utils import canonicalize_name
 
 from .._version import __version__
 from ..errors import BuildError
+from ._installed import import_map
 
 RUNTIME_DISTRIBUTION = "modelbundle"
 
@@ -47,10 +48,12 @@ def installed_pin(distribution: str) -> str | None:
     return f"{dist.metadata['Name']}=={dist.version}"
 
 
-def infer_requirements(required: Iterable[str], optional: Iterable[str], kinds: Iterable[str]) -> ResolvedRequirements:
+def infer_requirements(
+    required: Iterable[str], optional: Iterable[str], kinds: Iterable[str], cache_dir: Path | None = None
+) -> ResolvedRequirements:
     """Pin the installed distribution behind each import name and each artifact kind."""
     result = ResolvedRequirements()
-    by_import = importlib.metadata.packages_distributions()
+    by_import = import_map(cache_dir)
     wanted: set[str] = {RUNTIME_DISTRIBUTION}
     for name in sorted(set(required) - {RUNTIME_DISTRIBUTION}):  # the runtime is always added, pinned
         distributions = by_import.get(name)
