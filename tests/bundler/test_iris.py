@@ -82,7 +82,7 @@ def test_get_prints_the_manifest(iris: Built) -> None:
         f"scikit-learn=={_version('scikit-learn')}",
     ]
     assert (dependencies["source"], dependencies["optional"], dependencies["unresolved"]) == ("inferred", [], [])
-    assert dependencies["locked"] > 10  # the closure: scipy, threadpoolctl, fastapi...
+    assert dependencies["locked"] > 10  # the closure: scipy, threadpoolctl, starlette...
 
 
 def test_layout_matches_the_design(iris: Built) -> None:
@@ -102,7 +102,7 @@ def test_layout_matches_the_design(iris: Built) -> None:
     # the closure is pinned to what the build ran with, each pin followed by its hashes
     assert dict(pins).items() >= {
         "scikit-learn": _version("scikit-learn"), "scipy": _version("scipy"), "numpy": _version("numpy"),
-        "modelbundle": __version__, "fastapi": _version("fastapi"),
+        "modelbundle": __version__, "starlette": _version("starlette"),
     }.items()
     for block in re.split(r"^(?=[A-Za-z0-9])", lock, flags=re.M)[1:]:
         assert "    --hash=sha256:" in block, block
