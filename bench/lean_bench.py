@@ -6,6 +6,8 @@ UV_CACHE_DIR and PIP_CACHE_DIR) and again warm:
 - `bundle build`, locking with uv and with pip-compile (`--resolver uv|pip-tools`), side by side;
 - `bundle containerize`: cold (`--no-cache`, an empty wheel cache) and warm (the same again);
 - the image's increment over the base image;
+- `bundle serve` from the bundle's runtime env (`bundle env create`, what an image runs) to
+  the first 200 from /readyz, and `import modelbundle` there (median of 20);
 - `bundle export lambda`: the zip's size, zipped and unzipped, and its cold init (a fresh
   `python3 -I -S` with only the unpacked zip on its path imports the handler module and runs
   its init, which loads the model), median of --init-runs, for the text example always and for
@@ -23,11 +25,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +174,57 @@ def bench_lambda(bench: Bench, example: str, env: dict[str, str], init_runs: int
     figures.add(f"lambda cold init (median of {init_runs})", f"{statistics.median(times):7.2f} s")
 
 
+def bench_startup(bench: Bench, example: str, env: dict[str, str], runs: int, figures: Figures) -> None:
+    """`bundle serve` from its runtime env (`bundle env create`: what an image runs) to the first 200 from /readyz."""
+    venv = bench.fresh(f"{example}-runtime-env") / "venv"
+    _, _, stderr, code = bench.run("env", "create", env["TAG"], venv, "-q", env=env)
+    if code != 0:
+        figures.add("bundle env create", f"failed: {stderr.splitlines()[-1:]}")
+        return
+    times = []
+    for _ in range(runs):
+        port = _free_port()
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [venv / "bin" / "bundle", "serve", env["TAG"], "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+            env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "MODELBUNDLE_HOME": env["MODELBUNDLE_HOME"]},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            while not _ready(port):
+                if process.poll() is not None or time.perf_counter() - started > 60:
+                    figures.add("bundle serve -> /readyz 200", "failed to start")
+                    return
+                time.sleep(0.005)
+            times.append(time.perf_counter() - started)
+        finally:
+            process.terminate()
+            process.wait(40)
+    figures.add(f"bundle serve -> /readyz 200, runtime env (median of {runs})", f"{statistics.median(times):7.2f} s")
+    imports = []
+    for _ in range(20):
+        out = subprocess.run(
+            [venv / "bin" / "python", "-c", "import time; t = time.perf_counter(); import modelbundle; print(time.perf_counter() - t)"],
+            capture_output=True, text=True, check=True,
+        )
+        imports.append(float(out.stdout))
+    figures.add("import modelbundle, runtime env (median of 20)", f"{statistics.median(imports) * 1000:7.1f} ms")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1.0) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", nargs="+", default=list(EXAMPLES), choices=list(EXAMPLES))
@@ -188,6 +244,7 @@ def main() -> int:
                 continue
             if not args.skip_docker:
                 bench_containerize(bench, example, env, figures)
+            bench_startup(bench, example, env, args.init_runs, figures)
             bench_lambda(bench, example, env, args.init_runs, figures)
     return 0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from modelbundle.bundler import LocalStore
+from modelbundle.bundler import LocalStore, verify_record
 from modelbundle.bundler._lockfile import read_lock
 
 from ._helpers import Built, build_tag, cli, failed, ok, serving
@@ -72,6 +72,10 @@ def test_the_runtime_env_serves_the_bundle(text: Built, text_env: Path) -> None:
         assert answer.status_code == 200, answer.text
         assert answer.json()["label"] == "positive"
         assert server.get("/docs").status_code == 200  # the Swagger page's assets come without the build side
+    # serving left nothing in the store (no __pycache__): the bundle verifies and serves again
+    verify_record(text.path)
+    with serving([text_env / "bin" / "bundle"], text.tag, text.home) as again:
+        assert again.get("/readyz").status_code == 200
 
 
 def test_the_runtime_env_lists_bundles_without_rich(text: Built, text_env: Path) -> None:

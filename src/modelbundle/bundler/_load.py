@@ -30,6 +30,10 @@ class OpenedBundle:
     manifest: BundleManifest
 
     def service_class(self) -> type[Service]:
+        # a bundle is immutable: Python must not leave __pycache__ in it (RECORD would refuse the bundle
+        # at its next use). Its modules, imported now or later, compile in memory; installed packages
+        # keep reading their own bytecode
+        sys.dont_write_bytecode = True
         return load_service(self.manifest.service, root=self.path / "src")
 
     def artifact_loader(self) -> ArtifactLoader:
