@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ...bundler import Reporter, StoredBundle, verify_record
 from ...errors import ExportError
+from ._bytecode import compile_bytecode
 from ._entry import BUNDLE_DIR, HANDLER, HANDLER_MODULE, handler_source
 from ._install import install_lock
 from ._platform import LambdaRuntime, lambda_runtime
@@ -43,6 +44,8 @@ class LambdaZip:
     files: int
     unzipped_size: int
     zipped_size: int
+    #: ``.pyc`` files in the zip; 0 when the export ran on another Python than the runtime's
+    bytecode_files: int = 0
 
 
 def export_lambda(
@@ -60,8 +63,12 @@ def export_lambda(
 
     The zip holds ``modelbundle_handler.py`` (handler ``modelbundle_handler.handler``),
     the bundle under ``modelbundle_bundle/``, and the bundle's requirements.lock
-    installed from wheels for the runtime's platform. The size limits are checked
-    before anything is written; on any failure ``output`` is left as it was.
+    installed from wheels for the runtime's platform. When this Python is the
+    runtime's, every module outside the bundle also ships as unchecked-hash bytecode
+    (``_bytecode.py``), so cold starts do not compile it. The bundle's own files are
+    left as RECORD lists them: the handler checks them at init and refuses any extra.
+    The size limits are checked before anything is written; on any failure ``output``
+    is left as it was.
     """
     reporter = reporter or Reporter(quiet=True)
     bundle_python = bundle.manifest.python_minor
@@ -74,12 +81,12 @@ def export_lambda(
         site = Path(work) / "site"
         site.mkdir()
         install_lock(bundle.path / "env" / "requirements.lock", site, runtime, links, reporter)
-        freed = slim(site)
-        files = [
-            *tree_files(site),
-            *tree_files(bundle.path, BUNDLE_DIR),
-            ZipEntry(f"{HANDLER_MODULE}.py", handler_source().encode()),
-        ]
+        freed = slim(site)  # first: it deletes caches and tests, and each pyc must match a shipped source
+        entry = Path(work) / "entry"  # its own folder, so that _check_unique sees a distribution's clash
+        entry.mkdir()
+        (entry / f"{HANDLER_MODULE}.py").write_text(handler_source(), encoding="utf-8")
+        bytecode = compile_bytecode(runtime, [site, entry], reporter)
+        files = [*tree_files(site), *tree_files(bundle.path, BUNDLE_DIR), *tree_files(entry)]
         _check_unique(files)
         unzipped = sum(f.size for f in files)
         reporter.info(f"{len(files)} files, {_mib(unzipped)} unzipped ({_mib(freed)} of caches, tests and stubs left out)")
@@ -95,7 +102,7 @@ def export_lambda(
             f"{output} is {_mib(zipped)}, above the {_mib(limits.zipped_direct)} Lambda accepts in a direct upload; "
             f"upload it to S3 and create the function from there (aws lambda create-function --code S3Bucket=...,S3Key=...)"
         )
-    return LambdaZip(output, runtime, HANDLER, len(files), unzipped, zipped)
+    return LambdaZip(output, runtime, HANDLER, len(files), unzipped, zipped, bytecode)
 
 
 def _write_atomically(files: list[ZipEntry], output: Path, reporter: Reporter) -> int:
