@@ -27,6 +27,7 @@ import pytest
 from fixtures.session import SESSION_DIR, unique_name
 from modelbundle.errors import ExportError
 from modelbundle.exporters.awslambda import BUNDLE_DIR, HANDLER_MODULE, LambdaLimits, export_lambda
+from modelbundle.exporters.awslambda._bytecode import pyc_name
 
 from .conftest import LambdaIris
 
@@ -34,6 +35,10 @@ BASE_IMAGE = "modelbundle-base:bookworm-py3.11"
 EVENTS = Path(__file__).parent / "events"
 MIB = 1024 * 1024
 WARM_CALLS = 20
+#: the flags word of an unchecked-hash pyc (PEP 552: hash-based, source not checked)
+UNCHECKED_HASH = (1).to_bytes(4, "little")
+#: modules of the zip that are not Python 3.11 code, so have no pyc (none known today)
+KNOWN_NOT_311: set[str] = set()
 
 #: unpacks the zip as Lambda does, keeping each entry's mode bits
 UNPACK = """\
@@ -44,10 +49,17 @@ with zipfile.ZipFile(sys.argv[1]) as archive:
         os.chmod(path, (info.external_attr >> 16) & 0o7777)
 """
 
-#: the Lambda runtime's part: import the handler module (init), then call handler(event, context) per event
+#: the Lambda runtime's part: import the handler module (init), then call handler(event, context) per event;
+#: every module Python compiles from source instead of loading its bytecode is recorded
 INVOKE = """\
-import json, sys, time
+import importlib.machinery, json, sys, time
 sys.path[:] = ["/var/task"] + [p for p in sys.path if p and "-packages" not in p]
+compiled = []
+_source_to_code = importlib.machinery.SourceFileLoader.source_to_code
+def _recording(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return _source_to_code(self, data, path, *args, **kwargs)
+importlib.machinery.SourceFileLoader.source_to_code = _recording
 started = time.perf_counter()
 import modelbundle_handler
 init_seconds = time.perf_counter() - started
@@ -76,6 +88,9 @@ print(json.dumps({
     "init_seconds": init_seconds, "warm_seconds": sorted(warm), "answers": answers,
     "paths": sorted({m.__file__.split("/")[2] for m in (numpy, sklearn, modelbundle_handler)}),
     "sys_path": sys.path,
+    "compiled": compiled,
+    "from_var_task": sorted(m.__spec__.cached for m in list(sys.modules.values())
+                            if getattr(m, "__file__", None) and m.__file__.startswith("/var/task/") and m.__spec__.cached),
 }))
 """
 
@@ -206,7 +221,19 @@ def test_the_zip_fits_and_is_laid_out_for_lambda(exported: tuple[Path, str], lam
     assert f"{BUNDLE_DIR}/RECORD" in names and f"{BUNDLE_DIR}/bundle.json" in names
     assert any(n.startswith("numpy/") for n in names) and any(n.startswith("modelbundle/") for n in names)
     assert "sklearn/datasets/descr/iris.rst" in names  # data files that look like docs are kept: load_iris reads them
-    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".pyi")) or n.startswith("bin/")]
+    assert not [n for n in names if n.endswith(".pyi") or n.startswith("bin/")]
+    # bytecode: one unchecked-hash pyc per module outside the bundle, and none without its source
+    sources = {n for n in names if n.endswith(".py") and not n.startswith(f"{BUNDLE_DIR}/")}
+    pycs = {n for n in names if n.endswith(".pyc")}
+    assert {pyc_name(n) for n in sources} - pycs <= KNOWN_NOT_311, sorted({pyc_name(n) for n in sources} - pycs)[:5]
+    assert pycs <= {pyc_name(n) for n in sources}
+    assert {pyc_name(f"{HANDLER_MODULE}.py"), pyc_name("modelbundle/__init__.py"), pyc_name("numpy/__init__.py")} <= pycs
+    assert len(pycs) > 1000 and all(n.endswith(f".{sys.implementation.cache_tag}.pyc") for n in pycs)
+    with zipfile.ZipFile(zip_path) as archive:
+        flags = {archive.read(n)[4:8] for n in pycs}
+    assert flags == {UNCHECKED_HASH}
+    # the bundle is shipped exactly as RECORD lists it: the handler refuses any file it does not list
+    assert not [n for n in names if n.startswith(f"{BUNDLE_DIR}/") and ("__pycache__" in n or n.endswith(".pyc"))]
     # of the test suites, only the modules library code imports are left (numpy.testing needs _natype)
     kept_tests = [n for n in names if "/tests/" in n and not n.endswith("/")]
     assert "numpy/_core/tests/_natype.py" in kept_tests and len(kept_tests) < 10, kept_tests
@@ -258,6 +285,24 @@ def test_everything_comes_from_var_task(container_run: dict[str, Any]) -> None:
     assert container_run["paths"] == ["task"]  # /var/task/...
     assert not [p for p in container_run["sys_path"] if "packages" in p]
     assert "Traceback" not in container_run["stderr"], container_run["stderr"]
+
+
+def test_the_zip_imports_every_module_from_its_bytecode(container_run: dict[str, Any]) -> None:
+    """In /var/task, which the function's user cannot write, Python loads the shipped pyc instead of compiling.
+
+    Only the bundle's own modules are compiled (the service's file: RECORD lists no bytecode);
+    a zip without bytecode, or with bytecode Python ignores, compiles hundreds of modules here.
+    """
+    from_source = [p for p in container_run["compiled"] if p.startswith("/var/task/")]
+    assert from_source == [f"/var/task/{BUNDLE_DIR}/src/service.py"]
+    cached = container_run["from_var_task"]
+    assert len(cached) > 300 and f"/var/task/{pyc_name(HANDLER_MODULE + '.py')}" in cached
+
+
+def test_the_same_bundle_gives_the_same_zip(exported: tuple[Path, str], lambda_iris: LambdaIris, tmp_path: Path) -> None:
+    again = export_lambda(lambda_iris.bundle, tmp_path / "again.zip", cache_dir=lambda_iris.cache)
+    assert again.bytecode_files > 1000
+    assert again.path.read_bytes() == exported[0].read_bytes()
 
 
 def test_a_zip_over_the_limit_is_refused_and_nothing_is_written(lambda_iris: LambdaIris, tmp_path: Path) -> None:
