@@ -37,8 +37,6 @@ MIB = 1024 * 1024
 WARM_CALLS = 20
 #: the flags word of an unchecked-hash pyc (PEP 552: hash-based, source not checked)
 UNCHECKED_HASH = (1).to_bytes(4, "little")
-#: modules of the zip that are not Python 3.11 code, so have no pyc (none known today)
-KNOWN_NOT_311: set[str] = set()
 
 #: unpacks the zip as Lambda does, keeping each entry's mode bits
 UNPACK = """\
@@ -89,8 +87,7 @@ print(json.dumps({
     "paths": sorted({m.__file__.split("/")[2] for m in (numpy, sklearn, modelbundle_handler)}),
     "sys_path": sys.path,
     "compiled": compiled,
-    "from_var_task": sorted(m.__spec__.cached for m in list(sys.modules.values())
-                            if getattr(m, "__file__", None) and m.__file__.startswith("/var/task/") and m.__spec__.cached),
+    "loaded": sorted(m.__file__ for m in list(sys.modules.values()) if (getattr(m, "__file__", None) or "").startswith("/var/task/")),
 }))
 """
 
@@ -225,10 +222,11 @@ def test_the_zip_fits_and_is_laid_out_for_lambda(exported: tuple[Path, str], lam
     # bytecode: one unchecked-hash pyc per module outside the bundle, and none without its source
     sources = {n for n in names if n.endswith(".py") and not n.startswith(f"{BUNDLE_DIR}/")}
     pycs = {n for n in names if n.endswith(".pyc")}
-    assert {pyc_name(n) for n in sources} - pycs <= KNOWN_NOT_311, sorted({pyc_name(n) for n in sources} - pycs)[:5]
     assert pycs <= {pyc_name(n) for n in sources}
     assert {pyc_name(f"{HANDLER_MODULE}.py"), pyc_name("modelbundle/__init__.py"), pyc_name("numpy/__init__.py")} <= pycs
-    assert len(pycs) > 1000 and all(n.endswith(f".{sys.implementation.cache_tag}.pyc") for n in pycs)
+    assert len(pycs) > 500 and all(n.endswith(f".{sys.implementation.cache_tag}.pyc") for n in pycs)
+    if len(pycs) < len(sources) - 5:  # a few files are not Python 3.11 code; more missing means the limit left them out
+        assert "modules are in the zip without bytecode" in printed and unzipped > 240 * MIB
     with zipfile.ZipFile(zip_path) as archive:
         flags = {archive.read(n)[4:8] for n in pycs}
     assert flags == {UNCHECKED_HASH}
@@ -287,21 +285,26 @@ def test_everything_comes_from_var_task(container_run: dict[str, Any]) -> None:
     assert "Traceback" not in container_run["stderr"], container_run["stderr"]
 
 
-def test_the_zip_imports_every_module_from_its_bytecode(container_run: dict[str, Any]) -> None:
+def test_the_zip_imports_every_module_from_its_bytecode(container_run: dict[str, Any], exported: tuple[Path, str]) -> None:
     """In /var/task, which the function's user cannot write, Python loads the shipped pyc instead of compiling.
 
-    Only the bundle's own modules are compiled (the service's file: RECORD lists no bytecode);
-    a zip without bytecode, or with bytecode Python ignores, compiles hundreds of modules here.
+    The modules Python compiled are the bundle's own (the service's file: RECORD lists no
+    bytecode) and those the size limit left without; a zip without bytecode, or with
+    bytecode Python ignores, compiles every module here.
     """
-    from_source = [p for p in container_run["compiled"] if p.startswith("/var/task/")]
-    assert from_source == [f"/var/task/{BUNDLE_DIR}/src/service.py"]
-    cached = container_run["from_var_task"]
-    assert len(cached) > 300 and f"/var/task/{pyc_name(HANDLER_MODULE + '.py')}" in cached
+    with zipfile.ZipFile(exported[0]) as archive:
+        shipped = {f"/var/task/{n}" for n in archive.namelist() if n.endswith(".pyc")}
+    compiled = set(container_run["compiled"])
+    assert f"/var/task/{BUNDLE_DIR}/src/service.py" in compiled
+    assert not [p for p in compiled if f"/var/task/{pyc_name(p.removeprefix('/var/task/'))}" in shipped]
+    from_bytecode = [p for p in container_run["loaded"] if p not in compiled]
+    assert len(from_bytecode) > 300 and f"/var/task/{HANDLER_MODULE}.py" in from_bytecode
+    assert len(from_bytecode) > 2 * len(compiled), (len(from_bytecode), len(compiled))
 
 
 def test_the_same_bundle_gives_the_same_zip(exported: tuple[Path, str], lambda_iris: LambdaIris, tmp_path: Path) -> None:
     again = export_lambda(lambda_iris.bundle, tmp_path / "again.zip", cache_dir=lambda_iris.cache)
-    assert again.bytecode_files > 1000
+    assert again.bytecode_files > 500
     assert again.path.read_bytes() == exported[0].read_bytes()
 
 

@@ -19,11 +19,14 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from ...bundler import Reporter
 from ...errors import ExportError
+from ._imports import ImportStatement, import_order, module_name
 from ._platform import LambdaRuntime
 
 #: where Lambda unpacks a zip function: the path every module is compiled as
@@ -33,50 +36,105 @@ TASK_ROOT = "/var/task"
 _PROCESSES = 4
 #: a fixed hash seed keeps the order of any set marshal writes the same in every run
 _COMPILER_ENV = {"PYTHONHASHSEED": "0"}
-#: run by ``python -S``: compile each (source, pyc, name in /var/task) read from stdin; print the failures
+#: run by ``python -S``: compile each (source, pyc or "" for none, name in /var/task) read from stdin;
+#: print the failures and, per module, its imports, each marked whether it runs when the module is imported
 _COMPILER = """\
-import json, py_compile, sys
-failed = []
+import dis, json, marshal, py_compile, sys
+OPTIMIZED = 0x1  # CO_OPTIMIZED: a function's code, which does not run at import time
+
+def imports(code):
+    found, pending = [], [(code, True)]
+    while pending:
+        code, at_import = pending.pop()
+        at_import = at_import and not code.co_flags & OPTIMIZED
+        pending += [(c, at_import) for c in code.co_consts if hasattr(c, "co_code")]
+        ops = list(dis.get_instructions(code))
+        for i, op in enumerate(ops):
+            if op.opname == "IMPORT_NAME" and i >= 2 and isinstance(ops[i - 2].argval, int):
+                found.append([ops[i - 2].argval, op.argval, list(ops[i - 1].argval or ()), at_import])
+    return found
+
+failed, graph = [], {}
 for source, cfile, dfile in json.load(sys.stdin):
     try:
-        py_compile.compile(
-            source, cfile, dfile, doraise=True, optimize=0,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
-    except (py_compile.PyCompileError, OSError, ValueError):
+        if cfile:
+            py_compile.compile(
+                source, cfile, dfile, doraise=True, optimize=0,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+            with open(cfile, "rb") as f:
+                code = marshal.loads(f.read()[16:])
+        else:
+            with open(source, "rb") as f:
+                code = compile(f.read(), dfile, "exec", dont_inherit=True, optimize=0)
+    except (py_compile.PyCompileError, SyntaxError, OSError, ValueError):
         failed.append(source)
-json.dump(failed, sys.stdout)
+        continue
+    graph[source] = imports(code)
+json.dump({"failed": failed, "imports": graph}, sys.stdout)
 """
 
 
-@dataclass(frozen=True)
+@dataclass
 class Bytecode:
-    """What ``compile_tree`` wrote."""
+    """The pyc ``compile_bytecode`` wrote, and what each module imports (for ``keep_within``)."""
 
-    #: pyc files written
-    compiled: int
+    #: the zip's name of each module that has a pyc -> that pyc on disk
+    pycs: dict[str, Path] = field(default_factory=dict)
+    #: module name -> (is a package, the imports that run when it is imported)
+    graph: dict[str, tuple[bool, list[ImportStatement]]] = field(default_factory=dict)
     #: sources that are not valid Python for this version (shipped as they are, without a pyc)
-    failed: tuple[str, ...]
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in self.pycs.values())
+
+    def keep_within(self, budget: int, roots: Iterable[str]) -> int:
+        """Delete pyc until the rest fit in ``budget`` bytes; the number deleted.
+
+        Kept first: the modules that importing ``roots`` imports (what a cold start
+        needs), breadth first; then those that their functions import, the same way;
+        then the others in path order.
+        """
+        by_module = {module_name(relative)[0]: relative for relative in self.pycs}
+        order: dict[str, None] = {}  # ordered, without repeats
+        for names in (import_order(self.graph, roots), import_order(self.graph, roots, in_functions=True), sorted(by_module)):
+            order.update((by_module[m], None) for m in names if m in by_module)
+        used = 0
+        dropped = []
+        for relative in order:
+            size = self.pycs[relative].stat().st_size
+            if used + size <= budget:
+                used += size
+            else:
+                dropped.append(relative)
+        for relative in dropped:
+            self.pycs.pop(relative).unlink()
+        return len(dropped)
 
 
-def compile_bytecode(runtime: LambdaRuntime, roots: list[Path], reporter: Reporter) -> int:
-    """Unchecked-hash pyc beside every module under ``roots`` (each one the zip's root); the number written.
+def compile_bytecode(
+    runtime: LambdaRuntime, roots: list[Path], reporter: Reporter, *, analyse: Sequence[Path] = ()
+) -> Bytecode | None:
+    """Unchecked-hash pyc beside every module under ``roots`` (each one the zip's root).
 
-    On another Python than the runtime's, none: a one-line warning says why.
+    The modules under ``analyse`` (the bundle's src/) get no pyc, but their imports
+    are read too. On another Python than the runtime's, nothing: a one-line warning says why.
     """
     reason = skip_reason(runtime)
     if reason:
         reporter.warn(reason)
-        return 0
-    compiled, failed = 0, 0
+        return None
+    bytecode = Bytecode()
     with reporter.step(f"compiling the modules to bytecode for {runtime.identifier}..."):
         for root in roots:
-            result = compile_tree(root)
-            compiled += result.compiled
-            failed += len(result.failed)
-    left = f" ({failed} files that are not Python {runtime.python} code left as source only)" if failed else ""
-    reporter.info(f"{compiled} modules compiled to bytecode{left}")
-    return compiled
+            compile_tree(root, bytecode)
+        for root in analyse:
+            compile_tree(root, bytecode, write=False)
+    left = f", {len(bytecode.failed)} left as source only (not Python {runtime.python} code)" if bytecode.failed else ""
+    reporter.info(f"{len(bytecode.pycs)} modules compiled to bytecode{left}")
+    return bytecode
 
 
 def skip_reason(runtime: LambdaRuntime) -> str | None:
@@ -99,8 +157,9 @@ def pyc_name(relative: str, cache_tag: str | None = None) -> str:
     return str(path.parent / "__pycache__" / f"{path.name.rpartition('.')[0]}.{tag}.pyc")
 
 
-def compile_tree(root: Path) -> Bytecode:
-    """Compile every ``.py`` under ``root`` (the zip's root, /var/task) next to itself, as unchecked-hash pyc."""
+def compile_tree(root: Path, into: Bytecode, *, write: bool = True) -> None:
+    """Compile every ``.py`` under ``root`` (the zip's root, /var/task) next to itself, as unchecked-hash pyc,
+    adding them and the modules' imports to ``into``; with ``write=False`` only the imports."""
     jobs: list[tuple[str, str, str]] = []
     for directory, dirnames, filenames in os.walk(root, followlinks=True):
         dirnames.sort()
@@ -109,9 +168,9 @@ def compile_tree(root: Path) -> Bytecode:
             if filename.endswith(".py") and source.is_file():
                 relative = source.relative_to(root).as_posix()
                 # the pyc path is computed, not cache_from_source's: PYTHONPYCACHEPREFIX must not move it
-                jobs.append((str(source), str(root / pyc_name(relative)), f"{TASK_ROOT}/{relative}"))
+                jobs.append((str(source), str(root / pyc_name(relative)) if write else "", f"{TASK_ROOT}/{relative}"))
     if not jobs:
-        return Bytecode(0, ())
+        return
     size = -(-len(jobs) // _PROCESSES)
     chunks = [jobs[start : start + size] for start in range(0, len(jobs), size)]
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}, **_COMPILER_ENV}
@@ -122,15 +181,24 @@ def compile_tree(root: Path) -> Bytecode:
         )
         for _ in chunks
     ]  # fmt: skip
-    failed: list[str] = []
     problems: list[str] = []
+    results: list[dict[str, Any]] = []
     for process, chunk in zip(processes, chunks, strict=True):
         out, err = process.communicate(json.dumps(chunk))
         if process.returncode != 0:
             problems.append(err.strip().splitlines()[-1] if err.strip() else f"exit status {process.returncode}")
-            continue
-        failed += json.loads(out)
+        else:
+            results.append(json.loads(out))
     if problems:
         raise ExportError(f"compiling the zip's modules to bytecode failed: {problems[0]}")
-    relative_failures = tuple(Path(f).relative_to(root).as_posix() for f in failed)
-    return Bytecode(len(jobs) - len(failed), relative_failures)
+    failed = {f for result in results for f in result["failed"]}
+    imports = {source: found for result in results for source, found in result["imports"].items()}
+    for path, cfile, _ in jobs:
+        relative = Path(path).relative_to(root).as_posix()
+        if path in failed:
+            into.failed.append(relative)
+            continue
+        name, is_package = module_name(relative)
+        into.graph[name] = (is_package, [(level, module, tuple(names), at_import) for level, module, names, at_import in imports[path]])
+        if cfile:
+            into.pycs[relative] = Path(cfile)

@@ -85,10 +85,21 @@ def export_lambda(
         entry = Path(work) / "entry"  # its own folder, so that _check_unique sees a distribution's clash
         entry.mkdir()
         (entry / f"{HANDLER_MODULE}.py").write_text(handler_source(), encoding="utf-8")
-        bytecode = compile_bytecode(runtime, [site, entry], reporter)
+        bytecode = compile_bytecode(runtime, [site, entry], reporter, analyse=[bundle.path / "src"])
         files = [*tree_files(site), *tree_files(bundle.path, BUNDLE_DIR), *tree_files(entry)]
         _check_unique(files)
         unzipped = sum(f.size for f in files)
+        if bytecode and unzipped > limits.unzipped >= unzipped - bytecode.size:
+            # bytecode only speeds cold starts up: it never makes a zip too big, what fits of it goes in
+            compiled = len(bytecode.pycs)
+            dropped = bytecode.keep_within(limits.unzipped - (unzipped - bytecode.size), _cold_start_roots(bundle))
+            reporter.warn(
+                f"{dropped} of {compiled} modules are in the zip without bytecode (cold starts compile them): with all of "
+                f"it the zip would be {_mib(unzipped)} unzipped, above Lambda's {_mib(limits.unzipped)}; what the handler, "
+                f"the service and its models' frameworks import kept theirs"
+            )
+            files = [*tree_files(site), *tree_files(bundle.path, BUNDLE_DIR), *tree_files(entry)]
+            unzipped = sum(f.size for f in files)
         reporter.info(f"{len(files)} files, {_mib(unzipped)} unzipped ({_mib(freed)} of caches, tests and stubs left out)")
         if unzipped > limits.unzipped:
             raise ExportError(
@@ -102,7 +113,13 @@ def export_lambda(
             f"{output} is {_mib(zipped)}, above the {_mib(limits.zipped_direct)} Lambda accepts in a direct upload; "
             f"upload it to S3 and create the function from there (aws lambda create-function --code S3Bucket=...,S3Key=...)"
         )
-    return LambdaZip(output, runtime, HANDLER, len(files), unzipped, zipped, bytecode)
+    return LambdaZip(output, runtime, HANDLER, len(files), unzipped, zipped, len(bytecode.pycs) if bytecode else 0)
+
+
+def _cold_start_roots(bundle: StoredBundle) -> list[str]:
+    """The modules a cold start imports by name: the handler, the service's module, its models' frameworks."""
+    service_module = bundle.manifest.service.rpartition(":")[0]
+    return [HANDLER_MODULE, service_module, *sorted({a.kind for a in bundle.manifest.artifacts})]
 
 
 def _write_atomically(files: list[ZipEntry], output: Path, reporter: Reporter) -> int:
