@@ -10,7 +10,11 @@ Each module is compiled as the path it has in /var/task, so tracebacks name the
 file Lambda has, not the export's temporary folder.
 
 Bytecode belongs to one Python minor version: it is compiled only when the Python
-running the export is the runtime's (``skip_reason`` says why not otherwise).
+running the export is the runtime's (``skip_reason`` says why not otherwise). It adds
+about as much as the sources take, and it never makes a zip too big: when not all of
+it fits in Lambda's unzipped limit, ``Bytecode.keep_within`` keeps that of the modules
+a cold start imports (``_imports.py``) and drops the rest. The bundle's own modules get
+none: the handler checks the bundle against its RECORD at init, and refuses extra files.
 """
 
 from __future__ import annotations
