@@ -85,11 +85,13 @@ def export_lambda(
         entry = Path(work) / "entry"  # its own folder, so that _check_unique sees a distribution's clash
         entry.mkdir()
         (entry / f"{HANDLER_MODULE}.py").write_text(handler_source(), encoding="utf-8")
-        bytecode = compile_bytecode(runtime, [site, entry], reporter, analyse=[bundle.path / "src"])
         files = [*tree_files(site), *tree_files(bundle.path, BUNDLE_DIR), *tree_files(entry)]
         _check_unique(files)
+        _check_size(files, bundle, runtime, limits)  # before compiling: bytecode is not why a zip is too big
+        bytecode = compile_bytecode(runtime, [site, entry], reporter, analyse=[bundle.path / "src"])
+        files = [*tree_files(site), *tree_files(bundle.path, BUNDLE_DIR), *tree_files(entry)]
         unzipped = sum(f.size for f in files)
-        if bytecode and unzipped > limits.unzipped >= unzipped - bytecode.size:
+        if bytecode and unzipped > limits.unzipped:
             # bytecode only speeds cold starts up: it never makes a zip too big, what fits of it goes in
             compiled = len(bytecode.pycs)
             dropped = bytecode.keep_within(limits.unzipped - (unzipped - bytecode.size), _cold_start_roots(bundle))
@@ -101,12 +103,6 @@ def export_lambda(
             files = [*tree_files(site), *tree_files(bundle.path, BUNDLE_DIR), *tree_files(entry)]
             unzipped = sum(f.size for f in files)
         reporter.info(f"{len(files)} files, {_mib(unzipped)} unzipped ({_mib(freed)} of caches, tests and stubs left out)")
-        if unzipped > limits.unzipped:
-            raise ExportError(
-                f"{bundle.tag} for {runtime.identifier} is {_mib(unzipped)} unzipped, above Lambda's "
-                f"{_mib(limits.unzipped)} limit for zip functions (largest: {_largest(files)}); "
-                f"export it as a container image instead (bundle containerize {bundle.tag} --target lambda-image)"
-            )
         zipped = _write_atomically(files, output, reporter)
     if zipped > limits.zipped_direct:
         reporter.warn(
@@ -134,6 +130,16 @@ def _write_atomically(files: list[ZipEntry], output: Path, reporter: Reporter) -
         partial.unlink(missing_ok=True)
         raise
     return size
+
+
+def _check_size(files: list[ZipEntry], bundle: StoredBundle, runtime: LambdaRuntime, limits: LambdaLimits) -> None:
+    unzipped = sum(f.size for f in files)
+    if unzipped > limits.unzipped:
+        raise ExportError(
+            f"{bundle.tag} for {runtime.identifier} is {_mib(unzipped)} unzipped, above Lambda's "
+            f"{_mib(limits.unzipped)} limit for zip functions (largest: {_largest(files)}); "
+            f"export it as a container image instead (bundle containerize {bundle.tag} --target lambda-image)"
+        )
 
 
 def _check_unique(files: list[ZipEntry]) -> None:
