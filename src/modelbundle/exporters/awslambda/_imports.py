@@ -1,11 +1,12 @@
 """Which modules a cold start imports first: the closure of the module-level imports of its entry points.
 
 When the zip cannot hold the bytecode of every module, the bytecode of these goes
-in first. The imports are read from each module's compiled code (every
-``import`` that runs at import time: top level, class bodies, ``try`` and ``if``
-blocks, but not function bodies), so nothing is executed. Imports made by
-name at run time (``importlib.import_module``, unpickling a model) are not seen:
-the exporter adds the model frameworks' packages as entry points for that reason.
+in first, then that of what their functions import. The imports are read from each
+module's compiled code (an ``import`` at top level, in a class body, a ``try`` or an
+``if`` block runs at import time; one in a function body runs when it is called), so
+nothing is executed. Imports made by name at run time (``importlib.import_module``,
+unpickling a model) are not seen: the exporter adds the model frameworks' packages as
+entry points for that reason, and a lazily loaded submodule may still miss out.
 """
 
 from __future__ import annotations
