@@ -64,8 +64,8 @@ def export_lambda(
     The zip holds ``modelbundle_handler.py`` (handler ``modelbundle_handler.handler``),
     the bundle under ``modelbundle_bundle/``, and the bundle's requirements.lock
     installed from wheels for the runtime's platform. When this Python is the
-    runtime's, every module outside the bundle also ships as unchecked-hash bytecode
-    (``_bytecode.py``), so cold starts do not compile it. The bundle's own files are
+    runtime's, the modules outside the bundle also ship as unchecked-hash bytecode
+    (``_bytecode.py``: all of it, or what fits), so cold starts do not compile them. The bundle's own files are
     left as RECORD lists them: the handler checks them at init and refuses any extra.
     The size limits are checked before anything is written; on any failure ``output``
     is left as it was.
