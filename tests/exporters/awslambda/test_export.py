@@ -27,6 +27,7 @@ import pytest
 from fixtures.session import SESSION_DIR, unique_name
 from modelbundle.errors import ExportError
 from modelbundle.exporters.awslambda import BUNDLE_DIR, HANDLER_MODULE, LambdaLimits, export_lambda
+from modelbundle.exporters.awslambda._bytecode import pyc_name
 
 from .conftest import LambdaIris
 
@@ -34,6 +35,8 @@ BASE_IMAGE = "modelbundle-base:bookworm-py3.11"
 EVENTS = Path(__file__).parent / "events"
 MIB = 1024 * 1024
 WARM_CALLS = 20
+#: the flags word of an unchecked-hash pyc (PEP 552: hash-based, source not checked)
+UNCHECKED_HASH = (1).to_bytes(4, "little")
 
 #: unpacks the zip as Lambda does, keeping each entry's mode bits
 UNPACK = """\
@@ -44,10 +47,17 @@ with zipfile.ZipFile(sys.argv[1]) as archive:
         os.chmod(path, (info.external_attr >> 16) & 0o7777)
 """
 
-#: the Lambda runtime's part: import the handler module (init), then call handler(event, context) per event
+#: the Lambda runtime's part: import the handler module (init), then call handler(event, context) per event;
+#: every module Python compiles from source instead of loading its bytecode is recorded
 INVOKE = """\
-import json, sys, time
+import importlib.machinery, json, sys, time
 sys.path[:] = ["/var/task"] + [p for p in sys.path if p and "-packages" not in p]
+compiled = []
+_source_to_code = importlib.machinery.SourceFileLoader.source_to_code
+def _recording(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return _source_to_code(self, data, path, *args, **kwargs)
+importlib.machinery.SourceFileLoader.source_to_code = _recording
 started = time.perf_counter()
 import modelbundle_handler
 init_seconds = time.perf_counter() - started
@@ -76,6 +86,8 @@ print(json.dumps({
     "init_seconds": init_seconds, "warm_seconds": sorted(warm), "answers": answers,
     "paths": sorted({m.__file__.split("/")[2] for m in (numpy, sklearn, modelbundle_handler)}),
     "sys_path": sys.path,
+    "compiled": compiled,
+    "loaded": sorted(m.__file__ for m in list(sys.modules.values()) if (getattr(m, "__file__", None) or "").startswith("/var/task/")),
 }))
 """
 
@@ -206,7 +218,20 @@ def test_the_zip_fits_and_is_laid_out_for_lambda(exported: tuple[Path, str], lam
     assert f"{BUNDLE_DIR}/RECORD" in names and f"{BUNDLE_DIR}/bundle.json" in names
     assert any(n.startswith("numpy/") for n in names) and any(n.startswith("modelbundle/") for n in names)
     assert "sklearn/datasets/descr/iris.rst" in names  # data files that look like docs are kept: load_iris reads them
-    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".pyi")) or n.startswith("bin/")]
+    assert not [n for n in names if n.endswith(".pyi") or n.startswith("bin/")]
+    # bytecode: one unchecked-hash pyc per module outside the bundle, and none without its source
+    sources = {n for n in names if n.endswith(".py") and not n.startswith(f"{BUNDLE_DIR}/")}
+    pycs = {n for n in names if n.endswith(".pyc")}
+    assert pycs <= {pyc_name(n) for n in sources}
+    assert {pyc_name(f"{HANDLER_MODULE}.py"), pyc_name("modelbundle/__init__.py"), pyc_name("numpy/__init__.py")} <= pycs
+    assert len(pycs) > 500 and all(n.endswith(f".{sys.implementation.cache_tag}.pyc") for n in pycs)
+    if len(pycs) < len(sources) - 5:  # a few files are not Python 3.11 code; more missing means the limit left them out
+        assert "modules are in the zip without bytecode" in printed and unzipped > 240 * MIB
+    with zipfile.ZipFile(zip_path) as archive:
+        flags = {archive.read(n)[4:8] for n in pycs}
+    assert flags == {UNCHECKED_HASH}
+    # the bundle is shipped exactly as RECORD lists it: the handler refuses any file it does not list
+    assert not [n for n in names if n.startswith(f"{BUNDLE_DIR}/") and ("__pycache__" in n or n.endswith(".pyc"))]
     # of the test suites, only the modules library code imports are left (numpy.testing needs _natype)
     kept_tests = [n for n in names if "/tests/" in n and not n.endswith("/")]
     assert "numpy/_core/tests/_natype.py" in kept_tests and len(kept_tests) < 10, kept_tests
@@ -258,6 +283,29 @@ def test_everything_comes_from_var_task(container_run: dict[str, Any]) -> None:
     assert container_run["paths"] == ["task"]  # /var/task/...
     assert not [p for p in container_run["sys_path"] if "packages" in p]
     assert "Traceback" not in container_run["stderr"], container_run["stderr"]
+
+
+def test_the_zip_imports_every_module_from_its_bytecode(container_run: dict[str, Any], exported: tuple[Path, str]) -> None:
+    """In /var/task, which the function's user cannot write, Python loads the shipped pyc instead of compiling.
+
+    The modules Python compiled are the bundle's own (the service's file: RECORD lists no
+    bytecode) and those the size limit left without; a zip without bytecode, or with
+    bytecode Python ignores, compiles every module here.
+    """
+    with zipfile.ZipFile(exported[0]) as archive:
+        shipped = {f"/var/task/{n}" for n in archive.namelist() if n.endswith(".pyc")}
+    compiled = set(container_run["compiled"])
+    assert f"/var/task/{BUNDLE_DIR}/src/service.py" in compiled
+    assert not [p for p in compiled if f"/var/task/{pyc_name(p.removeprefix('/var/task/'))}" in shipped]
+    from_bytecode = [p for p in container_run["loaded"] if p not in compiled]
+    assert len(from_bytecode) > 300 and f"/var/task/{HANDLER_MODULE}.py" in from_bytecode
+    assert len(from_bytecode) > 2 * len(compiled), (len(from_bytecode), len(compiled))
+
+
+def test_the_same_bundle_gives_the_same_zip(exported: tuple[Path, str], lambda_iris: LambdaIris, tmp_path: Path) -> None:
+    again = export_lambda(lambda_iris.bundle, tmp_path / "again.zip", cache_dir=lambda_iris.cache)
+    assert again.bytecode_files > 500
+    assert again.path.read_bytes() == exported[0].read_bytes()
 
 
 def test_a_zip_over_the_limit_is_refused_and_nothing_is_written(lambda_iris: LambdaIris, tmp_path: Path) -> None:

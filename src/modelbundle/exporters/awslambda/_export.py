@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ...bundler import Reporter, StoredBundle, verify_record
 from ...errors import ExportError
+from ._bytecode import compile_bytecode
 from ._entry import BUNDLE_DIR, HANDLER, HANDLER_MODULE, handler_source
 from ._install import install_lock
 from ._platform import LambdaRuntime, lambda_runtime
@@ -43,6 +44,8 @@ class LambdaZip:
     files: int
     unzipped_size: int
     zipped_size: int
+    #: ``.pyc`` files in the zip; 0 when the export ran on another Python than the runtime's
+    bytecode_files: int = 0
 
 
 def export_lambda(
@@ -60,8 +63,12 @@ def export_lambda(
 
     The zip holds ``modelbundle_handler.py`` (handler ``modelbundle_handler.handler``),
     the bundle under ``modelbundle_bundle/``, and the bundle's requirements.lock
-    installed from wheels for the runtime's platform. The size limits are checked
-    before anything is written; on any failure ``output`` is left as it was.
+    installed from wheels for the runtime's platform. When this Python is the
+    runtime's, the modules outside the bundle also ship as unchecked-hash bytecode
+    (``_bytecode.py``: all of it, or what fits), so cold starts do not compile them. The bundle's own files are
+    left as RECORD lists them: the handler checks them at init and refuses any extra.
+    The size limits are checked before anything is written; on any failure ``output``
+    is left as it was.
     """
     reporter = reporter or Reporter(quiet=True)
     bundle_python = bundle.manifest.python_minor
@@ -74,28 +81,41 @@ def export_lambda(
         site = Path(work) / "site"
         site.mkdir()
         install_lock(bundle.path / "env" / "requirements.lock", site, runtime, links, reporter)
-        freed = slim(site)
-        files = [
-            *tree_files(site),
-            *tree_files(bundle.path, BUNDLE_DIR),
-            ZipEntry(f"{HANDLER_MODULE}.py", handler_source().encode()),
-        ]
+        freed = slim(site)  # first: it deletes caches and tests, and each pyc must match a shipped source
+        entry = Path(work) / "entry"  # its own folder, so that _check_unique sees a distribution's clash
+        entry.mkdir()
+        (entry / f"{HANDLER_MODULE}.py").write_text(handler_source(), encoding="utf-8")
+        files = [*tree_files(site), *tree_files(bundle.path, BUNDLE_DIR), *tree_files(entry)]
         _check_unique(files)
+        _check_size(files, bundle, runtime, limits)  # before compiling: bytecode is not why a zip is too big
+        bytecode = compile_bytecode(runtime, [site, entry], reporter, analyse=[bundle.path / "src"])
+        files = [*tree_files(site), *tree_files(bundle.path, BUNDLE_DIR), *tree_files(entry)]
         unzipped = sum(f.size for f in files)
-        reporter.info(f"{len(files)} files, {_mib(unzipped)} unzipped ({_mib(freed)} of caches, tests and stubs left out)")
-        if unzipped > limits.unzipped:
-            raise ExportError(
-                f"{bundle.tag} for {runtime.identifier} is {_mib(unzipped)} unzipped, above Lambda's "
-                f"{_mib(limits.unzipped)} limit for zip functions (largest: {_largest(files)}); "
-                f"export it as a container image instead (bundle containerize {bundle.tag} --target lambda-image)"
+        if bytecode and unzipped > limits.unzipped:
+            # bytecode only speeds cold starts up: it never makes a zip too big, what fits of it goes in
+            compiled = len(bytecode.pycs)
+            dropped = bytecode.keep_within(limits.unzipped - (unzipped - bytecode.size), _cold_start_roots(bundle))
+            reporter.warn(
+                f"{dropped} of {compiled} modules are in the zip without bytecode (cold starts compile them): with all of "
+                f"it the zip would be {_mib(unzipped)} unzipped, above Lambda's {_mib(limits.unzipped)}; what the handler, "
+                f"the service and its models' frameworks import kept theirs"
             )
+            files = [*tree_files(site), *tree_files(bundle.path, BUNDLE_DIR), *tree_files(entry)]
+            unzipped = sum(f.size for f in files)
+        reporter.info(f"{len(files)} files, {_mib(unzipped)} unzipped ({_mib(freed)} of caches, tests and stubs left out)")
         zipped = _write_atomically(files, output, reporter)
     if zipped > limits.zipped_direct:
         reporter.warn(
             f"{output} is {_mib(zipped)}, above the {_mib(limits.zipped_direct)} Lambda accepts in a direct upload; "
             f"upload it to S3 and create the function from there (aws lambda create-function --code S3Bucket=...,S3Key=...)"
         )
-    return LambdaZip(output, runtime, HANDLER, len(files), unzipped, zipped)
+    return LambdaZip(output, runtime, HANDLER, len(files), unzipped, zipped, len(bytecode.pycs) if bytecode else 0)
+
+
+def _cold_start_roots(bundle: StoredBundle) -> list[str]:
+    """The modules a cold start imports by name: the handler, the service's module, its models' frameworks."""
+    service_module = bundle.manifest.service.rpartition(":")[0]
+    return [HANDLER_MODULE, service_module, *sorted({a.kind for a in bundle.manifest.artifacts})]
 
 
 def _write_atomically(files: list[ZipEntry], output: Path, reporter: Reporter) -> int:
@@ -110,6 +130,16 @@ def _write_atomically(files: list[ZipEntry], output: Path, reporter: Reporter) -
         partial.unlink(missing_ok=True)
         raise
     return size
+
+
+def _check_size(files: list[ZipEntry], bundle: StoredBundle, runtime: LambdaRuntime, limits: LambdaLimits) -> None:
+    unzipped = sum(f.size for f in files)
+    if unzipped > limits.unzipped:
+        raise ExportError(
+            f"{bundle.tag} for {runtime.identifier} is {_mib(unzipped)} unzipped, above Lambda's "
+            f"{_mib(limits.unzipped)} limit for zip functions (largest: {_largest(files)}); "
+            f"export it as a container image instead (bundle containerize {bundle.tag} --target lambda-image)"
+        )
 
 
 def _check_unique(files: list[ZipEntry]) -> None:

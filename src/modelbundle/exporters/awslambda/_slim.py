@@ -1,6 +1,7 @@
 """What an installed environment carries that a Lambda function never uses, and its removal.
 
-Removed: bytecode caches, the ``bin/`` scripts pip writes (their shebangs name the
+Removed: bytecode caches (the exporter compiles its own afterwards, so that each
+pyc matches a shipped source), the ``bin/`` scripts pip writes (their shebangs name the
 build machine's Python), ``*.pyi`` stubs, and ``tests``/``test`` packages nested
 inside a package -- except the modules of them that code outside the tests imports
 (``numpy.testing`` imports ``numpy._core.tests._natype``, so it stays). Kept on
