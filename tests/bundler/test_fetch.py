@@ -7,8 +7,10 @@ serves tiny wheel files; pip's settings are given, so the machine's own index is
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -174,3 +176,22 @@ def test_a_local_copy_with_the_digest_is_taken_before_the_network(index: Index, 
     (links / name).write_bytes(data)
     found = fetch(index, [pin], tmp_path / "cache", extra_dirs=[links])
     assert found.chosen["pkg"] == links / name and index.downloads == []  # type: ignore[attr-defined]
+
+
+def test_a_wheel_for_a_newer_python_is_refused_as_pip_would(index: Index, tmp_path: Path) -> None:
+    # the index does not say (no data-requires-python): the wheel's own METADATA does
+    name = "modern-1.0-py3-none-any.whl"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("modern-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: modern\nVersion: 1.0\nRequires-Python: >=3.12\n\nText\n")
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    index.projects["modern"] = [(name, data, digest)]
+    pin = LockedDistribution("modern", "1.0", frozenset({digest}), f"modern==1.0 --hash=sha256:{digest}")  # type: ignore[arg-type]
+    found = fetch(index, [pin], tmp_path / "cache")
+    assert [(m.dist.pin, m.reason) for m in found.missing] == [("modern==1.0", "modern==1.0 requires Python >=3.12")]  # type: ignore[attr-defined]
+    on_312 = find_wheels(
+        [pin], WheelPlatform("x86_64", "3.12", (2, 36)), WheelCache(tmp_path / "cache"), Reporter(quiet=True),
+        pip=PipSettings(index_url=index.url), pip_fallback=False,
+    )
+    assert not on_312.missing

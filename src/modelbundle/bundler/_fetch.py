@@ -16,12 +16,14 @@ together, with why, for the caller's error.
 from __future__ import annotations
 
 import contextlib
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.markers import InvalidMarker, Marker
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_version, parse_wheel_filename
 
 from ._index import FileLink, IndexClient, UnreachableIndex
@@ -175,6 +177,9 @@ def _fetch(
             rank = platform.wheel_rank(link.filename) if _is_wheel_of(link.filename, dist) else None
             if rank is None:
                 continue
+            if link.requires_python and not _python_fits(link.requires_python, platform):
+                problems.append(f"{dist.pin} requires Python {link.requires_python}")
+                continue
             if link.sha256 is not None and link.sha256 not in dist.hashes:
                 if link.local:  # most often a wheel rebuilt since the lock was made: worth saying
                     problems.append(f"{link.url} has sha256 {link.sha256}, which the lock does not allow for {dist.pin}")
@@ -198,12 +203,43 @@ def _fetch(
         except UnreachableIndex as exc:
             problems.append(str(exc))
             continue
-        if digest in dist.hashes:
-            partial.replace(target)
-            return _FETCHED
-        partial.unlink(missing_ok=True)
-        problems.append(f"{link.url} has sha256 {digest}, which the lock does not allow for {dist.pin}")
+        if digest not in dist.hashes:
+            partial.unlink(missing_ok=True)
+            problems.append(f"{link.url} has sha256 {digest}, which the lock does not allow for {dist.pin}")
+            continue
+        requires = link.requires_python or _requires_python(partial)
+        if requires and not _python_fits(requires, platform):
+            # pip would refuse it for this Python (its index may not have said so): so does the caller's pip
+            partial.unlink(missing_ok=True)
+            return f"{dist.pin} requires Python {requires}"
+        partial.replace(target)
+        return _FETCHED
     return "; ".join(problems) or None
+
+
+def _python_fits(requires: str, platform: WheelPlatform) -> bool:
+    """Whether ``Requires-Python: requires`` admits the platform's Python, as pip checks it (``3.11`` against the specifier)."""
+    try:
+        return SpecifierSet(requires).contains(platform.python_version, prereleases=True)
+    except InvalidSpecifier:
+        return True  # pip ignores a specifier it cannot read
+
+
+def _requires_python(wheel: Path) -> str | None:
+    """The Requires-Python of a wheel's METADATA, if it has one."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+            if not names:
+                return None
+            headers = archive.read(names[0]).decode("utf-8", errors="replace").split("\n\n", 1)[0]
+    except (OSError, zipfile.BadZipFile):
+        return None
+    for line in headers.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "requires-python":
+            return value.strip() or None
+    return None
 
 
 def _local_links(dist: LockedDistribution, folders: Sequence[Path]) -> list[FileLink]:

@@ -46,6 +46,8 @@ class FileLink:
     sha256: str | None
     #: on this machine (a find-links folder, a ``file://`` index): cheap to fetch
     local: bool = False
+    #: the Requires-Python the index publishes for it, if it does
+    requires_python: str | None = None
 
     @property
     def path(self) -> Path:
@@ -148,32 +150,36 @@ def _parse_json(page: dict[str, Any], base: str) -> list[FileLink]:
     for entry in page.get("files", []):
         sha256 = (entry.get("hashes") or {}).get("sha256")
         url = urljoin(base, str(entry["url"])).partition("#")[0]
-        links.append(FileLink(str(entry["filename"]), url, sha256, local=url.startswith("file:")))
+        requires = entry.get("requires-python") or None
+        links.append(FileLink(str(entry["filename"]), url, sha256, local=url.startswith("file:"), requires_python=requires))
     return links
 
 
 class _Anchors(HTMLParser):
+    """Each link's href and data-requires-python (the HTML parser unescapes ``&gt;=``)."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.hrefs: list[str] = []
+        self.links: list[tuple[str, str | None]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        href = dict(attrs).get("href")
+        values = dict(attrs)
+        href = values.get("href")
         if tag == "a" and href:
-            self.hrefs.append(href)
+            self.links.append((href, values.get("data-requires-python") or None))
 
 
 def _parse_html(page: str, base: str) -> list[FileLink]:
     parser = _Anchors()
     parser.feed(page)
     links = []
-    for href in parser.hrefs:
+    for href, requires in parser.links:
         url = urljoin(base, href)
         address, _, fragment = url.partition("#")
         name, _, value = fragment.partition("=")
         filename = unquote(urlsplit(address).path.rsplit("/", 1)[-1])
         sha256 = value.lower() if name == "sha256" and value else None
-        links.append(FileLink(filename, address, sha256, local=address.startswith("file:")))
+        links.append(FileLink(filename, address, sha256, local=address.startswith("file:"), requires_python=requires))
     return links
 
 
