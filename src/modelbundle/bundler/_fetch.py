@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -37,8 +38,7 @@ from ._wheel_cache import WheelCache, link_or_copy
 
 #: wheels fetched at once (downloads wait on the network, not on the CPU)
 FETCH_WORKERS = 8
-#: what ``_fetch`` says when it put a wheel in place
-_FETCHED = "fetched"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,16 @@ class MissingWheel:
 
     dist: LockedDistribution
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What fetching one pin came to: a wheel in place, or why not; ``final`` when no other source can change that
+    (a file whose digest the lock refuses, a wheel for another Python)."""
+
+    fetched: bool = False
+    reason: str | None = None
+    final: bool = False
 
 
 @dataclass
@@ -102,10 +112,11 @@ def find_wheels(
         settings = pip if pip is not None else read_pip_settings(cache_dir=cache.directory.parent)
         client = IndexClient(settings)
         local = [*extra, *(Path(link) for link in settings.find_links if "://" not in link)]
-        reasons = _in_parallel(pins, lambda dist: _fetch(dist, platform, client, local, work), workers)
+        outcomes = _in_parallel(pins, lambda dist: _fetch(dist, platform, client, local, work), workers)
         cache.add(work.glob("*.whl"))
-        # what was not fetched (nothing listed it, or an index refused us) pip may still find, as it is configured
-        again = [dist for dist in pins if reasons[dist.name] != _FETCHED]
+        reasons = {name: outcome.reason for name, outcome in outcomes.items()}
+        # what was not fetched (nothing listed it, an index was unreachable) pip may still find, as it is configured
+        again = [dist for dist in pins if not outcomes[dist.name].fetched and not outcomes[dist.name].final]
         if pip_fallback and again:
             said = _in_parallel(again, lambda dist: _pip_download(dist, platform, cache, work / f"pip-{dist.name}"), workers)
             for dist in again:
@@ -113,7 +124,7 @@ def find_wheels(
                 reasons[dist.name] = said[dist.name] or reasons[dist.name]
     more = _match(pins, {**_by_digest(extra, pins), **cache.by_digest()}, platform)
     found.chosen.update(more.chosen)
-    found.missing = [MissingWheel(m.dist, reasons.get(m.dist.name)) for m in more.missing]  # a reason, or None
+    found.missing = [MissingWheel(m.dist, reasons.get(m.dist.name)) for m in more.missing]
     return found
 
 
@@ -158,19 +169,20 @@ def _match(locked: Sequence[LockedDistribution], wheels: dict[str, Path], platfo
 
 
 def _in_parallel(
-    pins: Sequence[LockedDistribution], work: Callable[[LockedDistribution], str | None], workers: int
-) -> dict[NormalizedName, str | None]:
-    """``work`` for every pin, ``workers`` at a time: pin name -> what went wrong (None: nothing said)."""
+    pins: Sequence[LockedDistribution], work: Callable[[LockedDistribution], _T], workers: int
+) -> dict[NormalizedName, _T]:
+    """``work`` for every pin, ``workers`` at a time, by pin name."""
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(pins))), thread_name_prefix="wheels") as pool:
         return dict(zip([dist.name for dist in pins], pool.map(work, pins), strict=True))
 
 
 def _fetch(
     dist: LockedDistribution, platform: WheelPlatform, client: IndexClient, local: Sequence[Path], work: Path
-) -> str | None:
-    """Put a wheel of ``dist`` whose digest the lock allows into ``work``: ``_FETCHED``, else why not (None: no file listed)."""
+) -> _Outcome:
+    """Put a wheel of ``dist`` whose digest the lock allows, for the platform's Python, into ``work``."""
     candidates: list[tuple[int, int, FileLink]] = []
     problems: list[str] = []
+    refused = False
 
     def consider(links: Iterable[FileLink]) -> None:
         for link in links:
@@ -206,15 +218,16 @@ def _fetch(
         if digest not in dist.hashes:
             partial.unlink(missing_ok=True)
             problems.append(f"{link.url} has sha256 {digest}, which the lock does not allow for {dist.pin}")
+            refused = True
             continue
         requires = link.requires_python or _requires_python(partial)
         if requires and not _python_fits(requires, platform):
             # pip would refuse it for this Python (its index may not have said so): so does the caller's pip
             partial.unlink(missing_ok=True)
-            return f"{dist.pin} requires Python {requires}"
+            return _Outcome(reason=f"{dist.pin} requires Python {requires}", final=True)
         partial.replace(target)
-        return _FETCHED
-    return "; ".join(problems) or None
+        return _Outcome(fetched=True)
+    return _Outcome(reason="; ".join(problems) or None, final=refused)
 
 
 def _python_fits(requires: str, platform: WheelPlatform) -> bool:
