@@ -38,7 +38,7 @@ from modelbundle.exporters.docker import ImagePlatform
 
 REPO = Path(__file__).resolve().parents[1]
 IRIS = REPO / "examples" / "iris"
-LOCK_CACHE = Path(tempfile.gettempdir()) / "modelbundle-bench-cache"
+LOCK_CACHE = Path(tempfile.gettempdir()) / "modelbundle-wheels-bench-cache"
 
 
 def iris_lock(root: Path) -> Path:
