@@ -116,3 +116,30 @@ def test_a_missing_constraint_file_is_a_build_error(pip_conf: Callable[[str], Pa
     pip_conf("[global]\nconstraint = /nowhere/constraints.txt\n")
     with pytest.raises(BuildError, match=r"^pip's constraint file /nowhere/constraints\.txt \(PIP_CONSTRAINT or `constraint` in pip\.conf\) cannot be read: No such file or directory$"):
         read_pip_settings().constraints_text()
+
+
+def test_pips_answer_is_cached_until_a_config_file_or_variable_changes(
+    pip_conf: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelbundle.bundler import _pip_settings
+
+    runs: list[list[str]] = []
+    real_run_pip = _pip_settings.run_pip
+
+    def counting(args: list[str], **kwargs: object) -> object:
+        runs.append(args)
+        return real_run_pip(args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_pip_settings, "run_pip", counting)
+    cache = tmp_path / "cache"
+    conf = pip_conf("[global]\nindex-url = https://one.example/simple\n")
+    assert read_pip_settings(cache_dir=cache).index_url == "https://one.example/simple"
+    assert read_pip_settings(cache_dir=cache).index_url == "https://one.example/simple"
+    assert len(runs) == 1  # the second build starts no pip
+
+    conf.write_text("[global]\nindex-url = https://two.example/simple\n")
+    os.utime(conf, ns=(conf.stat().st_atime_ns, conf.stat().st_mtime_ns + 1_000_000_000))
+    assert read_pip_settings(cache_dir=cache).index_url == "https://two.example/simple"
+    monkeypatch.setenv("PIP_INDEX_URL", "https://three.example/simple")
+    assert read_pip_settings(cache_dir=cache).index_url == "https://three.example/simple"
+    assert len(runs) == 3

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import BuildError, StoreError
-from ._lock import _last_lines, _pip_env
+from ._installer import last_lines, pip_env, run_pip
 from ._report import Reporter
 from ._store import StoredBundle
 
@@ -28,13 +28,14 @@ def create_env(bundle: StoredBundle, directory: Path, cache_dir: Path, reporter:
     try:
         with reporter.step(f"creating a virtualenv in {directory}..."):
             _run([sys.executable, "-m", "venv", str(directory)], "could not create the virtualenv")
-        python = directory / "bin" / "python"
-        command = [str(python), "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r", str(lock)]
+        args = ["install", "--quiet", "--require-hashes", "--no-deps", "-r", str(lock)]
         if vendored.is_dir():
-            command += ["--no-index", "--find-links", str(vendored)]
-        command += ["--find-links", str(cache_dir / "wheels")]
+            args += ["--no-index", "--find-links", str(vendored)]
+        args += ["--find-links", str(cache_dir / "wheels")]
         with reporter.step(f"installing {bundle.manifest.dependencies.locked} locked distributions..."):
-            _run(command, "could not install the bundle's requirements.lock")
+            result = run_pip(args, python=directory / "bin" / "python")
+        if result.returncode != 0:
+            raise BuildError(f"could not install the bundle's requirements.lock: {last_lines(result.stderr or result.stdout)}")
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -42,6 +43,6 @@ def create_env(bundle: StoredBundle, directory: Path, cache_dir: Path, reporter:
 
 
 def _run(command: list[str], what: str) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, env=_pip_env())
+    result = subprocess.run(command, capture_output=True, text=True, env=pip_env())
     if result.returncode != 0:
-        raise BuildError(f"{what}: {_last_lines(result.stderr or result.stdout)}")
+        raise BuildError(f"{what}: {last_lines(result.stderr or result.stdout)}")

@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -35,14 +34,15 @@ from .._install_hints import needs_build_tool
 from .._version import __version__
 from ..errors import BuildError
 from ._installed import installed_pins
+from ._installer import last_lines, pip_compile, run_pip
 from ._options import DEFAULT_RESOLVER, Resolver
 from ._pip_settings import PipSettings, read_pip_settings
+from ._record import file_digest
 from ._report import Reporter
 from ._requirements import RUNTIME_DISTRIBUTION
 from ._uv import Uv, usable_uv, uv_compile
+from ._wheel_cache import PREVIOUS_WHEELS_DIR, link_or_copy
 
-#: pip gives up quickly on an unreachable index instead of retrying for minutes
-FAST_FAIL_PIP_ARGS = ("--retries", "1", "--timeout", "15")
 #: what a conflict between the requirements and the installed versions asks of the user
 _CONFLICT_HINT = (
     "every installed distribution is a constraint: pin versions that fit the environment, or install ones that fit the pins"
@@ -81,7 +81,7 @@ def lock_requirements(
     wheel_cache.mkdir(parents=True, exist_ok=True)
     runtime_wheel = ensure_runtime_wheel(wheel_cache, reporter)
     uv = _pick_uv(resolver, reporter)
-    pip = read_pip_settings()
+    pip = read_pip_settings(cache_dir=cache_dir)
     inputs = _LockInputs(
         tuple(requirements), _installed_constraints(), pip.constraints_text(), wheel_cache, runtime_wheel,
         tuple(find_links), offline, pip,
@@ -137,7 +137,7 @@ def _lock_with_uv(uv: Uv, inputs: _LockInputs, resolver: Resolver, reporter: Rep
                 # the lock would lose the hashes of every other platform's wheels
                 runtime = work / "runtime"
                 runtime.mkdir()
-                _link_or_copy(inputs.runtime_wheel, runtime / inputs.runtime_wheel.name)
+                link_or_copy(inputs.runtime_wheel, runtime / inputs.runtime_wheel.name)
                 links = [runtime, *inputs.find_links]
             compiled = uv_compile(uv, work, "requirements.in", constraints, links, inputs.pip, no_index=no_index)
         if compiled.outcome == "locked":
@@ -145,13 +145,13 @@ def _lock_with_uv(uv: Uv, inputs: _LockInputs, resolver: Resolver, reporter: Rep
         said = compiled.text
         if compiled.outcome == "crashed":
             if resolver == "uv":
-                raise BuildError(f"could not lock the environment: uv {uv.version} crashed: {_last_lines(said)} (--resolver pip-tools locks without it)")
-            reporter.warn(f"uv {uv.version} crashed ({_last_lines(said, 1)}); locking with pip-compile instead")
+                raise BuildError(f"could not lock the environment: uv {uv.version} crashed: {last_lines(said)} (--resolver pip-tools locks without it)")
+            reporter.warn(f"uv {uv.version} crashed ({last_lines(said, 1)}); locking with pip-compile instead")
             return None
         if compiled.outcome == "unsatisfiable" and not no_index:
-            raise BuildError(f"could not lock the environment: {_last_lines(said)} ({_CONFLICT_HINT})")
+            raise BuildError(f"could not lock the environment: {last_lines(said)} ({_CONFLICT_HINT})")
         if not no_index:
-            reporter.warn(f"locking against the package index failed ({_last_lines(said, 1)}); trying offline from the wheel cache")
+            reporter.warn(f"locking against the package index failed ({last_lines(said, 1)}); trying offline from the wheel cache")
     raise BuildError(_offline_failure(said, inputs.wheel_cache))
 
 
@@ -162,7 +162,7 @@ def _lock_with_pip_compile(inputs: _LockInputs, reporter: Reporter) -> str:
     for no_index in [True] if inputs.offline else [False, True]:
         what = "offline, from the wheel cache" if no_index else "with pip-compile"
         with reporter.step(f"locking {len(inputs.requirements)} requirements {what}..."), _workdir(inputs) as (work, constraints):
-            ok, output = _pip_compile(work, constraints, [inputs.wheel_cache, *inputs.find_links], no_index)
+            ok, output = pip_compile(work, "requirements.in", constraints, [inputs.wheel_cache, *inputs.find_links], no_index=no_index)
         if ok:
             return output
         errors.append(output)
@@ -173,7 +173,7 @@ def _lock_with_pip_compile(inputs: _LockInputs, reporter: Reporter) -> str:
 
 def _offline_failure(output: str, wheel_cache: Path) -> str:
     return (
-        "could not lock the environment: " + _last_lines(output)
+        "could not lock the environment: " + last_lines(output)
         + f" (wheel cache: {wheel_cache}; pass --find-links DIR with the wheels, or check that the index is reachable)"
     )
 
@@ -194,39 +194,6 @@ def _workdir(inputs: _LockInputs) -> Iterator[tuple[Path, list[str]]]:
             (work / "pip-constraints.txt").write_text(inputs.pip_constraints)
             constraints.append("pip-constraints.txt")
         yield work, constraints
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:  # another file system
-        shutil.copyfile(source, target)
-
-
-def _pip_compile(work: Path, constraints: Sequence[str], links: Sequence[Path], no_index: bool) -> tuple[bool, str]:
-    command = [
-        sys.executable, "-m", "piptools", "compile",
-        "--generate-hashes", "--allow-unsafe", "--strip-extras", "--no-header", "--quiet",
-        "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host",
-        "--pip-args", " ".join(FAST_FAIL_PIP_ARGS), "-o", "requirements.lock",
-    ]
-    for name in constraints:
-        command += ["-c", name]
-    for link in links:
-        command += ["--find-links", str(link)]
-    if no_index:
-        command.append("--no-index")
-    command.append("requirements.in")
-    result = subprocess.run(command, cwd=work, capture_output=True, text=True, env=_pip_env())
-    if result.returncode != 0:
-        return False, result.stderr or result.stdout
-    return True, (work / "requirements.lock").read_text()
-
-
-def _pip_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-    return env
 
 
 def _installed_constraints() -> str:
@@ -252,7 +219,7 @@ def _cache_key(inputs: _LockInputs, resolver: str) -> str:
 
 def _runtime_wheel_digest(wheel_cache: Path) -> str:
     wheel = wheel_cache / runtime_wheel_name()
-    return hashlib.sha256(wheel.read_bytes()).hexdigest() if wheel.is_file() else ""
+    return file_digest(wheel) if wheel.is_file() else ""
 
 
 def runtime_wheel_name() -> str:
@@ -280,12 +247,9 @@ def ensure_runtime_wheel(wheel_cache: Path, reporter: Reporter) -> Path:
     if target.is_file() and stamp.is_file() and stamp.read_text() == source_digest:
         return target
     with reporter.step("building a wheel of modelbundle for the bundle's environment..."), tempfile.TemporaryDirectory() as out:
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", out, str(source)],
-            capture_output=True, text=True, env=_pip_env(),
-        )
+        result = run_pip(["wheel", "--no-deps", "--quiet", "-w", out, str(source)])
         if result.returncode != 0:
-            raise BuildError(f"could not build a wheel of modelbundle from {source}: {_last_lines(result.stderr)}")
+            raise BuildError(f"could not build a wheel of modelbundle from {source}: {last_lines(result.stderr)}")
         built = next(Path(out).glob("*.whl"))
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         shutil.move(str(built), partial)
@@ -295,15 +259,11 @@ def ensure_runtime_wheel(wheel_cache: Path, reporter: Reporter) -> Path:
     return target
 
 
-#: earlier runtime wheels, by digest: bundles locked against them can still be containerized
-PREVIOUS_WHEELS_DIR = "previous"
-
-
 def _keep_previous(wheel: Path) -> None:
     """Keep the wheel being replaced under previous/<digest>/ (same name, so pip still reads its tags)."""
     if not wheel.is_file():
         return
-    keep = wheel.parent / PREVIOUS_WHEELS_DIR / hashlib.sha256(wheel.read_bytes()).hexdigest()[:32] / wheel.name
+    keep = wheel.parent / PREVIOUS_WHEELS_DIR / file_digest(wheel)[:32] / wheel.name
     if not keep.exists():
         keep.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(wheel, keep)
@@ -340,8 +300,3 @@ def _tree_digest(root: Path, only: str | None = None) -> str:
         if path.is_file():
             digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
-
-
-def _last_lines(text: str, count: int = 3) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return " | ".join(lines[-count:]) or "no output"

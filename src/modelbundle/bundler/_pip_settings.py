@@ -10,14 +10,18 @@ passed to uv explicitly.
 from __future__ import annotations
 
 import ast
+import hashlib
+import importlib.util
+import json
 import os
-import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuildError
+from ._installer import last_lines, run_pip
 
 #: pip's index when none is configured
 PYPI_SIMPLE = "https://pypi.org/simple"
@@ -87,16 +91,71 @@ class PipSettings:
         return "".join(text if text.endswith("\n") else text + "\n" for text in parts if text)
 
 
-def read_pip_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> PipSettings:
-    """The settings pip would use here: ``pip config list`` (files and PIP_* variables, the variables winning)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "config", "list"],
-        capture_output=True, text=True, env=dict(os.environ if env is None else env),
+def read_pip_settings(
+    env: Mapping[str, str] | None = None, cwd: Path | None = None, *, cache_dir: Path | None = None
+) -> PipSettings:
+    """The settings pip would use here: ``pip config list`` (files and PIP_* variables, the variables winning).
+
+    ``cache_dir``: keep pip's answer there, keyed by what it depends on (the config files pip
+    reads, their sizes and mtimes, the PIP_* variables, this interpreter and its pip), so that a
+    build whose lock is cached does not start pip (a third of a second) to learn nothing new.
+    """
+    environ = dict(os.environ if env is None else env)
+    cached = cache_dir / "pip-config" / f"{_listing_key(environ)}.txt" if cache_dir is not None else None
+    listing = _read(cached) if cached is not None else None
+    if listing is None:
+        result = run_pip(["config", "list"], env=environ)
+        if result.returncode != 0:
+            raise BuildError(f"could not read pip's configuration (pip config list): {last_lines(result.stderr, 2)}")
+        listing = result.stdout
+        if cached is not None:
+            _write(cached, listing)
+    return parse_pip_config(listing, cwd or Path.cwd())
+
+
+def _listing_key(env: Mapping[str, str]) -> str:
+    """What ``pip config list`` prints depends on: the files pip reads and the variables that name or override them."""
+    home = Path(env.get("HOME", str(Path.home())))
+    xdg_dirs = (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep)
+    files = [
+        *(Path(directory) / "pip" / "pip.conf" for directory in xdg_dirs), Path("/etc/pip.conf"),
+        Path(sys.prefix) / "pip.conf", home / ".pip" / "pip.conf",
+        Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "pip" / "pip.conf",
+    ]
+    if env.get("PIP_CONFIG_FILE"):
+        files.append(Path(env["PIP_CONFIG_FILE"]))
+    spec = importlib.util.find_spec("pip")
+    if spec is not None and spec.origin:
+        files.append(Path(spec.origin))  # another pip may read or print its configuration differently
+    variables = sorted(
+        (name, value) for name, value in env.items()
+        if name.startswith("PIP_") or name in ("HOME", "XDG_CONFIG_DIRS", "XDG_CONFIG_HOME", "VIRTUAL_ENV")
     )
-    if result.returncode != 0:
-        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-        raise BuildError(f"could not read pip's configuration (pip config list): {' | '.join(lines[-2:]) or 'no output'}")
-    return parse_pip_config(result.stdout, cwd or Path.cwd())
+    payload = [sys.executable, sys.prefix, variables, [[str(path), *_stat(path)] for path in files]]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]
+
+
+def _stat(path: Path) -> list[int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return []
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomically: builds may run side by side."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def parse_pip_config(listing: str, cwd: Path) -> PipSettings:

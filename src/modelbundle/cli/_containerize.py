@@ -11,7 +11,7 @@ from ._format import human_size
 
 def _image_reference(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from ..errors import ExportError
-    from ..exporters._image_reference import parse_image_reference
+    from ..exporters import parse_image_reference
 
     if value is not None:
         try:

@@ -9,7 +9,9 @@ Lambda, so the platforms pip may pick are capped per runtime.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
+from ...bundler import WheelPlatform
 from ...errors import ExportError
 
 #: ``--arch`` value -> the machine name in wheel platform tags
@@ -46,14 +48,15 @@ class LambdaRuntime:
     def abi(self) -> str:
         return f"cp3{self._minor}"
 
+    @cached_property
+    def wheels(self) -> WheelPlatform:
+        """The wheels that run on this runtime: its CPython and machine, under its glibc."""
+        return WheelPlatform(ARCHITECTURES[self.arch], self.python, (2, _GLIBC_AL2 if self._minor < 12 else _GLIBC_AL2023))
+
     @property
     def platforms(self) -> list[str]:
-        """``--platform`` values for pip, newest glibc first (pip does not expand manylinux_2_X itself)."""
-        machine = ARCHITECTURES[self.arch]
-        ceiling = _GLIBC_AL2 if self._minor < 12 else _GLIBC_AL2023
-        newer = [f"manylinux_2_{minor}_{machine}" for minor in range(ceiling, 16, -1)]
-        # manylinux2014 = manylinux_2_17; pip adds manylinux2010 and manylinux1 to it on x86_64
-        return [*newer, f"manylinux2014_{machine}"]
+        """``--platform`` values for pip, newest glibc first (the legacy manylinux aliases included)."""
+        return list(self.wheels.platform_tags)
 
     def describe(self) -> str:
         return f"{self.identifier} {self.arch} ({self.amazon_linux}, glibc {self.glibc})"

@@ -30,8 +30,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,14 +40,19 @@ from urllib.parse import unquote, urlparse
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name, canonicalize_version
 
-from ...bundler import Reporter
-from ...bundler._lock import FAST_FAIL_PIP_ARGS, _pip_env
-from ...bundler._lockfile import LockedDistribution, read_lock
+from ...bundler import (
+    FAST_FAIL_PIP_ARGS,
+    LockedDistribution,
+    Reporter,
+    WheelCache,
+    file_digest,
+    read_lock,
+    run_pip,
+)
 from ...errors import ExportError
 from ._pip_conflict import REQUESTED, conflict_lines, pip_failure
 from ._platform import ImagePlatform
 from ._target_lock import check_target_lock, read_target_lock
-from ._wheels import WheelCache
 
 #: bumped when the cached resolution's form changes
 _CACHE_FORMAT = 2
@@ -297,14 +300,13 @@ def _pip_report(
     with tempfile.TemporaryDirectory(prefix="extras-") as scratch:
         work = Path(scratch)
         (work / "constraints.txt").write_text(constraints)
-        command = [
+        result = run_pip([
             # not --quiet: on a conflict, pip says which pins caused it only at its normal verbosity
-            sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
+            "install", "--dry-run", "--ignore-installed",
             "--report", str(work / "report.json"), "--target", str(work / "target"), *FAST_FAIL_PIP_ARGS,
             *platform.pip_args(), "--find-links", str(cache.directory), "-c", str(work / "constraints.txt"),
             *(["--no-index"] if offline else []), *requirements,
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, env=_pip_env())
+        ])
         if result.returncode != 0:
             raise _Unresolvable(result.stdout + result.stderr)
         install: list[dict[str, Any]] = json.loads((work / "report.json").read_text())["install"]
@@ -385,5 +387,5 @@ def _wheel_sha256(item: dict[str, Any]) -> str:
         return str(hashes["sha256"])
     url = urlparse(str(info["url"]))
     if url.scheme == "file":  # a wheel from --find-links: pip reports no digest
-        return hashlib.sha256(Path(unquote(url.path)).read_bytes()).hexdigest()
+        return file_digest(Path(unquote(url.path)))
     raise ExportError(f"pip reported no sha256 for {info['url']}; cannot pin it for a hash-checked install")

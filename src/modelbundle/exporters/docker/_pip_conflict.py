@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ...bundler._lock import _last_lines
+from ...bundler import last_lines
 
 #: pip's lines for the requirements and constraints it was given, in its "conflict is caused by" list
 REQUESTED = re.compile(r"^The user requested (?P<constraint>\(constraint\) )?(?P<spec>.+)$")
@@ -28,7 +28,7 @@ def pip_failure(output: str) -> str:
     """What explains a failed resolution, on one line: pip's "conflict is caused by" list when there is one."""
     cause = conflict_lines(output)
     if not cause:
-        return _last_lines("\n".join(line for line in output.splitlines() if not line.startswith("WARNING")), 4)
+        return last_lines("\n".join(line for line in output.splitlines() if not line.startswith("WARNING")), 4)
     # the "depends on" lines are often one per release of one dependency; what was requested is what matters
     requested = [line for line in cause if REQUESTED.match(line)]
     depends = [line for line in cause if not REQUESTED.match(line)]

@@ -1,20 +1,24 @@
-"""The image's platform: which wheels run inside it (``linux/amd64`` -> manylinux x86_64 tags)."""
+"""The image's platform: which wheels run inside it (``linux/amd64`` -> manylinux x86_64 tags).
+
+The wheel tags themselves are the bundler's ``WheelPlatform``; what is the
+image's own is Docker's names for architectures and the glibc of its base.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 
-from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.tags import Tag
 
+from ...bundler import WheelPlatform
 from ...errors import ExportError
 
 DEFAULT_PLATFORM = "linux/amd64"
 #: Docker's architecture name -> the machine name in wheel tags
 _ARCHITECTURES = {"amd64": "x86_64", "arm64": "aarch64"}
-#: the oldest glibc a manylinux wheel may need (manylinux2014) and the newest the default
-#: bases have (Debian bookworm, like python:3.X-slim, ships glibc 2.36)
-_GLIBC_MINOR_RANGE = range(17, 37)
+#: the newest glibc the default bases have (Debian bookworm, like python:3.X-slim, ships glibc 2.36)
+BASE_GLIBC = (2, 36)
 
 
 @dataclass(frozen=True)
@@ -45,36 +49,29 @@ class ImagePlatform:
     def machine(self) -> str:
         return _ARCHITECTURES[self.architecture]
 
+    @cached_property
+    def wheels(self) -> WheelPlatform:
+        """The wheels that run here: CPython of the base, this machine, the base's glibc."""
+        return WheelPlatform(self.machine, self.python_version, BASE_GLIBC)
+
     @property
     def python_tuple(self) -> tuple[int, int]:
-        major, minor = self.python_version.split(".")
-        return int(major), int(minor)
+        return self.wheels.python_tuple
 
     @property
     def abi(self) -> str:
-        return "cp{}{}".format(*self.python_tuple)
+        return self.wheels.abi
 
-    @cached_property
+    @property
     def wheel_platforms(self) -> list[str]:
         """Platform tags of wheels that run here, most specific first (what pip's --platform takes)."""
-        modern = [f"manylinux_2_{minor}_{self.machine}" for minor in reversed(_GLIBC_MINOR_RANGE)]
-        legacy = [f"manylinux2014_{self.machine}"]
-        if self.machine == "x86_64":
-            legacy += ["manylinux2010_x86_64", "manylinux1_x86_64"]
-        return modern + legacy
+        return list(self.wheels.platform_tags)
 
-    @cached_property
+    @property
     def tags(self) -> frozenset[Tag]:
         """Every wheel tag an install on this platform accepts."""
-        version = self.python_tuple
-        platforms = self.wheel_platforms
-        return frozenset(
-            [*cpython_tags(version, [self.abi], platforms), *compatible_tags(version, self.abi, platforms)]
-        )
+        return self.wheels.tags
 
     def pip_args(self) -> list[str]:
         """pip download/install arguments that select this platform's wheels."""
-        args = ["--only-binary=:all:", "--implementation", "cp", "--python-version", self.python_version, "--abi", self.abi]
-        for platform in self.wheel_platforms:
-            args += ["--platform", platform]
-        return args
+        return self.wheels.pip_args()

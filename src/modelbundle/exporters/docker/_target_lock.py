@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from ...bundler._lockfile import LockedDistribution, read_lock
+from ...bundler import LockedDistribution, read_lock
 from ...errors import ExportError, IntegrityError
 
 if TYPE_CHECKING:
