@@ -18,7 +18,14 @@ if TYPE_CHECKING:
     from ._build import build, build_packed
     from ._env import create_env
     from ._fetch import FETCH_WORKERS, FoundWheels, MissingWheel, find_wheels
-    from ._installer import FAST_FAIL_PIP_ARGS, last_lines, missing_distribution, pip_compile, pip_env, run_pip
+    from ._installer import (
+        FAST_FAIL_PIP_ARGS,
+        last_lines,
+        missing_distribution,
+        pip_compile,
+        pip_env,
+        run_pip,
+    )
     from ._load import OpenedBundle, dev_artifact_loader, module_file, open_bundle, open_bundle_dir
     from ._lockfile import LockedDistribution, read_lock
     from ._manifest import MANIFEST_FILE, BundleManifest
