@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...bundler import Reporter, StoredBundle, verify_record
+from ...bundler import Reporter, StoredBundle, WheelCache, verify_record
 from ...errors import ExportError
 from ._bytecode import compile_bytecode
 from ._entry import BUNDLE_DIR, HANDLER, HANDLER_MODULE, handler_source
@@ -80,7 +80,10 @@ def export_lambda(
     with tempfile.TemporaryDirectory(prefix="modelbundle-lambda-") as work:
         site = Path(work) / "site"
         site.mkdir()
-        install_lock(bundle.path / "env" / "requirements.lock", site, runtime, links, reporter)
+        # fetched wheels stay in the shared cache, so the next export (and containerize) downloads none
+        install_lock(
+            bundle.path / "env" / "requirements.lock", site, runtime, links, reporter, cache=WheelCache(cache_dir / "wheels"),
+        )
         freed = slim(site)  # first: it deletes caches and tests, and each pyc must match a shipped source
         entry = Path(work) / "entry"  # its own folder, so that _check_unique sees a distribution's clash
         entry.mkdir()
