@@ -113,7 +113,7 @@ def _build(
         scan = scan_imports(target.root, target.module)
         _copy_sources(target, scan.local_files, options, rules, staging, reporter)
         artifacts = _save_artifacts(service_cls, target, values, options, staging / "artifacts", reporter)
-        resolved = _requirements(scan.required, scan.optional, artifacts, options, store.cache, reporter)
+        resolved = _requirements(scan.required, scan.optional, artifacts, options, reporter, cache_dir=store.cache)
         dependencies = _freeze_environment(resolved, options, store, staging / "env", name, reporter)
         (staging / "openapi.json").write_text(json.dumps(build_openapi(service_cls), indent=2, sort_keys=True) + "\n")
 
@@ -214,8 +214,8 @@ def _save_artifacts(
 
 
 def _requirements(
-    required: set[str], optional: set[str], artifacts: list[ArtifactInfo], options: BuildOptions, cache_dir: Path,
-    reporter: Reporter,
+    required: set[str], optional: set[str], artifacts: list[ArtifactInfo], options: BuildOptions, reporter: Reporter,
+    *, cache_dir: Path | None = None,
 ) -> tuple[ResolvedRequirements, str]:
     kinds = [a.kind for a in artifacts]
     if options.requirements:
