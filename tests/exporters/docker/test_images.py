@@ -107,10 +107,11 @@ def test_labels_name_the_bundle(session: ImageSession, iris_image: Image) -> Non
     assert labels["org.opencontainers.image.created"] == manifest.created_at
     assert labels["org.opencontainers.image.base.name"] == session.base_image
     assert labels["ai.modelbundle.bundle.apis"] == "predict"
-    # the builder stage's leftovers can be pruned by label, and the image itself carries no such label
-    assert "ai.modelbundle.stage" not in labels
-    builders = session.engine.images.list(filters={"label": "ai.modelbundle.stage=builder", "dangling": True})
-    assert builders and iris_image.id not in {image.id for image in builders}
+    # the builder stage's label is not on the image, and its images are gone
+    assert "ai.modelbundle.stage" not in labels and "ai.modelbundle.builder.for" not in labels
+    assert session.engine.images.list(all=True, filters={"label": f"ai.modelbundle.builder.for={iris_image.tag}"}) == []
+    # what decides the image, so that the same command again only tags it
+    assert len(labels["ai.modelbundle.image.key"]) == 64
 
 
 def test_the_image_holds_exactly_the_bundle_and_its_lock(session: ImageSession, iris_image: Image) -> None:
