@@ -83,9 +83,9 @@ def test_no_cache_builds_give_the_same_layers_and_leave_no_builder_unless_kept(
             assert f"kept the builder stage as {tag}-builder" in output.stdout
             assert [image.tags for image in builders] == [[f"{tag}-builder"]]
             assert builders[0].labels["ai.modelbundle.stage"] == "builder"
-            # the builder holds the venv's tools and wheels; the image does not
+            # the builder holds the lock and the wheels; the image does not
             ls = session.engine.containers.run(builders[0].id, entrypoint=["ls", "/build"], remove=True, network_mode="none")
-            assert ls.split() == [b"requirements.lock", b"tools", b"wheels"]
+            assert ls.split() == [b"requirements.lock", b"wheels"]
     assert len(layers[0]) == 2  # venv, code: the mlp example has no artifacts
     assert layers[0] == layers[1]
     assert layers[0] == _own_layers(session, mlp_image)
