@@ -271,10 +271,12 @@ def containerize(bundle: StoredBundle, options: ContainerizeOptions, store: Loca
         with store.staging() as staging:
             venv_ready = not rebuild and _venv_image_ready(client, plan.venv_image, base_layers)
             builder_tag = None
+            # wheels are gathered (linked from the cache) even for a venv image that exists: every build checks
+            # that the lock's wheels are at hand, and leaves them in the cache for --context-only --offline
+            _write_venv_context(bundle, plan, staging / "venv", platform, cache, reporter, offline=options.offline)
             if venv_ready:
                 reporter.info(f"the venv of this lock is built already: {plan.venv_image}")
             else:
-                _write_venv_context(bundle, plan, staging / "venv", platform, cache, reporter, offline=options.offline)
                 (staging / "venv" / "Dockerfile").write_text(render_venv_dockerfile(base_image, plan.recipe.python_version, builder_for=tag))
                 reporter.info(f"building the venv image {plan.venv_image} from {base_image} for {platform.docker} (offline, no network)")
                 replaced = find_image(client, plan.venv_image)
