@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..._version import __version__
 from ...bundler import RECORD_FILE, LocalStore, Reporter, StoredBundle, read_record
@@ -103,8 +103,8 @@ class ContainerizeResult:
     pushed_digest: str | None = None
     #: the venv image the image was built on (modelbundle-venv:KEY)
     venv_image: str = ""
-    #: how the venv came about: "built", "reused" (the venv image existed), or "image reused" (the whole image existed)
-    venv: str = "built"
+    #: how the venv came about: built, reused (the venv image existed), or "image reused" (the whole image existed: only tagged)
+    venv: Literal["built", "reused", "image reused"] = "built"
     #: with --keep-builder: the tag of the builder stage's last image (None when no builder ran)
     builder_tag: str | None = None
 
@@ -265,7 +265,8 @@ def containerize(bundle: StoredBundle, options: ContainerizeOptions, store: Loca
     if existing is not None:
         tag_image(client, existing.id, tag)
         reporter.info(f"the image of {bundle.tag} for --target {target.name} exists ({existing.id[:19]}): tagged {tag}")
-        image, venv, builder_tag = replace(existing, tag=tag), "image reused", None
+        image, builder_tag = replace(existing, tag=tag), None
+        venv: Literal["built", "reused", "image reused"] = "image reused"
     else:
         store.home.mkdir(parents=True, exist_ok=True)
         with store.staging() as staging:
