@@ -43,12 +43,17 @@ def _image_reference(_ctx: click.Context, param: click.Parameter, value: str | N
 @click.option("--platform", default="linux/amd64", show_default=True, help="linux/amd64 or linux/arm64: the wheels gathered for the image.")
 @click.option("--push", is_flag=True, help="Push the image to the registry named in --tag (credentials from the Docker config).")
 @click.option("--context-only", type=click.Path(file_okay=False, path_type=Path), help="Write the build context (Dockerfile and files) to this folder instead of building.")
-@click.option("--no-cache", is_flag=True, help="Build every layer again.")
+@click.option("--no-cache", is_flag=True, help="Build every layer again, the venv's included.")
+@click.option(
+    "--keep-builder", is_flag=True,
+    help="Keep the builder stage's images (tagged TAG-builder, label ai.modelbundle.stage=builder) instead of removing them "
+    "after the build; the venv image (modelbundle-venv:KEY) is the build cache either way.",
+)
 @click.option("--offline", is_flag=True, envvar="MODELBUNDLE_OFFLINE", help="Take wheels only from the wheel cache and the bundle.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only warnings and the result.")
 def containerize(
     ref: str, tag: str | None, target: str, base_image: str | None, relax_transitive_pins: bool, target_lock: Path | None,
-    platform: str, push: bool, context_only: Path | None, no_cache: bool, offline: bool, quiet: bool,
+    platform: str, push: bool, context_only: Path | None, no_cache: bool, keep_builder: bool, offline: bool, quiet: bool,
 ) -> None:
     """Build a Docker image that serves a bundle (default: non-root, HEALTHCHECK on /readyz, port 3000).
 
@@ -59,6 +64,11 @@ def containerize(
     a Ray head/worker image for `bundle deploy ray`. Their requirements join the
     bundle's lock without moving its pins; when they conflict, the error names
     the pins and the way out (--relax-transitive-pins, or a new build).
+
+    The venv is built once per lock, base image and platform, as the venv image
+    modelbundle-venv:KEY, and every target of the bundle (and every bundle with
+    the same lock) is built on it; an image that exists already is only tagged.
+    The builder stage's images are removed after the build unless --keep-builder.
     """
     from ..bundler import LocalStore, Reporter
     from ..exporters.docker import ContainerizeOptions, default_tag, export_context, image_target
@@ -66,12 +76,14 @@ def containerize(
 
     if push and context_only:
         raise click.UsageError("--push builds an image; --context-only does not build one")
+    if keep_builder and context_only:
+        raise click.UsageError("--keep-builder keeps what a build makes; --context-only does not build")
     kind = image_target(target)
     store = LocalStore()
     bundle = store.get(ref)
     options = ContainerizeOptions(
         tag=tag, base_image=base_image, platform=platform, no_cache=no_cache, push=push, offline=offline, target=target,
-        relax_transitive_pins=relax_transitive_pins, target_lock=target_lock,
+        relax_transitive_pins=relax_transitive_pins, target_lock=target_lock, keep_builder=keep_builder,
     )
     reporter = Reporter(quiet)
     if context_only is not None:
@@ -80,10 +92,13 @@ def containerize(
         return
     result = build(bundle, options, store, reporter)
     image = result.image
+    verb = "tagged the existing image" if result.venv == "image reused" else "built"
     click.echo(
-        f"built {image.tag} ({'' if kind.name == 'docker' else kind.name + ', '}{image.id[:19]}, {human_size(image.size)}, {len(image.layers)} layers) "
+        f"{verb} {image.tag} ({'' if kind.name == 'docker' else kind.name + ', '}{image.id[:19]}, {human_size(image.size)}, {len(image.layers)} layers) "
         f"from {bundle.tag} in {result.seconds:.1f} s"
     )
+    if result.builder_tag:
+        click.echo(f"kept the builder stage as {result.builder_tag}")
     if result.pushed_digest:
         repository = image.tag.rsplit(":", 1)[0] if ":" in image.tag.rsplit("/", 1)[-1] else image.tag
         click.echo(f"pushed {repository}@{result.pushed_digest}")

@@ -60,8 +60,10 @@ def mlp_bundle(session: ImageSession) -> StoredBundle:
 
 @pytest.fixture(scope="session")
 def iris_image(session: ImageSession, iris_bundle: StoredBundle) -> Image:
+    """Built with --keep-builder: the classic build of its --context-only folder then finds the install in the cache."""
     tag = f"{PREFIX}/iris:{iris_bundle.manifest.version}"
-    ok(session.containerize(iris_bundle.tag, tag=tag))
+    ok(session.containerize(iris_bundle.tag, "--keep-builder", tag=tag))
+    session.tags.append(f"{tag}-builder")
     return session.image(tag, iris_bundle)
 
 

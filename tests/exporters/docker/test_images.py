@@ -97,7 +97,7 @@ def test_environment_variables_set_port_and_workers(session: ImageSession, mlp_i
         assert int(processes) >= 3
 
 
-def test_labels_name_the_bundle(session: ImageSession, iris_image: Image) -> None:
+def test_labels_name_the_bundle(session: ImageSession, iris_image: Image, mlp_image: Image) -> None:
     labels: dict[str, Any] = session.engine.images.get(iris_image.tag).attrs["Config"]["Labels"]
     manifest = iris_image.bundle.manifest
     record = (iris_image.bundle.path / "RECORD").read_bytes()
@@ -107,10 +107,13 @@ def test_labels_name_the_bundle(session: ImageSession, iris_image: Image) -> Non
     assert labels["org.opencontainers.image.created"] == manifest.created_at
     assert labels["org.opencontainers.image.base.name"] == session.base_image
     assert labels["ai.modelbundle.bundle.apis"] == "predict"
-    # the builder stage's leftovers can be pruned by label, and the image itself carries no such label
-    assert "ai.modelbundle.stage" not in labels
-    builders = session.engine.images.list(filters={"label": "ai.modelbundle.stage=builder", "dangling": True})
-    assert builders and iris_image.id not in {image.id for image in builders}
+    # the builder stage's labels are not on the image; its images are gone, or tagged when kept (the iris image's)
+    assert "ai.modelbundle.stage" not in labels and "ai.modelbundle.builder.for" not in labels
+    assert session.engine.images.list(all=True, filters={"label": f"ai.modelbundle.builder.for={mlp_image.tag}"}) == []
+    kept = session.engine.images.list(all=True, filters={"label": f"ai.modelbundle.builder.for={iris_image.tag}"})
+    assert [image.tags for image in kept] == [[f"{iris_image.tag}-builder"]]
+    # what decides the image, so that the same command again only tags it
+    assert len(labels["ai.modelbundle.image.key"]) == 64
 
 
 def test_the_image_holds_exactly_the_bundle_and_its_lock(session: ImageSession, iris_image: Image) -> None:

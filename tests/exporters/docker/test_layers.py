@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from fixtures.cli import cli, ok
 from fixtures.docker import Image, ImageSession
 from fixtures.session import PREFIX
 from modelbundle.bundler import StoredBundle
+from modelbundle.exporters.docker import bundle_digest
 
 
 def _own_layers(session: ImageSession, image: Image) -> list[str]:
@@ -48,21 +50,68 @@ def test_a_code_change_rebuilds_only_the_code_layer(
     assert len(before) == len(after) == 3  # venv, artifacts, code
     assert after[:2] == before[:2], "the venv and artifact layers were not reused"
     assert after[2] != before[2]
-    # and they came from the build cache: only the code layer was built
-    assert output.count("Using cache") >= 4, output
+    # and they came from the build cache: the venv image as it was, the artifacts' layer cached; only the code layer was built
+    assert "the venv of this lock is built already" in output and "Using cache" in output and "RUN " not in output, output
 
 
-def test_no_cache_builds_give_the_same_layers(session: ImageSession, mlp_bundle: StoredBundle, mlp_image: Image) -> None:
-    """Twice with --no-cache: every layer the image adds has the same digest, the venv's included."""
+def test_no_cache_builds_give_the_same_layers_and_leave_no_builder_unless_kept(
+    session: ImageSession, mlp_bundle: StoredBundle, mlp_image: Image
+) -> None:
+    """Twice with --no-cache: every layer the image adds has the same digest, the venv's included.
+
+    The first build removes the builder stage's images (nothing of it is left, dangling or
+    not); the second, with --keep-builder, keeps them, tagged TAG-builder and labelled.
+    """
     layers = []
-    for run in (1, 2):
+    for run, keep in ((1, ()), (2, ("--keep-builder",))):
         tag = f"{PREFIX}/mlp-nocache:{run}"
-        output = ok(session.containerize(mlp_bundle.tag, "--no-cache", tag=tag)).stderr
-        assert "Using cache" not in output
+        dangling_before = _dangling(session)
+        output = ok(session.containerize(mlp_bundle.tag, "--no-cache", *keep, tag=tag))
+        assert "Using cache" not in output.stderr
         layers.append(_own_layers(session, session.image(tag, mlp_bundle)))
+        builders = session.engine.images.list(all=True, filters={"label": f"ai.modelbundle.builder.for={tag}"})
+        new_dangling = {image.id: image.labels for image in session.engine.images.list(filters={"dangling": True})
+                        if image.id not in dangling_before}
+        # this session's only: other sessions on this engine may be building right now
+        ours = {image_id: labels for image_id, labels in new_dangling.items()
+                if labels.get("ai.modelbundle.builder.for", "").startswith(PREFIX) or labels.get("ai.modelbundle.bundle.digest") == bundle_digest(mlp_bundle)}
+        assert ours == {}, output.stderr
+        if not keep:
+            assert "removed the builder stage's" in output.stderr and builders == []
+        else:
+            session.tags.append(f"{tag}-builder")
+            assert f"kept the builder stage as {tag}-builder" in output.stdout
+            assert [image.tags for image in builders] == [[f"{tag}-builder"]]
+            assert builders[0].labels["ai.modelbundle.stage"] == "builder"
+            # the builder holds the lock and the wheels; the image does not
+            ls = session.engine.containers.run(builders[0].id, entrypoint=["ls", "/build"], remove=True, network_mode="none")
+            assert ls.split() == [b"requirements.lock", b"wheels"]
     assert len(layers[0]) == 2  # venv, code: the mlp example has no artifacts
     assert layers[0] == layers[1]
     assert layers[0] == _own_layers(session, mlp_image)
+
+
+def _dangling(session: ImageSession) -> set[str]:
+    return {image.id for image in session.engine.images.list(filters={"dangling": True})}
+
+
+def test_docker_and_sagemaker_images_of_one_bundle_share_the_venv_layer(
+    session: ImageSession, iris_image: Image, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sagemaker image is built on the docker image's venv image: its venv step runs nothing."""
+    tag = f"{PREFIX}/iris:{iris_image.bundle.manifest.version}-sagemaker"
+    started = time.perf_counter()
+    output = ok(session.containerize(iris_image.bundle.tag, "--target", "sagemaker", tag=tag)).stderr
+    seconds = time.perf_counter() - started
+    with capsys.disabled():
+        print(f"\nbuilt {tag} (--target sagemaker) after the docker image in {seconds:.1f} s")
+    sagemaker = session.image(tag, iris_image.bundle)
+    assert "the venv of this lock is built already" in output and "RUN " not in output, output
+    base = len(session.base_layers())
+    assert sagemaker.layers[base] == iris_image.layers[base], "the venv layers differ"
+    # and the bundle's layers too (the sagemaker target adds no files): only the settings differ
+    assert sagemaker.layers == iris_image.layers and sagemaker.id != iris_image.id
+    assert session.engine.images.get(tag).attrs["Config"]["User"] == ""  # root, as SageMaker expects
 
 
 def test_context_only_writes_a_context_that_builds_the_same_image(

@@ -23,6 +23,7 @@ from modelbundle.exporters.docker import (
     render_dockerfile,
 )
 from modelbundle.exporters.docker._context import write_context_tar
+from modelbundle.exporters.docker._dockerfile import render_final_dockerfile, render_venv_dockerfile
 
 
 def test_platform_tags_follow_the_target_not_the_host() -> None:
@@ -162,7 +163,30 @@ def test_the_final_stage_runs_nothing_and_copies_three_layers_in_order() -> None
 def test_a_root_image_has_no_user_and_no_data_layer_when_empty() -> None:
     final = render_dockerfile(_recipe(user_id=None, has_data_layer=False, healthcheck=None)).split("\nFROM base:1\n")[1]
     assert "USER" not in final and "HEALTHCHECK" not in final and "COPY data/" not in final
-    assert "useradd" not in render_dockerfile(_recipe(user_id=None))
+
+
+def test_the_builder_stage_is_the_same_for_every_target() -> None:
+    """Only the lock, the Python and the base image decide the venv layer: a root image's builder makes the user too."""
+    builders = {
+        render_dockerfile(_recipe(**overrides)).split("\nFROM base:1\n")[0]
+        for overrides in ({}, {"user_id": None, "port": 8080, "healthcheck": None}, {"entrypoint": ["ray"], "env": {}, "labels": {}})
+    }
+    assert len(builders) == 1 and "useradd --uid 10001" in builders.pop()
+
+
+def test_the_two_step_build_writes_the_same_stages_as_the_one_dockerfile() -> None:
+    """containerize builds the venv image, then the bundle's layers on it: together, what render_dockerfile says."""
+    recipe = _recipe()
+    venv = render_venv_dockerfile("base:1", "3.11", builder_for="mbt/iris:1")
+    builder, venv_final = venv.split("\nFROM base:1\n")
+    assert venv_final == "COPY --from=builder /out/ /\n"
+    # the label naming the image it was built for comes after the install, so every tag shares the install's cache
+    assert builder.splitlines()[-1] == 'LABEL ai.modelbundle.builder.for="mbt/iris:1"'
+    assert render_venv_dockerfile("base:1", "3.11") == builder.rstrip("\n").rsplit("\n", 1)[0] + "\n\nFROM base:1\nCOPY --from=builder /out/ /\n"
+    final = render_final_dockerfile(recipe, "modelbundle-venv:abc")
+    assert final.startswith("FROM modelbundle-venv:abc\nCOPY data/ /\nCOPY code/ /\n")
+    one_file = render_dockerfile(recipe)
+    assert one_file == render_venv_dockerfile("base:1", "3.11") + final.replace("FROM modelbundle-venv:abc\n", "")
 
 
 def test_the_context_tar_does_not_depend_on_mtimes_modes_or_owners(tmp_path: Path) -> None:

@@ -1,22 +1,39 @@
-"""``bundle containerize``: a stored bundle -> build context -> image (-> registry), for one ``--target``."""
+"""``bundle containerize``: a stored bundle -> build context -> image (-> registry), for one ``--target``.
+
+A build is two engine builds, so that the venv outlives the builder stage that
+made it. First the *venv image* (``modelbundle-venv:KEY``): the base image plus
+the venv layer, where KEY is a digest of everything that decides that layer
+(the builder stage, the image's lock, the platform); it is built only when the
+engine lacks it, and every target and bundle with that lock reuses it. Then the
+image itself: the bundle's data and code layers and the target's settings, on
+the venv image. The builder stage's images are removed after the first build
+(``--keep-builder`` keeps and tags them); the venv image is the build cache,
+and it shares its layers with every image built on it, so it costs no space of
+its own. A build whose image exists already (the ``ai.modelbundle.image.key``
+label: the digest of the venv image's KEY, the final stage and the bundle's
+files) only tags it.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Literal
 
 from ..._version import __version__
-from ...bundler import RECORD_FILE, LocalStore, Reporter, StoredBundle
+from ...bundler import RECORD_FILE, LocalStore, Reporter, StoredBundle, read_record
 from ._context import (
+    is_data_file,
     normalize_tree,
     prepare_context_dir,
     write_bundle_layers,
     write_context_tar,
-    write_dockerfile,
     write_target_files,
 )
 from ._dockerfile import (
@@ -29,14 +46,34 @@ from ._dockerfile import (
     WHEELS_DIR,
     HealthCheck,
     ImageRecipe,
+    render_dockerfile,
+    render_final_dockerfile,
+    render_venv_dockerfile,
 )
-from ._engine import BuiltImage, build_image, connect, ensure_base_image, push_image
+from ._engine import (
+    Build,
+    BuiltImage,
+    build_image,
+    connect,
+    ensure_base_image,
+    find_image,
+    find_labelled,
+    push_image,
+    remove_made_images,
+    remove_unused_image,
+    split_reference,
+    tag_image,
+)
 from ._extras import image_lock_text, resolve_extras
 from ._platform import DEFAULT_PLATFORM, ImagePlatform
 from ._targets import DEFAULT_TARGET, ImageTarget, image_target
 from ._wheels import WheelCache, gather_wheels
 
 LABEL_PREFIX = "ai.modelbundle"
+#: on every image containerize builds: the digest of what decides it (see the module's docstring)
+IMAGE_KEY_LABEL = f"{LABEL_PREFIX}.image.key"
+#: the repository of venv images (the base image plus one bundle lock's venv), tagged by their key
+VENV_REPOSITORY = "modelbundle-venv"
 
 
 @dataclass(frozen=True)
@@ -54,6 +91,8 @@ class ContainerizeOptions:
     relax_transitive_pins: bool = False
     #: a hashed lock for what the target adds: its pins constrain the additions, its hashes allow their wheels
     target_lock: Path | None = None
+    #: keep the builder stage's images (tagged TAG-builder) instead of removing them after the build
+    keep_builder: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +101,12 @@ class ContainerizeResult:
     seconds: float
     #: the registry's manifest digest, with --push
     pushed_digest: str | None = None
+    #: the venv image the image was built on (modelbundle-venv:KEY)
+    venv_image: str = ""
+    #: how the venv came about: built, reused (the venv image existed), or "image reused" (the whole image existed: only tagged)
+    venv: Literal["built", "reused", "image reused"] = "built"
+    #: with --keep-builder: the tag of the builder stage's last image (None when no builder ran)
+    builder_tag: str | None = None
 
 
 def default_tag(bundle: StoredBundle, target: str = DEFAULT_TARGET) -> str:
@@ -114,52 +159,86 @@ def image_labels(bundle: StoredBundle, base_image: str) -> dict[str, str]:
     return labels
 
 
-def write_build_context(
-    bundle: StoredBundle,
-    directory: Path,
-    target: ImageTarget,
-    base_image: str,
-    platform: ImagePlatform,
-    cache: WheelCache,
-    reporter: Reporter,
-    *,
-    offline: bool = False,
-    relax_transitive_pins: bool = False,
-    target_lock: Path | None = None,
-) -> Path:
-    """Write the whole context into ``directory``: Dockerfile, image lock, wheels, the bundle's layers and the target's files.
+@dataclass(frozen=True)
+class _Plan:
+    """What a build of one bundle for one target consists of, decided before any file is copied."""
 
-    Every wheel (the lock's and the target's extras) is found before anything is built;
-    a missing one fails here, naming the packages.
-    """
+    lock_text: str
+    recipe: ImageRecipe  # with has_data_layer and the image key label
+    files: Mapping[str, bytes]
+    venv_key: str
+
+    @property
+    def venv_image(self) -> str:
+        return f"{VENV_REPOSITORY}:{self.venv_key[:32]}"
+
+    @property
+    def image_key(self) -> str:
+        return self.recipe.labels[IMAGE_KEY_LABEL]
+
+
+def _plan(
+    bundle: StoredBundle, target: ImageTarget, base_image: str, platform: ImagePlatform, cache: WheelCache,
+    reporter: Reporter, options: ContainerizeOptions,
+) -> _Plan:
+    """The image lock (the target's extras resolved against the bundle's lock), the recipe and the two keys."""
     bundle_lock = bundle.path / "env" / "requirements.lock"
     extras = resolve_extras(
         target.extra_requirements, bundle_lock, platform, cache, reporter, direct=bundle.manifest.dependencies.requirements,
-        relax_transitive_pins=relax_transitive_pins, target_lock=target_lock, offline=offline,
+        relax_transitive_pins=options.relax_transitive_pins, target_lock=options.target_lock, offline=options.offline,
     )
+    lock_text = image_lock_text(bundle_lock, extras, target.name)
+    python = bundle.manifest.python_minor
+    venv_key = _digest(["venv", render_venv_dockerfile(base_image, python), lock_text, platform.docker])
+    has_data = any(is_data_file(path) for path in read_record(bundle.path))
+    recipe = replace(target.recipe(bundle, base_image), has_data_layer=has_data)
+    files = target.files(bundle)
+    plan = _Plan(lock_text, recipe, files, venv_key)
+    image_key = _digest([
+        "image", venv_key, render_final_dockerfile(recipe, plan.venv_image), bundle_digest(bundle),
+        sorted((path, hashlib.sha256(content).hexdigest()) for path, content in files.items()),
+    ])
+    return replace(plan, recipe=replace(recipe, labels={**recipe.labels, IMAGE_KEY_LABEL: image_key}))
+
+
+def _digest(parts: list[Any]) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _write_venv_context(
+    bundle: StoredBundle, plan: _Plan, directory: Path, platform: ImagePlatform, cache: WheelCache, reporter: Reporter,
+    *, offline: bool,
+) -> None:
+    """The image lock and a wheel for each of its pins (a missing one fails here, naming the packages)."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / LOCK_FILE).write_text(image_lock_text(bundle_lock, extras, target.name))
+    (directory / LOCK_FILE).write_text(plan.lock_text)
     gather_wheels(
         directory / LOCK_FILE, platform, directory / WHEELS_DIR, cache, reporter,
         vendored=bundle.path / "env" / "wheels", offline=offline,
     )
-    has_data = write_bundle_layers(bundle, directory)
-    write_target_files(target.files(bundle), directory)
-    write_dockerfile(replace(target.recipe(bundle, base_image), has_data_layer=has_data), directory)
-    return directory
+
+
+def _write_bundle_context(bundle: StoredBundle, plan: _Plan, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    write_bundle_layers(bundle, directory)
+    write_target_files(plan.files, directory)
 
 
 def export_context(bundle: StoredBundle, directory: Path, options: ContainerizeOptions, store: LocalStore, reporter: Reporter) -> Path:
-    """``--context-only``: the context as a folder, for buildx, kaniko or CI (mtimes fixed on disk)."""
+    """``--context-only``: the context as a folder, for buildx, kaniko or CI (mtimes fixed on disk).
+
+    One multi-stage Dockerfile; it builds the same layers and labels as ``containerize``.
+    """
     target = image_target(options.target)
     platform = ImagePlatform.parse(options.platform, bundle.manifest.python_minor)
     base_image = options.base_image or default_base_image(bundle)
+    cache = _wheel_cache(store)
+    plan = _plan(bundle, target, base_image, platform, cache, reporter, options)
     directory = prepare_context_dir(directory)
     try:
-        write_build_context(
-            bundle, directory, target, base_image, platform, _wheel_cache(store), reporter, offline=options.offline,
-            relax_transitive_pins=options.relax_transitive_pins, target_lock=options.target_lock,
-        )
+        _write_venv_context(bundle, plan, directory, platform, cache, reporter, offline=options.offline)
+        _write_bundle_context(bundle, plan, directory)
+        (directory / "Dockerfile").write_text(render_dockerfile(plan.recipe))
         for layer in (DATA_LAYER, CODE_LAYER):
             if (directory / layer).is_dir():
                 normalize_tree(directory / layer)
@@ -176,21 +255,83 @@ def containerize(bundle: StoredBundle, options: ContainerizeOptions, store: Loca
     platform = ImagePlatform.parse(options.platform, bundle.manifest.python_minor)
     base_image = options.base_image or default_base_image(bundle)
     tag = options.tag or default_tag(bundle, target.name)
+    cache = _wheel_cache(store)
     client = connect()
-    ensure_base_image(client, base_image, platform, reporter)
-    store.home.mkdir(parents=True, exist_ok=True)
-    with store.staging() as staging, tempfile.TemporaryFile(dir=staging.parent) as context_tar:
-        context = write_build_context(
-            bundle, staging / "context", target, base_image, platform, _wheel_cache(store), reporter, offline=options.offline,
-            relax_transitive_pins=options.relax_transitive_pins, target_lock=options.target_lock,
-        )
-        write_context_tar(context, context_tar)
-        reporter.info(f"building {tag} ({target.name}) from {base_image} for {platform.docker} (offline build, no network)")
-        image = build_image(client, context_tar, tag, reporter, no_cache=options.no_cache)
+    base_layers = ensure_base_image(client, base_image, platform, reporter)
+    plan = _plan(bundle, target, base_image, platform, cache, reporter, options)
+    rebuild = options.no_cache or options.keep_builder
+
+    existing = None if rebuild else _existing_image(client, plan, base_layers)
+    if existing is not None:
+        tag_image(client, existing.id, tag)
+        reporter.info(f"the image of {bundle.tag} for --target {target.name} exists ({existing.id[:19]}): tagged {tag}")
+        image, builder_tag = replace(existing, tag=tag), None
+        venv: Literal["built", "reused", "image reused"] = "image reused"
+    else:
+        store.home.mkdir(parents=True, exist_ok=True)
+        with store.staging() as staging:
+            venv_ready = not rebuild and _venv_image_ready(client, plan.venv_image, base_layers)
+            builder_tag = None
+            # wheels are gathered (linked from the cache) even for a venv image that exists: every build checks
+            # that the lock's wheels are at hand, and leaves them in the cache for --context-only --offline
+            _write_venv_context(bundle, plan, staging / "venv", platform, cache, reporter, offline=options.offline)
+            if venv_ready:
+                reporter.info(f"the venv of this lock is built already: {plan.venv_image}")
+            else:
+                (staging / "venv" / "Dockerfile").write_text(render_venv_dockerfile(base_image, plan.recipe.python_version, builder_for=tag))
+                reporter.info(f"building the venv image {plan.venv_image} from {base_image} for {platform.docker} (offline, no network)")
+                replaced = find_image(client, plan.venv_image)
+                build = _build(client, staging / "venv", plan.venv_image, reporter, no_cache=options.no_cache)
+                builder_tag = _after_venv_build(client, build, tag, options.keep_builder, reporter)
+                if replaced is not None and replaced.id != build.image.id:
+                    remove_unused_image(client, replaced.id)  # the venv image that had the tag, unless an image is built on it
+            _write_bundle_context(bundle, plan, staging / "image")
+            (staging / "image" / "Dockerfile").write_text(render_final_dockerfile(plan.recipe, plan.venv_image))
+            reporter.info(f"building {tag} ({target.name}) on {plan.venv_image}")
+            image = _build(client, staging / "image", tag, reporter, no_cache=options.no_cache).image
+            venv = "reused" if venv_ready else "built"
     pushed = push_image(client, tag, reporter) if options.push else None
-    return ContainerizeResult(image, time.perf_counter() - started, pushed)
+    return ContainerizeResult(image, time.perf_counter() - started, pushed, plan.venv_image, venv, builder_tag)
+
+
+def _build(client: Any, context: Path, tag: str, reporter: Reporter, *, no_cache: bool) -> Build:
+    with tempfile.TemporaryFile(dir=context.parent) as context_tar:
+        write_context_tar(context, context_tar)
+        return build_image(client, context_tar, tag, reporter, no_cache=no_cache)
+
+
+def _existing_image(client: Any, plan: _Plan, base_layers: list[str]) -> BuiltImage | None:
+    """An image built from this very plan, on today's base image (a base image pulled again since builds anew)."""
+    for image in find_labelled(client, IMAGE_KEY_LABEL, plan.image_key):
+        if image.layers[: len(base_layers)] == base_layers:
+            return image
+    return None
+
+
+def _venv_image_ready(client: Any, venv_image: str, base_layers: list[str]) -> bool:
+    found = find_image(client, venv_image)
+    return found is not None and found.layers[:-1] == base_layers
+
+
+def _after_venv_build(client: Any, build: Build, tag: str, keep: bool, reporter: Reporter) -> str | None:
+    """Remove the builder stage's images this build made, or (``keep``) tag its last one TAG-builder."""
+    froms = [index for index, step in enumerate(build.steps) if step.instruction.upper().startswith("FROM ")]
+    if len(froms) < 2:  # not the two stages render_venv_dockerfile writes: leave the engine as it is
+        return None
+    builder = build.steps[froms[0] + 1 : froms[1]]
+    if not builder:
+        return None
+    if keep:
+        repository, name_tag = split_reference(tag)
+        builder_tag = f"{repository}:{name_tag[:120]}-builder"
+        tag_image(client, builder[-1].image_id, builder_tag)
+        reporter.info(f"kept the builder stage as {builder_tag}")
+        return builder_tag
+    removed = remove_made_images(client, builder)
+    if removed:
+        reporter.info(f"removed the builder stage's {removed} image{'s' if removed != 1 else ''} (--keep-builder keeps them)")
+    return None
 
 
 def _wheel_cache(store: LocalStore) -> WheelCache:
     return WheelCache(store.cache / "wheels")
-

@@ -22,8 +22,6 @@ from ._dockerfile import (
     CODE_LAYER,
     DATA_LAYER,
     SOURCE_DATE_EPOCH,
-    ImageRecipe,
-    render_dockerfile,
 )
 
 #: bundle paths that change rarely and weigh much: the data layer; the rest is the code layer
@@ -56,10 +54,6 @@ def write_bundle_layers(bundle: StoredBundle, context: Path) -> bool:
         shutil.copyfile(bundle.path / path, target)
     (context / CODE_LAYER / target_root).mkdir(parents=True, exist_ok=True)
     return has_data
-
-
-def write_dockerfile(recipe: ImageRecipe, context: Path) -> None:
-    (context / "Dockerfile").write_text(render_dockerfile(recipe))
 
 
 def write_target_files(files: Mapping[str, bytes], context: Path) -> None:

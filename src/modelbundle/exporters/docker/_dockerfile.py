@@ -9,8 +9,18 @@ change rebuilds only the last one:
 2. ``COPY data/ /``: the bundle's artifacts (and vendored wheels);
 3. ``COPY code/ /``: everything else of the bundle (manifest, RECORD, src, lock).
 
-Every file the final stage gets has a fixed mtime, mode and owner, so the
-layers the bundle contributes have the same digest whenever they are built.
+The builder stage and the venv layer depend on the image's lock, Python and
+base image only, never on the target: a docker and a sagemaker image of one
+bundle share the venv layer (the user exists in both; only the final stage
+decides whether it is used). Every file the final stage gets has a fixed mtime,
+mode and owner, so the layers the bundle contributes have the same digest
+whenever they are built.
+
+``render_dockerfile`` writes the whole build as one multi-stage Dockerfile (for
+``--context-only``). ``bundle containerize`` builds the same image in two
+steps, so that the venv outlives the builder stage: ``render_venv_dockerfile``
+makes the *venv image* (the base plus the venv layer, tagged by what decides
+its content), and ``render_final_dockerfile`` builds the bundle's layers on it.
 """
 
 from __future__ import annotations
@@ -27,8 +37,10 @@ USER_NAME = "bundle"
 USER_ID = 10001
 HOME_DIR = f"/home/{USER_NAME}"
 DEFAULT_PORT = 3000
-#: on the builder stage's images (cache, never run): docker image prune --filter label=ai.modelbundle.stage=builder
+#: on the builder stage's images (never run): docker image prune --filter label=ai.modelbundle.stage=builder
 BUILDER_LABEL = "ai.modelbundle.stage"
+#: on a builder stage kept with --keep-builder: the image it was built for
+BUILDER_FOR_LABEL = "ai.modelbundle.builder.for"
 #: context folders (under the build context) copied as whole root filesystems
 DATA_LAYER = "data"
 CODE_LAYER = "code"
@@ -56,7 +68,7 @@ class ImageRecipe:
     env: Mapping[str, str] = field(default_factory=dict)
     #: None: no EXPOSE (a Lambda image listens on nothing)
     port: int | None = DEFAULT_PORT
-    #: None: root (SageMaker runs containers as root and writes to /opt/ml)
+    #: None: root (SageMaker runs containers as root and writes to /opt/ml); else USER_ID, the user the venv layer names
     user_id: int | None = USER_ID
     #: None: the user's home, or the base image's for root
     workdir: str | None = None
@@ -66,27 +78,45 @@ class ImageRecipe:
 
 
 def render_dockerfile(recipe: ImageRecipe) -> str:
-    return "\n".join([*_builder_stage(recipe), "", *_final_stage(recipe)]) + "\n"
+    """The whole build as one multi-stage Dockerfile: the builder, then the final stage on the base image."""
+    final = [f"FROM {recipe.base_image}", "COPY --from=builder /out/ /", *_bundle_layers(recipe)]
+    return "\n".join([*builder_stage(recipe.base_image, recipe.python_version), "", *final]) + "\n"
 
 
-def _builder_stage(recipe: ImageRecipe) -> list[str]:
-    python = recipe.python_version
+def render_venv_dockerfile(base_image: str, python_version: str, builder_for: str | None = None) -> str:
+    """The venv image: the base image plus the venv layer, the same layer ``render_dockerfile`` makes.
+
+    ``builder_for`` labels the builder stage's last image with the image it was
+    built for, after the install, so the install's cache is shared by every tag.
+    """
+    builder = builder_stage(base_image, python_version)
+    if builder_for is not None:
+        builder.append(f"LABEL {BUILDER_FOR_LABEL}={json.dumps(builder_for)}")
+    return "\n".join([*builder, "", f"FROM {base_image}", "COPY --from=builder /out/ /"]) + "\n"
+
+
+def render_final_dockerfile(recipe: ImageRecipe, venv_image: str) -> str:
+    """The bundle's layers and the target's settings on a venv image made by ``render_venv_dockerfile``."""
+    return "\n".join([f"FROM {venv_image}", *_bundle_layers(recipe)]) + "\n"
+
+
+def builder_stage(base_image: str, python: str) -> list[str]:
+    """The venv from the context's lock and wheels, in /out; the same for every target of one lock."""
     check = (
         "import sys; v = '%d.%d' % sys.version_info[:2]; "
         f"sys.exit(0 if v == '{python}' else 'the base image has Python ' + v + ', the bundle needs {python}: choose another --base-image')"
     )
+    # every target gets the non-root user, used or not, so that the venv layer is one layer for all of them
     make_user = (
-        f"useradd --uid {recipe.user_id} --user-group --no-create-home --home-dir {HOME_DIR} "
+        f"useradd --uid {USER_ID} --user-group --no-create-home --home-dir {HOME_DIR} "
         f"--shell /usr/sbin/nologin {USER_NAME}; "
         f"mkdir -p /out/etc /out{HOME_DIR}; cp /etc/passwd /etc/group /out/etc/; "
-        f"chown {recipe.user_id}:{recipe.user_id} /out{HOME_DIR}; "
-        if recipe.user_id is not None
-        else ""
+        f"chown {USER_ID}:{USER_ID} /out{HOME_DIR}; "
     )
     return [
         "# Made by `bundle containerize`; builds with the classic builder or BuildKit, offline.",
-        f"FROM {recipe.base_image} AS builder",
-        # the builder's images stay behind as build cache: this label lets `docker image prune` find them
+        f"FROM {base_image} AS builder",
+        # containerize removes the builder's images after the build (unless --keep-builder); this label finds any left
         f"LABEL {BUILDER_LABEL}=builder",
         # fixed time and hash seed: pip compiles .pyc files with checked hashes and stable marshalling
         f"ENV SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH} PYTHONHASHSEED=0 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1",
@@ -94,22 +124,25 @@ def _builder_stage(recipe: ImageRecipe) -> list[str]:
         f"COPY {WHEELS_DIR}/ /build/{WHEELS_DIR}/",
         "RUN set -eu; "
         f"python3 -c {_sh_quote(check)}; "
-        # pip runs from a throwaway venv (ensurepip's), so the image's venv holds only the lock
-        "python3 -m venv /build/tools; "
+        # pip runs from outside the image's venv, so that the venv holds only the lock: straight from the
+        # pip wheel the base image keeps for ensurepip (Debian's or CPython's), else from a throwaway venv
+        # (ensurepip installing pip takes ~10 s on a busy machine)
+        f"pip=; for wheel in /usr/share/python-wheels/pip-*.whl \"$(python3 -c {_sh_quote(_ENSUREPIP_DIR)} 2>/dev/null)\"/_bundled/pip-*.whl; do "
+        '[ -f "$wheel" ] && pip="python3 $wheel/pip" && break; done; '
+        '[ -n "$pip" ] || { python3 -m venv /build/tools; pip="/build/tools/bin/python -m pip"; }; '
         f"python3 -m venv --without-pip {VENV_DIR}; "
-        f"/build/tools/bin/python -m pip --python {VENV_DIR}/bin/python install --quiet --no-index "
+        f"$pip --python {VENV_DIR}/bin/python install --quiet --no-index "
         f"--find-links /build/{WHEELS_DIR} --require-hashes --no-deps -r /build/{LOCK_FILE}; "
-        f"mkdir -p /out/opt; cp -a {VENV_DIR} /out/opt/; "
+        # moved, not copied: the step's layer (committed and hashed by the engine) holds the venv once
+        f"mkdir -p /out/opt; mv {VENV_DIR} /out/opt/; rm -rf /build/tools; "
         f"{make_user}"
         f"find /out -exec touch -h -d @{SOURCE_DATE_EPOCH} '{{}}' +",
     ]
 
 
-def _final_stage(recipe: ImageRecipe) -> list[str]:
-    lines = [
-        f"FROM {recipe.base_image}",
-        "COPY --from=builder /out/ /",
-    ]
+def _bundle_layers(recipe: ImageRecipe) -> list[str]:
+    """The final stage after the venv layer: the data and code layers, then the target's settings."""
+    lines = []
     if recipe.has_data_layer:
         lines.append(f"COPY {DATA_LAYER}/ /")
     lines.append(f"COPY {CODE_LAYER}/ /")
@@ -139,6 +172,9 @@ def _final_stage(recipe: ImageRecipe) -> list[str]:
     if recipe.labels:
         lines.append("LABEL " + " \\\n      ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in sorted(recipe.labels.items())))
     return lines
+
+
+_ENSUREPIP_DIR = "import ensurepip, os; print(os.path.dirname(ensurepip.__file__))"
 
 
 def _sh_quote(text: str) -> str:

@@ -5,7 +5,9 @@ SageMaker starts it as ``docker run IMAGE serve``: the entrypoint
 server with /ping and /invocations on port 8080, or on ``SAGEMAKER_BIND_TO_PORT``
 (the image says it accepts that with the ``accept-bind-to-port`` label). Unlike
 the default image it runs as root: SageMaker expects root, and mounts model
-data at /opt/ml/model. No HEALTHCHECK: SageMaker probes /ping itself.
+data at /opt/ml/model. No HEALTHCHECK: SageMaker probes /ping itself. The venv
+layer is the docker image's (built once for both; the image's non-root user is
+in /etc/passwd, unused), so the two images of one bundle differ only in settings.
 """
 
 from __future__ import annotations
