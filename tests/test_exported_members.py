@@ -10,7 +10,7 @@ import pytest
 
 import modelbundle
 
-SUBPACKAGES = ["modelbundle.adapters", "modelbundle.cli", "modelbundle.errors", "modelbundle.runtime", "modelbundle.service_base"]
+SUBPACKAGES = ["modelbundle.adapters", "modelbundle.bundler", "modelbundle.cli", "modelbundle.errors", "modelbundle.runtime", "modelbundle.service_base"]
 
 
 def _isort_key(name: str) -> tuple[int, str]:
@@ -72,3 +72,11 @@ def test_every_error_derives_from_the_base() -> None:
         error = getattr(errors, name)
         assert issubclass(error, errors.ModelbundleError), name
         assert error.__doc__, f"{name} has no docstring saying when it is raised"
+
+
+def test_the_lazy_bundler_package_knows_a_home_for_every_name_it_exports() -> None:
+    import modelbundle.bundler as bundler
+
+    assert set(bundler._HOMES) == set(bundler.__all__)
+    for name, home in bundler._HOMES.items():  # each name is defined where the table says
+        assert hasattr(importlib.import_module(f"modelbundle.bundler.{home}"), name), (name, home)

@@ -195,3 +195,13 @@ def test_a_wheel_for_a_newer_python_is_refused_as_pip_would(index: Index, tmp_pa
         pip=PipSettings(index_url=index.url), pip_fallback=False,
     )
     assert not on_312.missing
+
+
+def test_pins_whose_marker_fails_on_the_target_platform_need_no_wheel(index: Index, tmp_path: Path) -> None:
+    linux = wheel(index, "pkg", "1.0")
+    linux = LockedDistribution(linux.name, linux.version, linux.hashes, f'pkg==1.0 ; platform_machine == "x86_64" --hash=sha256:{next(iter(linux.hashes))}')  # type: ignore[arg-type]
+    windows = LockedDistribution("pywin32", "306", frozenset({"1" * 64}), f'pywin32==306 ; sys_platform == "win32" --hash=sha256:{"1" * 64}')  # type: ignore[arg-type]
+    old_python = LockedDistribution("tomli", "2.0.1", frozenset({"2" * 64}), f'tomli==2.0.1 ; python_version < "3.11" --hash=sha256:{"2" * 64}')  # type: ignore[arg-type]
+    found = fetch(index, [linux, windows, old_python], tmp_path / "cache")
+    assert list(found.chosen) == ["pkg"]  # type: ignore[attr-defined]
+    assert found.missing == []  # type: ignore[attr-defined]

@@ -143,3 +143,17 @@ def test_pips_answer_is_cached_until_a_config_file_or_variable_changes(
     monkeypatch.setenv("PIP_INDEX_URL", "https://three.example/simple")
     assert read_pip_settings(cache_dir=cache).index_url == "https://three.example/simple"
     assert len(runs) == 3
+
+
+def test_a_listing_with_a_password_is_never_cached_and_others_are_private(
+    pip_conf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    pip_conf("[global]\nindex-url = https://one.example/simple\n")
+    read_pip_settings(cache_dir=cache)
+    [written] = (cache / "pip-config").iterdir()
+    assert written.stat().st_mode & 0o077 == 0  # readable by this user only
+    monkeypatch.setenv("PIP_INDEX_URL", "https://ci:s3cret@private.example/simple")
+    assert read_pip_settings(cache_dir=cache).index_url == "https://ci:s3cret@private.example/simple"
+    assert [p.name for p in (cache / "pip-config").iterdir()] == [written.name]
+    assert not any("s3cret" in p.read_text() for p in (cache / "pip-config").iterdir())

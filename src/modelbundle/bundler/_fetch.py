@@ -138,17 +138,29 @@ def _by_digest(folders: Sequence[Path], locked: Sequence[LockedDistribution]) ->
 
 
 def _applies(dist: LockedDistribution, platform: WheelPlatform) -> bool:
-    """Whether the pin's marker holds; only the host's markers are known (elsewhere every pin counts)."""
-    if not platform.native:
-        return True
+    """Whether the pin's marker holds where the wheels will run (a ``sys_platform == "win32"`` pin needs none on Linux)."""
     requirement = dist.text.split("\\", 1)[0].split(" --", 1)[0]
     _, semicolon, marker = requirement.partition(";")
     if not semicolon:
         return True
     try:
-        return Marker(marker.strip()).evaluate()
+        parsed = Marker(marker.strip())
     except InvalidMarker:
         return True
+    if platform.native:
+        return parsed.evaluate()
+    return parsed.evaluate(_marker_environment(platform))
+
+
+def _marker_environment(platform: WheelPlatform) -> dict[str, str]:
+    """PEP 508's environment of CPython ``platform.python_version`` on Linux ``platform.machine``."""
+    return {
+        "implementation_name": "cpython", "platform_python_implementation": "CPython",
+        "sys_platform": "linux", "os_name": "posix", "platform_system": "Linux",
+        "platform_machine": platform.machine, "python_version": platform.python_version,
+        "python_full_version": f"{platform.python_version}.0", "implementation_version": f"{platform.python_version}.0",
+        "platform_release": "", "platform_version": "",
+    }
 
 
 def _match(locked: Sequence[LockedDistribution], wheels: dict[str, Path], platform: WheelPlatform) -> FoundWheels:
@@ -182,7 +194,7 @@ def _fetch(
     """Put a wheel of ``dist`` whose digest the lock allows, for the platform's Python, into ``work``."""
     candidates: list[tuple[int, int, FileLink]] = []
     problems: list[str] = []
-    refused = False
+    refused = unreachable = False
 
     def consider(links: Iterable[FileLink]) -> None:
         for link in links:
@@ -214,6 +226,7 @@ def _fetch(
             digest = client.download(link, partial)
         except UnreachableIndex as exc:
             problems.append(str(exc))
+            unreachable = True
             continue
         if digest not in dist.hashes:
             partial.unlink(missing_ok=True)
@@ -227,7 +240,8 @@ def _fetch(
             return _Outcome(reason=f"{dist.pin} requires Python {requires}", final=True)
         partial.replace(target)
         return _Outcome(fetched=True)
-    return _Outcome(reason="; ".join(problems) or None, final=refused)
+    # a refused digest is final only when nothing failed on the way: pip may still reach the right file
+    return _Outcome(reason="; ".join(problems) or None, final=refused and not unreachable)
 
 
 def _python_fits(requires: str, platform: WheelPlatform) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import ssl
 import urllib.error
@@ -30,6 +31,8 @@ _ACCEPT = f"{_JSON}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 _TIMEOUT = 15
 _RETRIES = 1
 _CHUNK = 1 << 20
+#: what reading a response can raise besides HTTPError: the connection breaking, a bad page
+_READ_ERRORS = (OSError, http.client.HTTPException, ValueError, KeyError, TypeError)
 
 
 class UnreachableIndex(Exception):
@@ -61,6 +64,12 @@ class IndexClient:
     def __init__(self, settings: PipSettings) -> None:
         self.settings = settings
         self._contexts: dict[bool, ssl.SSLContext] = {}
+        #: host -> Basic credentials, from the index URLs that carry them: sent to that host only
+        self._credentials = {
+            _host(url): _basic(url)
+            for url in [settings.index_url, *settings.extra_index_urls, *settings.find_links]
+            if "://" in url and urlsplit(url).username is not None
+        }
 
     def indexes(self) -> list[str]:
         """The simple API roots to ask, in pip's order; find-links URLs are read as one page each."""
@@ -84,13 +93,15 @@ class IndexClient:
                 body = response.read()
                 kind = response.headers.get_content_type()
                 final = response.geturl()
+            if kind == _JSON:
+                return _parse_json(json.loads(body), final)
+            return _parse_html(body.decode("utf-8", errors="replace"), final)
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return []
             raise UnreachableIndex(f"{_safe(url)}: HTTP {exc.code} {exc.reason}") from None
-        if kind == _JSON:
-            return _parse_json(json.loads(body), final)
-        return _parse_html(body.decode("utf-8", errors="replace"), final)
+        except _READ_ERRORS as exc:  # a broken connection or a page that is not the simple API: pip's turn
+            raise UnreachableIndex(f"{_safe(url)}: {type(exc).__name__}: {exc}") from None
 
     def download(self, link: FileLink, target: Path) -> str:
         """Write the file to ``target``; its sha256 hex digest (checked by the caller against the lock)."""
@@ -104,22 +115,27 @@ class IndexClient:
                 _copy(response, out, digest)
         except urllib.error.HTTPError as exc:
             raise UnreachableIndex(f"{_safe(link.url)}: HTTP {exc.code} {exc.reason}") from None
+        except _READ_ERRORS as exc:
+            raise UnreachableIndex(f"{_safe(link.url)}: {type(exc).__name__}: {exc}") from None
         return digest.hexdigest()
 
     def _open(self, url: str, *, accept: str) -> Any:
         """urlopen with pip's CA bundle, trusted hosts and URL credentials, tried ``_RETRIES`` more times."""
         parts = urlsplit(url)
-        headers = {"Accept": accept, "User-Agent": "modelbundle"}
         if parts.username is not None:
-            token = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
-            netloc = parts.hostname or ""
-            url = urlunsplit((parts.scheme, netloc + (f":{parts.port}" if parts.port else ""), parts.path, parts.query, ""))
+            url = urlunsplit((parts.scheme, _host(url), parts.path, parts.query, ""))
         trusted = parts.hostname in self.settings.trusted_hosts or parts.netloc in self.settings.trusted_hosts
-        request = urllib.request.Request(url, headers=headers)
+        request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": "modelbundle"})
+        credentials = self._credentials.get(_host(url))
+        if credentials is not None:
+            # unredirected: a redirect to another host (a CDN, a proxy) never carries the password
+            request.add_unredirected_header("Authorization", credentials)
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=self._context(trusted)), _CarefulRedirects(trusted)
+        )
         for attempt in range(_RETRIES + 1):
             try:
-                return urllib.request.urlopen(request, timeout=_TIMEOUT, context=self._context(trusted))
+                return opener.open(request, timeout=_TIMEOUT)
             except urllib.error.HTTPError as exc:
                 if exc.code < 500 or attempt == _RETRIES:
                     raise
@@ -145,12 +161,44 @@ class IndexClient:
         return self._contexts[trusted]
 
 
+class _CarefulRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows an index's redirects, but never from https to http, nor off a trusted host (whose certificate is unchecked)."""
+
+    def __init__(self, trusted: bool) -> None:
+        self.trusted = trusted
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        old, new = urlsplit(req.full_url), urlsplit(newurl)
+        if (old.scheme == "https" and new.scheme != "https") or (self.trusted and new.netloc != old.netloc):
+            raise urllib.error.HTTPError(newurl, code, f"refused redirect from {_safe(req.full_url)} to {_safe(newurl)}", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _host(url: str) -> str:
+    """host[:port] of ``url``, without credentials."""
+    parts = urlsplit(url)
+    return (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+
+
+def _basic(url: str) -> str:
+    parts = urlsplit(url)
+    token = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
+    return "Basic " + base64.b64encode(token).decode()
+
+
+def _bare_name(filename: str) -> bool:
+    """A file name an index may give: no folders, nothing that climbs out of the download folder."""
+    return bool(filename) and filename not in (".", "..") and "/" not in filename and "\\" not in filename
+
+
 def _parse_json(page: dict[str, Any], base: str) -> list[FileLink]:
     links = []
     for entry in page.get("files", []):
         sha256 = (entry.get("hashes") or {}).get("sha256")
         url = urljoin(base, str(entry["url"])).partition("#")[0]
         requires = entry.get("requires-python") or None
+        if not _bare_name(str(entry["filename"])):
+            continue
         links.append(FileLink(str(entry["filename"]), url, sha256, local=url.startswith("file:"), requires_python=requires))
     return links
 
@@ -179,6 +227,8 @@ def _parse_html(page: str, base: str) -> list[FileLink]:
         name, _, value = fragment.partition("=")
         filename = unquote(urlsplit(address).path.rsplit("/", 1)[-1])
         sha256 = value.lower() if name == "sha256" and value else None
+        if not _bare_name(filename):
+            continue
         links.append(FileLink(filename, address, sha256, local=address.startswith("file:"), requires_python=requires))
     return links
 

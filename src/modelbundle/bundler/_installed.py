@@ -10,11 +10,13 @@ of that listing (which changes with every install, upgrade or removal).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -79,11 +81,22 @@ def _import_map(key: str, cache_dir: str) -> Mapping[str, list[str]]:
             return cached
     computed = {name: sorted(set(dists)) for name, dists in importlib.metadata.packages_distributions().items()}
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        partial.write_text(json.dumps(computed, sort_keys=True))
-        partial.replace(path)  # concurrent builds read the old file or the whole new one
+        with contextlib.suppress(OSError):  # a cache: a read-only home costs time, never the build
+            _write_atomically(path, json.dumps(computed, sort_keys=True))
     return computed
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Concurrent builds (processes or threads) read the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        os.unlink(partial)
+        raise
 
 
 def _metadata_folders() -> Iterator[Installed]:

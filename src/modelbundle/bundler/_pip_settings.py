@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Mapping
@@ -101,14 +102,16 @@ def read_pip_settings(
     build whose lock is cached does not start pip (a third of a second) to learn nothing new.
     """
     environ = dict(os.environ if env is None else env)
-    cached = cache_dir / "pip-config" / f"{_listing_key(environ)}.txt" if cache_dir is not None else None
+    # the key lists the Linux config files: elsewhere pip reads others, so it is asked every time
+    cacheable = cache_dir is not None and sys.platform.startswith("linux")
+    cached = cache_dir / "pip-config" / f"{_listing_key(environ)}.txt" if cache_dir is not None and cacheable else None
     listing = _read(cached) if cached is not None else None
     if listing is None:
         result = run_pip(["config", "list"], env=environ)
         if result.returncode != 0:
             raise BuildError(f"could not read pip's configuration (pip config list): {last_lines(result.stderr, 2)}")
         listing = result.stdout
-        if cached is not None:
+        if cached is not None and not _has_credentials(listing):  # a password in an index URL never goes to disk
             _write(cached, listing)
     return parse_pip_config(listing, cwd or Path.cwd())
 
@@ -150,11 +153,16 @@ def _read(path: Path) -> str | None:
         return None
 
 
+def _has_credentials(listing: str) -> bool:
+    return re.search(r"://[^/\s'\"]*@", listing) is not None
+
+
 def _write(path: Path, text: str) -> None:
-    """Atomically: builds may run side by side."""
+    """Atomically (builds may run side by side), readable by this user only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    partial.write_text(text)
+    with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(text)
     partial.replace(path)
 
 

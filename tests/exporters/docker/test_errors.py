@@ -97,3 +97,6 @@ def test_a_failing_build_is_reported_in_one_line(session: ImageSession, mlp_bund
     assert error.startswith("error: the image build failed:")
     assert "/bin/sh" in result.stderr or "no such file" in result.stderr.lower()
     assert leftovers(session.home) == []
+    # the failed builder stage's finished steps (COPY of the lock and wheels) were removed too
+    base_id = session.engine.images.get(base).id
+    assert [image["Id"] for image in session.engine.api.images(all=True) if image.get("ParentId") == base_id] == []

@@ -76,7 +76,7 @@ def export_lambda(
     if runtime.python != bundle_python:
         reporter.warn(f"{bundle.tag} was built with Python {bundle_python}; the zip is for {runtime.identifier}")
     verify_record(bundle.path)
-    links = [bundle.path / "env" / "wheels", *find_links, cache_dir / "wheels"]
+    links = [bundle.path / "env" / "wheels", *find_links]  # the wheel cache is passed as cache=, indexed by digest
     with tempfile.TemporaryDirectory(prefix="modelbundle-lambda-") as work:
         site = Path(work) / "site"
         site.mkdir()

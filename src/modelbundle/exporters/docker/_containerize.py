@@ -52,7 +52,9 @@ from ._dockerfile import (
 )
 from ._engine import (
     Build,
+    BuildStep,
     BuiltImage,
+    ImageBuildError,
     build_image,
     connect,
     ensure_base_image,
@@ -281,7 +283,12 @@ def containerize(bundle: StoredBundle, options: ContainerizeOptions, store: Loca
                 (staging / "venv" / "Dockerfile").write_text(render_venv_dockerfile(base_image, plan.recipe.python_version, builder_for=tag))
                 reporter.info(f"building the venv image {plan.venv_image} from {base_image} for {platform.docker} (offline, no network)")
                 replaced = find_image(client, plan.venv_image)
-                build = _build(client, staging / "venv", plan.venv_image, reporter, no_cache=options.no_cache)
+                try:
+                    build = _build(client, staging / "venv", plan.venv_image, reporter, no_cache=options.no_cache)
+                except ImageBuildError as exc:  # a failed install leaves no ~1 GB of builder steps behind either
+                    if not options.keep_builder:
+                        remove_made_images(client, _builder_steps(exc.steps))
+                    raise
                 builder_tag = _after_venv_build(client, build, tag, options.keep_builder, reporter)
                 if replaced is not None and replaced.id != build.image.id:
                     remove_unused_image(client, replaced.id)  # the venv image that had the tag, unless an image is built on it
@@ -318,7 +325,7 @@ def _after_venv_build(client: Any, build: Build, tag: str, keep: bool, reporter:
     froms = [index for index, step in enumerate(build.steps) if step.instruction.upper().startswith("FROM ")]
     if len(froms) < 2:  # not the two stages render_venv_dockerfile writes: leave the engine as it is
         return None
-    builder = build.steps[froms[0] + 1 : froms[1]]
+    builder = _builder_steps(build.steps)
     if not builder:
         return None
     if keep:
@@ -331,6 +338,15 @@ def _after_venv_build(client: Any, build: Build, tag: str, keep: bool, reporter:
     if removed:
         reporter.info(f"removed the builder stage's {removed} image{'s' if removed != 1 else ''} (--keep-builder keeps them)")
     return None
+
+
+def _builder_steps(steps: list[BuildStep]) -> list[BuildStep]:
+    """The steps of the builder stage after its FROM: never the base image a FROM step names."""
+    froms = [index for index, step in enumerate(steps) if step.instruction.upper().startswith("FROM ")]
+    if not froms:
+        return []
+    end = froms[1] if len(froms) > 1 else len(steps)
+    return steps[froms[0] + 1 : end]
 
 
 def _wheel_cache(store: LocalStore) -> WheelCache:

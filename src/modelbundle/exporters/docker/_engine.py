@@ -91,6 +91,14 @@ def ensure_base_image(client: Any, image: str, platform: ImagePlatform, reporter
     return list(found.attrs["RootFS"].get("Layers", []))
 
 
+class ImageBuildError(ExportError):
+    """A build that failed; ``steps`` are the images its finished steps made (for the caller to remove)."""
+
+    def __init__(self, message: str, steps: list[BuildStep]) -> None:
+        super().__init__(message)
+        self.steps = steps
+
+
 def build_image(client: Any, context: IO[bytes], tag: str, reporter: Reporter, *, no_cache: bool = False) -> Build:
     """Build from a tar context with no network (the build installs only what the context holds)."""
     import docker
@@ -107,7 +115,7 @@ def build_image(client: Any, context: IO[bytes], tag: str, reporter: Reporter, *
         for chunk in stream:
             if "error" in chunk:
                 detail = "\n".join(line for line in log[-8:] if line.strip())
-                raise ExportError(f"the image build failed: {chunk['error'].strip()}" + (f"\n{detail}" if detail else ""))
+                raise ImageBuildError(f"the image build failed: {chunk['error'].strip()}" + (f"\n{detail}" if detail else ""), steps)
             text = chunk.get("stream", "")
             for line in text.splitlines():
                 log.append(line)
@@ -123,7 +131,7 @@ def build_image(client: Any, context: IO[bytes], tag: str, reporter: Reporter, *
             if isinstance(aux, dict) and "ID" in aux:
                 image_id = aux["ID"]
     except docker.errors.APIError as exc:
-        raise ExportError(f"the image build failed: {_explain(exc)}") from None
+        raise ImageBuildError(f"the image build failed: {_explain(exc)}", steps) from None
     if image_id is None:
         raise ExportError("the engine finished the build without naming an image:\n" + "\n".join(log[-8:]))
     return Build(inspect_image(client, image_id, tag), steps)
