@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,22 @@ def test_what_needs_the_build_side_says_how_to_get_it_in_one_line(
     assert missing in line and "pip install 'modelbundle[build]'" in line, line
     assert [b.tag for b in LocalStore(text.home).list()] == before  # nothing written
     assert list(tmp_path.iterdir()) == []
+
+
+def test_importing_a_bundles_service_writes_no_bytecode_into_the_store(text: Built) -> None:
+    """Python writes __pycache__ beside what it imports; a bundle is immutable, and RECORD would refuse it after."""
+    script = (
+        "import sys, importlib\n"
+        "from modelbundle.bundler import LocalStore, open_bundle\n"
+        f"cls = open_bundle({text.tag!r}, LocalStore()).service_class()\n"
+        "importlib.import_module('json.tool')  # installed code still imports (and may cache) as usual\n"
+        "print(cls.__name__, sys.dont_write_bytecode)\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    result = ok(subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True,
+        env={**environment, "MODELBUNDLE_HOME": str(text.home)},
+    ))
+    assert result.stdout.split() == ["TextSentiment", "False"]  # bytecode stays on for everything else
+    assert not list(text.path.rglob("__pycache__"))
+    verify_record(text.path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.metadata
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,17 +32,44 @@ class OpenedBundle:
     manifest: BundleManifest
 
     def service_class(self) -> type[Service]:
-        # a bundle is immutable: Python must not leave __pycache__ in it (RECORD would refuse the bundle
-        # at its next use). Its modules, imported now or later, compile in memory; installed packages
-        # keep reading their own bytecode
-        sys.dont_write_bytecode = True
-        return load_service(self.manifest.service, root=self.path / "src")
+        src = self.path / "src"
+        _import_without_writing(src)
+        return load_service(self.manifest.service, root=src)
 
     def artifact_loader(self) -> ArtifactLoader:
         return lambda: load_bundle_artifacts(self.path, self.manifest.artifacts)
 
     def environment_mismatches(self) -> list[str]:
         return environment_mismatches(self.path / "env" / "requirements.lock")
+
+
+class _NoBytecodeWrites(importlib.machinery.SourceFileLoader):
+    """Loads a bundle's modules from source, and never writes their bytecode (see ``_import_without_writing``)."""
+
+    def set_data(self, path: str, data: Any, *, _mode: int = 0o666) -> None:
+        return None
+
+
+def _import_without_writing(src: Path) -> None:
+    """Imports from the bundle's ``src`` (now or later, subpackages too) leave no ``__pycache__`` in it.
+
+    A bundle is immutable: RECORD would refuse it at its next use. Only this folder is
+    affected; installed packages keep reading and writing their own bytecode.
+    """
+    root = str(src.resolve())
+    loaders = [
+        (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES),
+        (_NoBytecodeWrites, importlib.machinery.SOURCE_SUFFIXES),
+        (importlib.machinery.SourcelessFileLoader, importlib.machinery.BYTECODE_SUFFIXES),
+    ]
+
+    def finder(path: str) -> importlib.machinery.FileFinder:
+        if path != root and not path.startswith(root + os.sep):
+            raise ImportError(path)  # not the bundle's: the next hook
+        return importlib.machinery.FileFinder(path, *loaders)
+
+    sys.path_hooks.insert(0, finder)
+    sys.path_importer_cache.clear()  # finders made before the hook would still write
 
 
 def open_bundle(ref: str, store: LocalStore | None = None) -> OpenedBundle:
