@@ -134,7 +134,12 @@ def image_size(reference: str) -> int:
 def bench_containerize(bench: Bench, example: str, env: dict[str, str], figures: Figures) -> None:
     tag = env["TAG"]
     image = f"modelbundle-bench/{example}:{os.getpid()}"
-    cold_env = {**env, "MODELBUNDLE_CACHE_DIR": str(bench.fresh(f"{example}-wheels"))}  # no wheel yet
+    # a wheel cache holding only the modelbundle wheel the lock names (built from this checkout, never downloaded)
+    cold_cache = bench.fresh(f"{example}-wheels")
+    (cold_cache / "wheels").mkdir()
+    for wheel in (Path(env["MODELBUNDLE_CACHE_DIR"]) / "wheels").glob("modelbundle-*.whl"):
+        shutil.copy(wheel, cold_cache / "wheels")
+    cold_env = {**env, "MODELBUNDLE_CACHE_DIR": str(cold_cache)}
     common = ("containerize", tag, "--base-image", BASE_IMAGE, "-t", image, "-q")
     seconds, _, stderr, code = bench.run(*common, "--no-cache", env=cold_env)
     if code != 0:
