@@ -16,13 +16,14 @@ import importlib.metadata
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
+
+from ._atomic import write_text_atomically
 
 #: the on-disk cache of import maps, under the build cache
 IMPORT_MAP_DIR = "import-maps"
@@ -82,21 +83,8 @@ def _import_map(key: str, cache_dir: str) -> Mapping[str, list[str]]:
     computed = {name: sorted(set(dists)) for name, dists in importlib.metadata.packages_distributions().items()}
     if path is not None:
         with contextlib.suppress(OSError):  # a cache: a read-only home costs time, never the build
-            _write_atomically(path, json.dumps(computed, sort_keys=True))
+            write_text_atomically(path, json.dumps(computed, sort_keys=True))
     return computed
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Concurrent builds (processes or threads) read the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.replace(partial, path)
-    except BaseException:
-        os.unlink(partial)
-        raise
 
 
 def _metadata_folders() -> Iterator[Installed]:

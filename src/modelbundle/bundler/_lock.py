@@ -33,6 +33,7 @@ from pathlib import Path
 from .._install_hints import needs_build_tool
 from .._version import __version__
 from ..errors import BuildError
+from ._atomic import write_text_atomically
 from ._installed import installed_pins
 from ._installer import last_lines, pip_compile, run_pip
 from ._options import DEFAULT_RESOLVER, Resolver
@@ -114,7 +115,7 @@ def _cached(cache_dir: Path, inputs: _LockInputs, resolver: str, reporter: Repor
         return cached.read_text()
     text = lock()
     if text is not None:
-        _write_atomically(cached, text)
+        write_text_atomically(cached, text)
     return text
 
 
@@ -255,7 +256,7 @@ def ensure_runtime_wheel(wheel_cache: Path, reporter: Reporter) -> Path:
         shutil.move(str(built), partial)
         _keep_previous(target)
         partial.replace(target)  # concurrent builds never see half a wheel
-    _write_atomically(stamp, source_digest)
+    write_text_atomically(stamp, source_digest)
     return target
 
 
@@ -267,14 +268,6 @@ def _keep_previous(wheel: Path) -> None:
     if not keep.exists():
         keep.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(wheel, keep)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Readers see the old file or the whole new one (builds may run side by side)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(text)
-    partial.replace(path)
 
 
 def runtime_source_dir() -> Path | None:

@@ -16,12 +16,12 @@ import json
 import os
 import re
 import sys
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuildError
+from ._atomic import write_text_atomically
 from ._installer import last_lines, run_pip
 
 #: pip's index when none is configured
@@ -112,7 +112,7 @@ def read_pip_settings(
             raise BuildError(f"could not read pip's configuration (pip config list): {last_lines(result.stderr, 2)}")
         listing = result.stdout
         if cached is not None and not _has_credentials(listing):  # a password in an index URL never goes to disk
-            _write(cached, listing)
+            write_text_atomically(cached, listing, mode=0o600)  # readable by this user only
     return parse_pip_config(listing, cwd or Path.cwd())
 
 
@@ -155,15 +155,6 @@ def _read(path: Path) -> str | None:
 
 def _has_credentials(listing: str) -> bool:
     return re.search(r"://[^/\s'\"]*@", listing) is not None
-
-
-def _write(path: Path, text: str) -> None:
-    """Atomically (builds may run side by side), readable by this user only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-        out.write(text)
-    partial.replace(path)
 
 
 def parse_pip_config(listing: str, cwd: Path) -> PipSettings:

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from ._atomic import write_text_atomically
 from ._record import file_digest
 
 #: earlier runtime wheels, by digest: bundles locked against them can still be containerized
@@ -70,7 +71,7 @@ class WheelCache:
             else:
                 fresh[name] = [stat.st_size, stat.st_mtime_ns, file_digest(wheel)]
         if fresh != index:
-            _write_json_atomically(index_path, fresh)
+            write_text_atomically(index_path, json.dumps(fresh, sort_keys=True))
         return {str(entry[2]): self.directory / name for name, entry in fresh.items()}
 
 
@@ -84,8 +85,3 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _write_json_atomically(path: Path, data: object) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".index-", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, sort_keys=True)
-    os.replace(tmp, path)
