@@ -34,7 +34,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,10 +59,8 @@ print(time.perf_counter() - started)
 @dataclass
 class Figures:
     example: str
-    rows: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, what: str, value: str) -> None:
-        self.rows.append((what, value))
         print(f"  {self.example:<5} {what:<52} {value}", flush=True)
 
 
