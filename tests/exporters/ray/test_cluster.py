@@ -129,6 +129,15 @@ def test_a_killed_replica_loses_only_its_own_requests_and_is_replaced(deployed: 
         timed("a killed replica replaced (3 running again)", started)
         answered = load.count()
         wait_until(lambda: load.count() >= answered + 200, 60, "200 answers after the replacement", interval=0.1)
+        # the proxy learns of the new replica a little after Serve lists it RUNNING: keep the load on until
+        # the new replica has answered (the assertion below then holds, or this times out and says so)
+        replaced_at = kill_done + back
+
+        def a_new_replica_answered() -> bool:
+            new = replica_ids(cluster) - before
+            return any(o.started > replaced_at and o.replica in new for o in list(load.outcomes))
+
+        wait_until(a_new_replica_answered, 60, "an answer from the new replica", interval=0.5)
     outcomes = load.outcomes
     failed = failures(outcomes)
     print(f"kill: {len(outcomes)} requests, {len(failed)} failed ({[(f.status, f.error[:60]) for f in failed]}), replaced in {back:.1f} s")
@@ -141,7 +150,7 @@ def test_a_killed_replica_loses_only_its_own_requests_and_is_replaced(deployed: 
     wait_until(lambda: len(replica_ids(cluster)) == REPLICAS, 60, "three running replicas after the load")
     after = replica_ids(cluster)
     assert victim["replica_id"] not in after and after - before
-    late = [outcome for outcome in outcomes if outcome.started > kill_done + back]
+    late = [outcome for outcome in outcomes if outcome.started > replaced_at]
     assert late and not failures(late)
     assert collections.Counter(o.replica for o in late).keys() & (after - before)  # a new replica serves
 
