@@ -136,6 +136,14 @@ class ServiceApp:
                 await self._stop(service)
 
     async def _start(self, service: Service) -> None:
+        try:
+            await self._set_up(service)
+        finally:  # ready or failed, start-up is over
+            _startup_gc.resume_after_startup()
+        self.state.mark_ready()
+        logger.info("%s is ready: %s", self.service_cls.name, ", ".join(f"POST {a.route}" for a in self.service_cls.__apis__.values()))
+
+    async def _set_up(self, service: Service) -> None:
         # a wrong --default-api fails before the artifacts load, not after
         default = default_api(self.service_cls.__apis__, self.config.default_api) if self.config.sagemaker else None
         if self._load_artifacts is not None:
@@ -155,9 +163,6 @@ class ServiceApp:
             self._endpoints.update(self.oip.endpoints(api, invoke, metrics, self.config))
         if default is not None:
             self._endpoints[INVOCATIONS_PATH] = Invocations(by_name, default, self.state)
-        _startup_gc.resume_after_startup()
-        self.state.mark_ready()
-        logger.info("%s is ready: %s", self.service_cls.name, ", ".join(f"POST {a.route}" for a in self.service_cls.__apis__.values()))
 
     async def _start_in_background(self, service: Service) -> None:
         try:

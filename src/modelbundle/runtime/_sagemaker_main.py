@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import _startup_gc
 from ..errors import ModelbundleError, ServeError
 
 SAGEMAKER_PORT = 8080
@@ -63,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) > 1:
         print(f"serve takes no arguments (got {' '.join(args[1:])}); set MODELBUNDLE_* variables instead", file=sys.stderr)
         return 2
+    _startup_gc.pause()  # resumed once the service is ready
     from ._config import ServeConfig
     from ._server import serve
 

@@ -18,7 +18,10 @@ runs the service's setup(), so that invocations only answer requests.
 
 import os
 
-from modelbundle.exporters.awslambda import LambdaHandler
+from modelbundle import _startup_gc
+
+_startup_gc.pause()  # until the service is ready: init allocates what lives as long as the sandbox
+from modelbundle.exporters.awslambda import LambdaHandler  # noqa: E402
 
 _HANDLER = LambdaHandler.from_bundle(os.path.join(os.path.dirname(os.path.abspath(__file__)), "{bundle_dir}"))
 
