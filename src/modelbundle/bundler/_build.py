@@ -26,6 +26,7 @@ from ..service_base import (
     declared_artifacts,
     is_file_target,
     load_service,
+    split_target,
 )
 from . import _conda
 from ._ignore import IgnoreRules, glob_files, looks_like_secret
@@ -61,7 +62,7 @@ class _Target:
     """Where the service lives: its import root, its module, its class."""
 
     def __init__(self, spec: str, project_dir: Path) -> None:
-        module_part, _, class_name = spec.rpartition(":")
+        module_part, class_name = split_target(spec)
         if is_file_target(spec):
             path = Path(module_part)
             path = path if path.is_absolute() else Path.cwd() / path
@@ -78,6 +79,7 @@ def build(options: BuildOptions, store: LocalStore | None = None) -> StoredBundl
         raise BuildError("no service to build: pass TARGET (module:Class or path/file.py:Class) or set service in [tool.modelbundle]")
     target = _Target(options.service, Path(options.project_dir or Path.cwd()))
     service_cls = load_service(options.service, root=target.root, fresh=True)
+    target.class_name = service_cls.__qualname__  # path/file.py alone names the file's one Service
     return _build(service_cls, target, {}, options, store)
 
 

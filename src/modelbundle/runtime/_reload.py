@@ -8,7 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
-from ..service_base import is_file_target
+from ..service_base import is_file_target, split_target
 from ._app import ServiceApp, create_app
 from ._config import ServeConfig
 
@@ -17,7 +17,7 @@ _CONFIG_ENV = "MODELBUNDLE_RELOAD_CONFIG"
 
 
 def serve_with_reload(target: str, config: ServeConfig) -> None:
-    watch = Path(target.rpartition(":")[0]).resolve().parent if is_file_target(target) else Path.cwd()
+    watch = Path(split_target(target)[0]).resolve().parent if is_file_target(target) else Path.cwd()
     os.environ[_TARGET_ENV] = target
     os.environ[_CONFIG_ENV] = config.model_dump_json()
     uvicorn.run(

@@ -41,7 +41,7 @@ class ServiceSource:
 
 
 def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
-    """``path/file.py:Class`` and ``module:Class`` import code; ``NAME[:VERSION]`` opens a stored bundle,
+    """``path/file.py[:Class]`` and ``module:Class`` import code; ``NAME[:VERSION]`` opens a stored bundle,
     and a folder holding a bundle.json (``/opt/bundle`` in an image) opens that bundle.
 
     A stored bundle wins over a module of the same name; the log says which was served.
@@ -56,10 +56,10 @@ def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
         store = LocalStore()
         bundle = open_bundle(target, store) if verify else _unverified(store.get(target))
         return _bundle_source(bundle, verify, pinned=bundle.manifest.tag)
-    if ":" not in target:  # a bare NAME can only be a bundle, and there is none of that name
+    if ":" not in target and not is_file_target(target):  # a bare NAME can only be a bundle, and there is none of that name
         raise BundleNotFound(
             f"no bundle named {target!r} in the local store (see bundle list); "
-            "to serve code, give module:Class or path/to/file.py:Class"
+            "to serve code, give module:Class, path/to/file.py:Class or path/to/file.py"
         )
     try:
         service_cls = load_service(target)
