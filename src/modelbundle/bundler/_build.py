@@ -45,6 +45,7 @@ from ._manifest import (
 )
 from ._options import BuildOptions
 from ._record import build_record, write_record
+from ._schemas import api_schemas
 from ._report import Reporter
 from ._requirements import (
     ResolvedRequirements,
@@ -56,6 +57,7 @@ from ._store import LocalStore, StoredBundle
 from ._wheels import download_wheels
 
 VERSION_DIGEST_CHARS = 12
+OPENAPI_FILE = "openapi.json"
 
 
 class _Target:
@@ -117,7 +119,6 @@ def _build(
         artifacts = _save_artifacts(service_cls, target, values, options, staging / "artifacts", reporter)
         resolved = _requirements(scan.required, scan.optional, artifacts, options, reporter, cache_dir=store.cache)
         dependencies = _freeze_environment(resolved, options, store, staging / "env", name, reporter)
-        (staging / "openapi.json").write_text(json.dumps(build_openapi(service_cls), indent=2, sort_keys=True) + "\n")
 
         manifest = BundleManifest(
             name=name,
@@ -137,9 +138,13 @@ def _build(
                 conda=_conda.conda_prefix() is not None,
             ),
         )
-        content = build_record(staging)  # every file but bundle.json, hashed once
+        content = build_record(staging)  # every file but bundle.json and openapi.json, hashed once
         if options.version is None:
             manifest = manifest.model_copy(update={"version": _content_version(content, manifest)})
+        # written once the version is known, which it carries; the version need not digest it, as it
+        # follows from the code and the modelbundle version that the version digests already
+        openapi = build_openapi(service_cls, version=manifest.version)
+        (staging / OPENAPI_FILE).write_text(json.dumps(openapi, indent=2, sort_keys=True) + "\n")
         (staging / MANIFEST_FILE).write_bytes(manifest.dump())
         write_record(staging, known=content)
         bundle, created = store.commit(staging, name, manifest.version)
@@ -274,15 +279,12 @@ def _freeze_environment(
 def _api_infos(service_cls: type[Service]) -> list[APIInfo]:
     infos = []
     for api in service_cls.__apis__.values():
-        defs: dict[str, Any] = {}
-        inputs = {p.name: p.adapter.json_schema(defs) for p in api.params}
-        output = api.output.json_schema(defs)
+        input_schema, output_schema = api_schemas(api)
         infos.append(
             APIInfo(
                 name=api.name, route=api.route, batchable=api.batchable, max_batch_size=api.max_batch_size,
                 max_latency_ms=api.max_latency_ms, batch_dim=api.batch_dim,
-                input_schema={"properties": inputs, "$defs": defs} if defs else {"properties": inputs},
-                output_schema=output, doc=api.doc,
+                input_schema=input_schema, output_schema=output_schema, doc=api.doc,
             )
         )
     return infos

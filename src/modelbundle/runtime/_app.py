@@ -60,9 +60,13 @@ def create_app(
     state: ServerState | None = None,
     *,
     artifacts: Callable[[], dict[str, Any]] | None = None,
+    version: str | None = None,
 ) -> ServiceApp:
-    """The ASGI app for ``service_cls``; ``artifacts()`` then ``setup()`` run in its lifespan startup."""
-    return ServiceApp(service_cls, config or ServeConfig(), state or ServerState(), artifacts)
+    """The ASGI app for ``service_cls``; ``artifacts()`` then ``setup()`` run in its lifespan startup.
+
+    ``version`` is the bundle's, shown in the OpenAPI document (code served directly is "dev").
+    """
+    return ServiceApp(service_cls, config or ServeConfig(), state or ServerState(), artifacts, version)
 
 
 class ServiceApp:
@@ -74,6 +78,7 @@ class ServiceApp:
         config: ServeConfig,
         state: ServerState,
         artifacts: Callable[[], dict[str, Any]] | None = None,
+        version: str | None = None,
     ) -> None:
         self.service_cls = service_cls
         self._load_artifacts = artifacts
@@ -85,13 +90,16 @@ class ServiceApp:
         self.startup_error: ModelbundleError | None = None
         self._invokers: Invokers | None = None
         self._endpoints: dict[str, ASGIApp] = {}
-        self.openapi = build_openapi(service_cls)
+        self.openapi = build_openapi(service_cls, version)
         self.oip = OpenInference(service_cls, state)
         #: called when setup() fails after the server started (SageMaker mode); the server sets it to stop itself
         self.on_startup_failure: Callable[[], None] = lambda: None
         self.router = self._build_router()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.router(scope, receive, self._quiet_expected_failure(send))
+            return
         if scope["type"] != "http":
             await self.router(scope, receive, send)
             return
@@ -111,6 +119,17 @@ class ServiceApp:
         await self.router(scope, receive, send_with_id)
 
     # -- lifecycle ---------------------------------------------------------------------
+    def _quiet_expected_failure(self, send: Send) -> Send:
+        """Starlette reports a failed startup with the traceback as the message, which the server
+        logs; a user mistake (a missing artifact) is told in one line instead, so it goes blank."""
+
+        async def send_without_traceback(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and self.startup_error is not None:
+                message = {**message, "message": ""}
+            await send(message)
+
+        return send_without_traceback
+
     @asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         service = self.service_cls()

@@ -39,6 +39,11 @@ class ServiceSource:
     #: the bundle's manifest (None when serving code)
     manifest: BundleManifest | None = None
 
+    @property
+    def version(self) -> str | None:
+        """The bundle's version (None when serving code)."""
+        return self.manifest.version if self.manifest is not None else None
+
 
 def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
     """``path/file.py[:Class]`` and ``module:Class`` import code; ``NAME[:VERSION]`` opens a stored bundle,

@@ -45,7 +45,9 @@ class LambdaHandler:
         path = Path(path)
         verify_record(path)
         bundle = OpenedBundle(path, BundleManifest.model_validate_json((path / MANIFEST_FILE).read_bytes()))
-        app = create_app(bundle.service_class(), config or lambda_config(), artifacts=bundle.artifact_loader())
+        app = create_app(
+            bundle.service_class(), config or lambda_config(), artifacts=bundle.artifact_loader(), version=bundle.manifest.version
+        )
         handler = cls(app)
         handler.start()
         return handler
