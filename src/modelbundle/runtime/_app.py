@@ -94,6 +94,9 @@ class ServiceApp:
         self.oip = OpenInference(service_cls, state)
         #: called when setup() fails after the server started (SageMaker mode); the server sets it to stop itself
         self.on_startup_failure: Callable[[], None] = lambda: None
+        #: run a sync teardown() on the event loop's thread rather than a worker thread: set when the
+        #: app is stopped at interpreter exit, when Python no longer starts work on thread pools
+        self.hooks_inline = False
         self.router = self._build_router()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -199,7 +202,7 @@ class ServiceApp:
             logger.error("a batch of %s was still running at shutdown; leaving it", self.service_cls.name)
         self._endpoints.clear()
         try:
-            await _call_hook(service.teardown)
+            await _call_hook(service.teardown, inline=self.hooks_inline)
         except Exception:
             logger.exception("%s.teardown() raised", self.service_cls.__name__)
 
@@ -285,12 +288,12 @@ def _error_response(request: Request, error: RequestError) -> Response:
     )
 
 
-async def _call_hook(hook: Any) -> None:
+async def _call_hook(hook: Any, *, inline: bool = False) -> None:
     """Run setup()/teardown(): await it if async, else in a thread so signals stay responsive."""
     if inspect.iscoroutinefunction(hook):
         await hook()
     else:
-        result = await asyncio.to_thread(hook)
+        result = hook() if inline else await asyncio.to_thread(hook)
         if inspect.isawaitable(result):
             await result
 
