@@ -62,7 +62,7 @@ class JSONValue(Adapter):
         origin = getattr(annotation, "__origin__", annotation)
         self._is_list = origin is list
         # dict, Any, a union holding dict...: an object may be the value itself
-        self._json_object = self._adapter.json_schema().get("type", "object") == "object"
+        self._json_object: bool = self._adapter.json_schema().get("type", "object") == "object"
 
     @property
     def json_object(self) -> bool:  # type: ignore[override]

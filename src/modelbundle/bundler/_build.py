@@ -45,7 +45,6 @@ from ._manifest import (
 )
 from ._options import BuildOptions
 from ._record import build_record, write_record
-from ._schemas import api_schemas
 from ._report import Reporter
 from ._requirements import (
     ResolvedRequirements,
@@ -53,6 +52,7 @@ from ._requirements import (
     infer_requirements,
     read_requirements_file,
 )
+from ._schemas import api_schemas
 from ._store import LocalStore, StoredBundle
 from ._wheels import download_wheels
 

@@ -25,7 +25,7 @@ def api_schemas(api: APIMethod) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _standalone(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    body = _local_refs(schema)
+    body: dict[str, Any] = _local_refs(schema)
     used = _used_defs(body, defs)
     if used:
         body["$defs"] = {name: _local_refs(defs[name]) for name in sorted(used)}

@@ -10,8 +10,8 @@ from typing import Any
 
 from ..service_base import APIMethod, Service
 from ._batcher import Batcher
-from ._empty_batch import answering_empty_batches
 from ._config import ServeConfig
+from ._empty_batch import answering_empty_batches
 from ._metrics import Metrics
 from ._types import Invoke
 
