@@ -57,7 +57,9 @@ def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
         folder = folder.resolve()
         bundle = open_bundle_dir(folder) if verify else _unverified(read_bundle_dir(folder))
         return _bundle_source(bundle, verify, pinned=str(folder))
-    if not is_file_target(target) and _in_store(target):
+    # a bundle may be called "x.py": NAME is a file only when there is such a file
+    code = is_file_target(target) and (":" in target or folder.is_file())
+    if not code and _in_store(target):
         store = LocalStore()
         bundle = open_bundle(target, store) if verify else _unverified(store.get(target))
         return _bundle_source(bundle, verify, pinned=bundle.manifest.tag)
