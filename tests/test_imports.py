@@ -62,7 +62,7 @@ def test_declaring_a_service_with_builtin_types_loads_no_heavy_library() -> None
 
 #: the build side: `bundle serve` never needs it (and a bundle's runtime env does not have it)
 BUILD_SIDE = ("rich", "pathspec", "httpx", "yaml", "piptools", "fastapi")
-BUILD_MODULES = ("modelbundle.bundler._build", "modelbundle.bundler._lock", "modelbundle.bundler._archive", "modelbundle.bundler._env")
+BUILD_MODULES = ("modelbundle.bundler._build", "modelbundle.bundler._assemble", "modelbundle.bundler._lock", "modelbundle.bundler._archive", "modelbundle.bundler._env")
 
 
 def test_serving_a_bundle_loads_nothing_of_the_build_side() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from modelbundle import __version__
 from modelbundle.bundler import BuildOptions, Reporter
-from modelbundle.bundler._build import _requirements
+from modelbundle.bundler._assemble import _requirements
 from modelbundle.bundler._imports import scan_imports
 from modelbundle.bundler._manifest import ArtifactInfo
 from modelbundle.bundler._requirements import (

@@ -101,3 +101,16 @@ def test_a_busy_port_gives_a_clear_error(serve_in_subprocess):
             assert server.stderr.strip() == (
                 f"error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port or --host"
             )
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_start_up_runs_without_the_collector_which_resumes_with_start_up_frozen(serve_in_subprocess, workers):
+    # start-up (imports, setup) allocates what lives as long as the server: collecting while it
+    # is made is wasted work, and freezing it keeps later full collections short
+    with serve_in_subprocess("gc_state.py:GCState", "--workers", workers) as server:
+        response = httpx.post(server.url + "/state", json={"detail": True}, timeout=10)
+    assert response.status_code == 200, response.text
+    state = response.json()
+    assert state["collecting_during_setup"] == 0
+    assert state["collecting_now"] == 1
+    assert state["frozen_objects"] > 10_000  # the runtime's and the service's modules, at least

@@ -25,6 +25,9 @@ from packaging.utils import canonicalize_name
 
 from ._atomic import write_text_atomically
 
+#: the distribution name of modelbundle itself
+RUNTIME_DISTRIBUTION = "modelbundle"
+
 #: the on-disk cache of import maps, under the build cache
 IMPORT_MAP_DIR = "import-maps"
 
@@ -113,3 +116,19 @@ def _parse(folder: str) -> Installed | None:
     except Exception:
         return None
     return Installed(name, version, folder) if name and version else None
+
+
+def runtime_source_dir() -> Path | None:
+    """The project folder modelbundle was installed from, if it was installed from source."""
+    try:
+        dist = importlib.metadata.distribution(RUNTIME_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        dist = None
+    if dist is not None:
+        direct_url = dist.read_text("direct_url.json")
+        if direct_url:
+            url = json.loads(direct_url).get("url", "")
+            if url.startswith("file://") and (Path(url[7:]) / "pyproject.toml").is_file():
+                return Path(url[7:])
+    here = Path(__file__).resolve().parents[3]  # src/modelbundle/bundler/_installed.py -> project
+    return here if (here / "pyproject.toml").is_file() and (here / "src" / "modelbundle").is_dir() else None

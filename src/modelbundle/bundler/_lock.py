@@ -34,13 +34,12 @@ from .._install_hints import needs_build_tool
 from .._version import __version__
 from ..errors import BuildError
 from ._atomic import write_text_atomically
-from ._installed import installed_pins
+from ._installed import RUNTIME_DISTRIBUTION, installed_pins, runtime_source_dir
 from ._installer import last_lines, pip_compile, run_pip
 from ._options import DEFAULT_RESOLVER, Resolver
 from ._pip_settings import PipSettings, read_pip_settings
 from ._record import file_digest
 from ._report import Reporter
-from ._requirements import RUNTIME_DISTRIBUTION
 from ._uv import Uv, usable_uv, uv_compile
 from ._wheel_cache import PREVIOUS_WHEELS_DIR, link_or_copy
 
@@ -268,22 +267,6 @@ def _keep_previous(wheel: Path) -> None:
     if not keep.exists():
         keep.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(wheel, keep)
-
-
-def runtime_source_dir() -> Path | None:
-    """The project folder modelbundle was installed from, if it was installed from source."""
-    try:
-        dist = importlib.metadata.distribution(RUNTIME_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        dist = None
-    if dist is not None:
-        direct_url = dist.read_text("direct_url.json")
-        if direct_url:
-            url = json.loads(direct_url).get("url", "")
-            if url.startswith("file://") and (Path(url[7:]) / "pyproject.toml").is_file():
-                return Path(url[7:])
-    here = Path(__file__).resolve().parents[3]  # src/modelbundle/bundler/_lock.py -> project
-    return here if (here / "pyproject.toml").is_file() and (here / "src" / "modelbundle").is_dir() else None
 
 
 def _tree_digest(root: Path, only: str | None = None) -> str:

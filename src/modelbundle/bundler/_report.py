@@ -40,7 +40,11 @@ class Reporter:
             yield
 
     def info(self, text: str) -> None:
-        if not self.quiet:
+        if self.quiet:
+            return
+        if self._console is None:  # no spinner yet: a plain line, and no 70 ms import of rich for it
+            _PlainConsole().print(text)
+        else:  # through rich, which keeps a spinner's line intact
             self.console.print(text, markup=False)
 
     def warn(self, text: str) -> None:

@@ -12,9 +12,7 @@ from packaging.utils import canonicalize_name
 
 from .._version import __version__
 from ..errors import BuildError
-from ._installed import import_map
-
-RUNTIME_DISTRIBUTION = "modelbundle"
+from ._installed import RUNTIME_DISTRIBUTION, import_map
 
 #: what each artifact kind needs at serve time, besides modelbundle's own dependencies
 KIND_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {

@@ -27,16 +27,17 @@ from ._options import key_value_pairs
     "--resolver", type=click.Choice(["auto", "uv", "pip-tools"]), default=None,
     help="What locks the environment: uv, pip-compile, or auto (uv when it can run). [default: auto]",
 )
+@click.option("--force", is_flag=True, help="Build again even when nothing changed since the last build of these options.")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="Print only warnings and the tag.")
 @click.option("--output", "-o", type=click.Choice(["summary", "tag"]), default="summary", help="tag: print only NAME:VERSION.")
-def build(output: str, **flags: Any) -> None:
+def build(output: str, force: bool, **flags: Any) -> None:
     """Build a bundle from TARGET (module:Class, path/file.py:Class, or path/file.py when it defines one Service) or [tool.modelbundle]."""
     from ..bundler import build as build_bundle
     from ..bundler import resolve_build_options
 
     if output == "tag":
         flags["quiet"] = True
-    bundle = build_bundle(resolve_build_options(flags))
+    bundle = build_bundle(resolve_build_options(flags), force=force)
     if output == "tag":
         click.echo(bundle.tag)
         return

@@ -21,6 +21,9 @@ def serve(target: str, **flags: Any) -> None:
     Every option can also be set with an env var MODELBUNDLE_<OPTION>, e.g.
     MODELBUNDLE_PORT=8080.
     """
+    from .. import _startup_gc
+
+    _startup_gc.pause()  # before the runtime and the service are imported: see _startup_gc
     from ..runtime import ServeConfig
     from ..runtime import serve as run_server
 

@@ -28,6 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .. import _startup_gc
 from ..errors import (
     MethodNotAllowed,
     ModelbundleError,
@@ -176,6 +177,7 @@ class ServiceApp:
             self._endpoints.update(self.oip.endpoints(api, invoke, metrics, self.config))
         if default is not None:
             self._endpoints[INVOCATIONS_PATH] = Invocations(by_name, default, self.state)
+        _startup_gc.resume_after_startup()
         self.state.mark_ready()
         logger.info("%s is ready: %s", self.service_cls.name, ", ".join(f"POST {a.route}" for a in self.service_cls.__apis__.values()))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import uvicorn
 from uvicorn.supervisors import ChangeReload
 
+from .. import _startup_gc
 from ..service_base import is_file_target, split_target
 from ._app import ServiceApp, create_app
 from ._config import ServeConfig
@@ -44,6 +45,7 @@ def serve_with_reload(source: ServiceSource, target: str, config: ServeConfig) -
     )
     sock = bind_socket(config.host, config.port)
     announce(source, sock, config)
+    _startup_gc.resume_after_startup()  # this process only watches files; the reloaded one serves
     with sock:
         ChangeReload(uvicorn_config, target=uvicorn.Server(uvicorn_config).run, sockets=[sock]).run()
 

@@ -22,6 +22,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
+from .. import _startup_gc
 from ..errors import ModelbundleError, ServeError
 from ._config import ServeConfig
 from ._metrics import mark_worker_dead
@@ -135,6 +136,7 @@ class Supervisor:
 
 def _worker_main(target: str, config_data: dict[str, Any], sock: socket.socket, ready: Any, index: int) -> None:
     """Entry point of a spawned worker process."""
+    _startup_gc.pause()  # resumed once its service is ready
     from ._server import configure_logging, run_worker
     from ._source import resolve_source
     from ._state import ServerState

@@ -37,6 +37,19 @@ def is_file_target(target: str) -> bool:
     return module_part.endswith(".py") or "/" in module_part or "\\" in module_part
 
 
+def target_root(target: str, root: Path | None = None) -> tuple[Path, str]:
+    """The import root and module name of ``target``.
+
+    A file's folder is its import root, so its sibling modules import as they do in
+    the project; a ``module:Class`` imports from ``root`` (default: the current directory).
+    """
+    module_part = split_target(target)[0]
+    if is_file_target(target):
+        path = Path(module_part)
+        return path.resolve().parent, path.stem
+    return (root or Path.cwd()).resolve(), module_part
+
+
 def load_service(target: str, root: Path | None = None, *, fresh: bool = False) -> type[Service]:
     """Import ``target`` and return the Service subclass it names.
 
@@ -50,15 +63,10 @@ def load_service(target: str, root: Path | None = None, *, fresh: bool = False) 
         raise ImportTargetError(
             f"target {target!r} must look like 'module:Class', 'path/to/file.py:Class' or 'path/to/file.py'"
         )
-
-    if is_file_target(target):
-        path = Path(module_part)
-        if not path.is_file():
-            raise ImportTargetError(f"target {target!r}: no such file {module_part}")
-        # the file's folder becomes the import root, so its sibling modules import as they do in the project
-        import_root, module_name = str(path.resolve().parent), path.stem
-    else:
-        import_root, module_name = str((root or Path.cwd()).resolve()), module_part
+    if is_file_target(target) and not Path(module_part).is_file():
+        raise ImportTargetError(f"target {target!r}: no such file {module_part}")
+    root_path, module_name = target_root(target, root)
+    import_root = str(root_path)
     if import_root in sys.path:
         sys.path.remove(import_root)
     sys.path.insert(0, import_root)  # first, so the target's modules win over same-named others

@@ -118,7 +118,7 @@ def builder_stage(base_image: str, python: str) -> list[str]:
         f"FROM {base_image} AS builder",
         # containerize removes the builder's images after the build (unless --keep-builder); this label finds any left
         f"LABEL {BUILDER_LABEL}=builder",
-        # fixed time and hash seed: pip compiles .pyc files with checked hashes and stable marshalling
+        # fixed time and hash seed: stable marshalling, and fixed mtimes in the layer
         f"ENV SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH} PYTHONHASHSEED=0 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1",
         f"COPY {LOCK_FILE} /build/{LOCK_FILE}",
         f"COPY {WHEELS_DIR}/ /build/{WHEELS_DIR}/",
@@ -131,8 +131,12 @@ def builder_stage(base_image: str, python: str) -> list[str]:
         '[ -f "$wheel" ] && pip="python3 $wheel/pip" && break; done; '
         '[ -n "$pip" ] || { python3 -m venv /build/tools; pip="/build/tools/bin/python -m pip"; }; '
         f"python3 -m venv --without-pip {VENV_DIR}; "
-        f"$pip --python {VENV_DIR}/bin/python install --quiet --no-index "
+        f"$pip --python {VENV_DIR}/bin/python install --quiet --no-compile --no-index "
         f"--find-links /build/{WHEELS_DIR} --require-hashes --no-deps -r /build/{LOCK_FILE}; "
+        # the packages' own test suites (a fifth of scipy's and numpy's size) never run in a server;
+        # a top-level "tests" package (depth 3) is left alone, it may be what something imports
+        f"find {VENV_DIR}/lib -mindepth 4 -type d -name tests -prune -exec rm -rf '{{}}' +; "
+        f"{VENV_DIR}/bin/python -c {_sh_quote(_COMPILER)} {VENV_DIR}/lib; "
         # moved, not copied: the step's layer (committed and hashed by the engine) holds the venv once
         f"mkdir -p /out/opt; mv {VENV_DIR} /out/opt/; rm -rf /build/tools; "
         f"{make_user}"
@@ -174,6 +178,21 @@ def _bundle_layers(recipe: ImageRecipe) -> list[str]:
     return lines
 
 
+#: bytecode for every module of the venv (one line: a Dockerfile's RUN cannot hold a newline). Unchecked-hash
+#: pyc (PEP 552): the same bytes for the same sources, and imports that never re-read a source to check it,
+#: since an image's files do not change. A fixed number of processes, each with a fixed share of the files:
+#: marshal's output can depend on what else its process compiled, and the layer must stay reproducible.
+_COMPILER = "; ".join([
+    "import os, sys, py_compile, multiprocessing",
+    "mode = py_compile.PycInvalidationMode.UNCHECKED_HASH",
+    "files = sorted(os.path.join(d, n) for d, _, names in os.walk(sys.argv[1]) for n in names if n.endswith('.py'))",
+    # quiet=2: a file that is not valid Python 3 is skipped without a word, as pip skips it
+    "compile_all = lambda paths: [py_compile.compile(p, quiet=2, invalidation_mode=mode) for p in paths]",
+    "workers = [multiprocessing.get_context('fork').Process(target=compile_all, args=(files[i::4],)) for i in range(4)]",
+    "[w.start() for w in workers]",
+    "[w.join() for w in workers]",
+    "sys.exit(max(w.exitcode for w in workers))",
+])
 _ENSUREPIP_DIR = "import ensurepip, os; print(os.path.dirname(ensurepip.__file__))"
 
 
