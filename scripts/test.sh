@@ -7,11 +7,12 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv-test}
 PYTHON=${PYTHON:-python3}
 
-# services the tests run for real: an OCI registry (CNCF distribution) and htpasswd for its auth
-if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; then
+# what the tests run for real: an OCI registry (CNCF distribution) and htpasswd for its auth,
+# and headless Chromium for the /docs page (tests/runtime/test_docs_browser.py)
+if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null || ! command -v chromium >/dev/null; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry apache2-utils >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry apache2-utils chromium >/dev/null
 fi
 
 # a real Docker engine (docker.io + dockerd) and the base image the image tests build on:

@@ -150,6 +150,8 @@ def _serve_in_subprocess(
     """Serve ``target`` (a file under tests/fixtures/services, e.g. ``echo.py:Echo``, or any target)."""
     if ".py:" in target and "/" not in target:
         target = f"{SERVICES_DIR / target.partition(':')[0]}:{target.partition(':')[2]}"
+    elif target.endswith(".py") and "/" not in target:
+        target = str(SERVICES_DIR / target)
     server = ProcessServer(target, args, env)
     try:
         if ready:

@@ -155,7 +155,7 @@ def test_bad_target_in_a_real_process_prints_one_line_without_traceback(tmp_path
     assert result.returncode == 1
     assert result.stderr == (
         "error: no bundle named 'bad-target' in the local store (see bundle list); "
-        "to serve code, give module:Class or path/to/file.py:Class\n"
+        "to serve code, give module:Class, path/to/file.py:Class or path/to/file.py\n"
     )
     assert result.stdout == ""
 

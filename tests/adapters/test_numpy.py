@@ -94,7 +94,7 @@ def test_response_media_type_follows_accept() -> None:
     ("adapter", "value", "match"),
     [
         (NumpyArray(dtype="int64"), [1.5, 2.0], r"^x: expected dtype int64, got float64$"),
-        (NumpyArray(dtype="int64"), ["1", "2"], r"^x: expected numbers \(array of int64, shape any shape\), got str\d* values$"),
+        (NumpyArray(dtype="int64"), ["1", "2"], r"^x: expected numbers \(array of int64, any shape\), got str\d* values$"),
         (NumpyArray(), [1, "a"], r"^x: expected numbers .*, got str\d* values$"),
         (NumpyArray(dtype="bool"), [0, 1], r"^x: expected dtype bool, got int64$"),
         (NumpyArray(dtype="uint8"), [0, 256], r"^x: values 0\.\.256 do not fit dtype uint8$"),

@@ -108,6 +108,7 @@ def test_layout_matches_the_design(iris: Built) -> None:
         assert "    --hash=sha256:" in block, block
     openapi = json.loads((path / "openapi.json").read_text())
     assert "/predict" in openapi["paths"]
+    assert openapi["info"]["version"] == iris.version  # not "dev"
 
     lines = record_lines(path)
     assert lines == sorted(lines)
@@ -165,6 +166,7 @@ def test_env_create_then_serve_from_that_env_answers_like_the_model(iris: Built,
         assert response.json() == expected
         one = server.post("/predict", json={"x": rows[:1].tolist()})
         assert one.json() == expected[:1]
+        assert server.get("/openapi.json").json()["info"]["version"] == iris.version
     assert f"bundle {iris.tag}" in server.stderr
     # the env made from the lock satisfies the lock
     assert "does not match the bundle's requirements.lock" not in server.stderr

@@ -6,16 +6,20 @@ from __future__ import annotations
 import signal
 import socket
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from fixtures.services import setup_raises
 
+SERVICES_DIR = Path(setup_raises.__file__).parent
+
 # (target, the one-line message's fragments)
 BAD_TARGETS = [
     pytest.param("no_such_module_here:Service", ["no module named 'no_such_module_here'"], id="missing-module"),
-    pytest.param("echo.py:Missing", ["module 'echo' has no attribute 'Missing'"], id="missing-class"),
+    pytest.param("echo.py:Missing", ["module 'echo' has no attribute 'Missing'; its Service classes: Echo"], id="missing-class"),
+    pytest.param("echo.py:Ecko", ["module 'echo' has no attribute 'Ecko'; did you mean 'Echo'? its Service classes: Echo"], id="class-typo"),
     pytest.param("echo.py:np", ["np is not a modelbundle.Service subclass"], id="not-a-service"),
     pytest.param("import_raises.py:ImportRaises", ["importing 'import_raises' failed", "RuntimeError: config.yaml is missing", "import_raises.py:"], id="import-raises"),
     pytest.param("tests/fixtures/services/absent.py:Absent", ["no such file tests/fixtures/services/absent.py"], id="missing-file"),
@@ -31,6 +35,22 @@ def test_a_bad_target_exits_1_with_a_one_line_error(serve_in_subprocess, target,
         assert lines[0].startswith("error: ")
         for fragment in fragments:
             assert fragment in lines[0]
+
+
+def test_a_missing_artifact_is_one_line_with_no_traceback(serve_in_subprocess):
+    with serve_in_subprocess("missing_artifact.py:MissingArtifact", ready=False) as server:
+        assert server.wait() == 1
+    missing = SERVICES_DIR / "not-trained-yet.pkl"
+    assert "Traceback" not in server.stderr, server.stderr
+    assert [line for line in server.stderr.splitlines() if "ERROR" in line or line.startswith("error: ")] == [
+        f"error: MissingArtifact did not start: artifact 'model' of MissingArtifact: {missing} does not exist"
+    ], server.stderr
+
+
+def test_a_file_with_one_service_is_served_without_a_class_name(serve_in_subprocess):
+    with serve_in_subprocess("tickets.py") as server:
+        assert server.post("/route", json=["an invoice"]).json() == ["billing"]
+        assert f"serving Tickets (module {SERVICES_DIR / 'tickets.py'})" in server.stderr
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -104,7 +104,7 @@ def test_loads_path_to_file_with_its_folder_as_import_root(write_module: WriteMo
 
 @pytest.mark.parametrize("target", ["echo_service", "echo_service:", ":Echo", ""])
 def test_bad_format(target: str) -> None:
-    with pytest.raises(ImportTargetError, match=r"must look like 'module:Class' or 'path/to/file\.py:Class'"):
+    with pytest.raises(ImportTargetError, match=r"must look like 'module:Class', 'path/to/file\.py:Class' or 'path/to/file\.py'$"):
         load_service(target)
 
 
@@ -174,18 +174,84 @@ def test_definition_error_in_the_module_surfaces_through_the_loader(write_module
     assert isinstance(info.value.__cause__, DefinitionError)
 
 
-def test_missing_attribute(write_module: WriteModule) -> None:
+def test_a_class_name_typo_gets_a_did_you_mean_and_the_files_services(write_module: WriteModule) -> None:
     write_module("echo_service.py", ECHO)
-    with pytest.raises(
-        ImportTargetError, match=r"^target 'echo_service:Ecko': module 'echo_service' has no attribute 'Ecko'$"
-    ):
+    with pytest.raises(ImportTargetError) as info:
         load_service("echo_service:Ecko")
+    assert str(info.value) == (
+        "target 'echo_service:Ecko': module 'echo_service' has no attribute 'Ecko'; did you mean 'Echo'? "
+        "its Service classes: Echo"
+    )
+
+
+TWO_SERVICES = """
+from modelbundle import Service, api
+from imported_service import Imported
+
+
+class Iris(Service):
+    @api
+    def predict(self, text: str) -> str:
+        return text
+
+
+class Ticket(Service):
+    @api
+    def route(self, text: str) -> str:
+        return text
+"""
+IMPORTED = """
+from modelbundle import Service, api
+
+
+class Imported(Service):
+    @api
+    def echo(self, text: str) -> str:
+        return text
+"""
+
+
+def test_a_name_far_from_every_class_lists_the_services_without_a_guess(write_module: WriteModule) -> None:
+    write_module("imported_service.py", IMPORTED)
+    write_module("two.py", TWO_SERVICES)
+    with pytest.raises(ImportTargetError) as info:
+        load_service("two.py:Zzz")
+    # a Service the file only imports is not one of its own
+    assert str(info.value) == "target 'two.py:Zzz': module 'two' has no attribute 'Zzz'; its Service classes: Iris, Ticket"
 
 
 @pytest.mark.parametrize("attr", ["Helper", "make", "api"])
 def test_attribute_that_is_not_a_service_subclass(write_module: WriteModule, attr: str) -> None:
     write_module("echo_service.py", ECHO)
-    with pytest.raises(
-        ImportTargetError, match=rf"^target 'echo_service:{attr}': {attr} is not a modelbundle\.Service subclass$"
-    ):
+    with pytest.raises(ImportTargetError) as info:
         load_service(f"echo_service:{attr}")
+    assert str(info.value) == f"target 'echo_service:{attr}': {attr} is not a modelbundle.Service subclass; its Service classes: Echo"
+
+
+def test_a_module_without_services_says_so(write_module: WriteModule) -> None:
+    write_module("plain.py", "class Irs:\n    pass\n")
+    with pytest.raises(ImportTargetError) as info:
+        load_service("plain.py:Iris")
+    assert str(info.value) == "target 'plain.py:Iris': module 'plain' has no attribute 'Iris'; it defines no modelbundle.Service subclass"
+
+
+@pytest.mark.parametrize("relative", ["echo_service.py", "pkg/echo_service.py"])
+def test_a_file_with_one_service_needs_no_class_name(write_module: WriteModule, relative: str) -> None:
+    write_module(relative, ECHO)
+    cls = load_service(relative)
+    assert cls.__name__ == "Echo" and cls.__module__ == "echo_service"
+
+
+def test_a_file_with_several_services_must_name_one(write_module: WriteModule) -> None:
+    write_module("imported_service.py", IMPORTED)
+    write_module("two.py", TWO_SERVICES)
+    with pytest.raises(ImportTargetError) as info:
+        load_service("two.py")
+    assert str(info.value) == "target 'two.py': name the class as two.py:Class; it defines Iris, Ticket"
+
+
+def test_a_file_with_no_service_cannot_be_served_without_a_class(write_module: WriteModule) -> None:
+    write_module("plain.py", "x = 1\n")
+    with pytest.raises(ImportTargetError) as info:
+        load_service("plain.py")
+    assert str(info.value) == "target 'plain.py': plain.py defines no modelbundle.Service subclass"

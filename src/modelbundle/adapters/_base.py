@@ -23,10 +23,17 @@ class Adapter:
     media_types: ClassVar[tuple[str, ...]] = (JSON,)
     #: True when values of this type can be merged into a batch along a dimension
     batchable: ClassVar[bool] = False
+    #: True when the JSON form may be an object, so that a one-parameter API's object body may be
+    #: the bare value; False (lists, arrays, strings) makes every object body the keyed form
+    json_object: ClassVar[bool] = True
 
     def describe(self) -> str:
         """A short human name of the expected type, used in error messages."""
         return type(self).__name__
+
+    def describe_json(self) -> str:
+        """What the JSON form looks like, for a caller who sent nothing (an object names its fields)."""
+        return self.describe()
 
     # -- decoding -----------------------------------------------------------------
     def from_json(self, value: Any, field: str) -> Any:
@@ -71,6 +78,10 @@ class Adapter:
     def unbatch(self, value: Any, sizes: Sequence[int], dim: int) -> list[Any]:
         """Split a batched output back into pieces of ``sizes`` rows."""
         raise NotImplementedError
+
+    def empty(self, dim: int) -> Any:
+        """The answer to a batch of no rows, or None when this type cannot make one (dtype or shape unknown)."""
+        return None
 
 
 def invalid(field: str, message: str) -> InvalidInput:

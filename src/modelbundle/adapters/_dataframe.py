@@ -64,6 +64,9 @@ class DataFrame(Adapter):
     def batch(self, values: Sequence[Any], dim: int) -> Any:
         return pd.concat(values, ignore_index=True)
 
+    def empty(self, dim: int) -> Any:
+        return pd.DataFrame(columns=self.columns or [])
+
     def unbatch(self, value: Any, sizes: Sequence[int], dim: int) -> list[Any]:
         if len(value) != sum(sizes):
             raise ValueError(f"the API returned {len(value)} rows for a batch of {sum(sizes)}")

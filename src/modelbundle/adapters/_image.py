@@ -21,6 +21,7 @@ class Image(Adapter):
     """A Pillow image. Accepts PNG, JPEG and whatever Pillow decodes; answers PNG."""
 
     media_types = (PNG, "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff", JSON)
+    json_object = False
 
     def describe(self) -> str:
         return "an image"

@@ -32,6 +32,7 @@ class NumpyArray(Adapter):
 
     media_types = (JSON, NPY, CSV)
     batchable = True
+    json_object = False
 
     def __init__(self, dtype: Any = None, shape: Sequence[int | None] | None = None) -> None:
         self.dtype = np.dtype(dtype) if dtype is not None else None
@@ -39,8 +40,8 @@ class NumpyArray(Adapter):
 
     def describe(self) -> str:
         dtype = self.dtype.name if self.dtype is not None else "any dtype"
-        shape = _shape_text(self.shape) if self.shape is not None else "any shape"
-        return f"array of {dtype}, shape {shape}"
+        shape = f"shape {_shape_text(self.shape)}" if self.shape is not None else "any shape"
+        return f"array of {dtype}, {shape}"
 
     def from_json(self, value: Any, field: str) -> Any:
         if not isinstance(value, list | int | float | bool):
@@ -49,6 +50,9 @@ class NumpyArray(Adapter):
             array = np.asarray(value)
         except ValueError:
             raise invalid(field, "rows of different lengths (a ragged array)") from None
+        if array.size == 0 and array.ndim == 1 and self.shape is not None and len(self.shape) > 1 and -1 not in self.shape[1:]:
+            # [] is what an array of no rows, shape (0, 4), looks like in JSON
+            array = array.reshape((0, *self.shape[1:]))
         return self._check(array, field)
 
     def from_body(self, body: bytes, media_type: str, field: str) -> Any:
@@ -123,6 +127,13 @@ class NumpyArray(Adapter):
 
     def batch(self, values: Sequence[Any], dim: int) -> Any:
         return np.concatenate(values, axis=dim)
+
+    def empty(self, dim: int) -> Any:
+        # an empty answer needs the dtype, and every other dimension's size (unknown ones are 0)
+        if self.dtype is None or (self.shape is None and dim != 0):
+            return None
+        shape = tuple(0 if axis == dim else max(size, 0) for axis, size in enumerate(self.shape or (0,)))
+        return np.empty(shape, dtype=self.dtype)
 
     def unbatch(self, value: Any, sizes: Sequence[int], dim: int) -> list[Any]:
         array = np.asarray(value)

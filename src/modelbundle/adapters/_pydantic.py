@@ -30,6 +30,10 @@ class PydanticModel(Adapter):
     def describe(self) -> str:
         return f"a {self.model.__name__} object"
 
+    def describe_json(self) -> str:
+        fields = ", ".join(f"'{name}'" for name in self.model.model_fields)
+        return f"a {self.model.__name__} object (fields {fields})" if fields else self.describe()
+
     def from_json(self, value: Any, field: str) -> Any:
         try:
             return self.model.model_validate(value)
@@ -57,6 +61,12 @@ class JSONValue(Adapter):
         self._adapter: TypeAdapter[Any] = TypeAdapter(annotation)
         origin = getattr(annotation, "__origin__", annotation)
         self._is_list = origin is list
+        # dict, Any, a union holding dict...: an object may be the value itself
+        self._json_object: bool = self._adapter.json_schema().get("type", "object") == "object"
+
+    @property
+    def json_object(self) -> bool:  # type: ignore[override]
+        return self._json_object
 
     @property
     def batchable(self) -> bool:  # type: ignore[override]
@@ -85,6 +95,9 @@ class JSONValue(Adapter):
 
     def batch(self, values: Sequence[Any], dim: int) -> Any:
         return [item for value in values for item in value]
+
+    def empty(self, dim: int) -> Any:
+        return [] if self._is_list else None
 
     def unbatch(self, value: Any, sizes: Sequence[int], dim: int) -> list[Any]:
         if len(value) != sum(sizes):

@@ -17,6 +17,7 @@ class Text(Adapter):
     """A string: a text/plain body, or a JSON string."""
 
     media_types = (TEXT, JSON)
+    json_object = False
 
     def describe(self) -> str:
         return "a string"
@@ -49,6 +50,7 @@ class Bytes(Adapter):
     """Raw bytes: an application/octet-stream body, or a base64 string inside JSON."""
 
     media_types = (OCTET, JSON)
+    json_object = False
 
     def describe(self) -> str:
         return "bytes"

@@ -23,6 +23,7 @@ from ..service_base import (
     Service,
     build_openapi,
     declared_artifacts,
+    split_target,
     target_root,
 )
 from . import _conda
@@ -49,10 +50,12 @@ from ._requirements import (
     infer_requirements,
     read_requirements_file,
 )
+from ._schemas import api_schemas
 from ._store import LocalStore, StoredBundle
 from ._wheels import download_wheels
 
 VERSION_DIGEST_CHARS = 12
+OPENAPI_FILE = "openapi.json"
 
 
 class Target:
@@ -60,7 +63,7 @@ class Target:
 
     def __init__(self, spec: str, project_dir: Path) -> None:
         self.root, self.module = target_root(spec, project_dir)
-        self.class_name = spec.rpartition(":")[2]
+        self.class_name = split_target(spec)[1]
         self.spec = spec
 
 
@@ -83,7 +86,6 @@ def assemble(
         artifacts = _save_artifacts(service_cls, target, values, options, staging / "artifacts", reporter, read)
         resolved = _requirements(scan.required, scan.optional, artifacts, options, reporter, cache_dir=store.cache)
         dependencies = _freeze_environment(resolved, options, store, staging / "env", name, reporter)
-        (staging / "openapi.json").write_text(json.dumps(build_openapi(service_cls), indent=2, sort_keys=True) + "\n")
 
         manifest = BundleManifest(
             name=name,
@@ -103,9 +105,13 @@ def assemble(
                 conda=_conda.conda_prefix() is not None,
             ),
         )
-        content = build_record(staging)  # every file but bundle.json, hashed once
+        content = build_record(staging)  # every file but bundle.json and openapi.json, hashed once
         if options.version is None:
             manifest = manifest.model_copy(update={"version": _content_version(content, manifest)})
+        # written once the version is known, which it carries; the version need not digest it, as it
+        # follows from the code and the modelbundle version that the version digests already
+        openapi = build_openapi(service_cls, version=manifest.version)
+        (staging / OPENAPI_FILE).write_text(json.dumps(openapi, indent=2, sort_keys=True) + "\n")
         (staging / MANIFEST_FILE).write_bytes(manifest.dump())
         write_record(staging, known=content)
         bundle, created = store.commit(staging, name, manifest.version)
@@ -251,15 +257,12 @@ def _freeze_environment(
 def _api_infos(service_cls: type[Service]) -> list[APIInfo]:
     infos = []
     for api in service_cls.__apis__.values():
-        defs: dict[str, Any] = {}
-        inputs = {p.name: p.adapter.json_schema(defs) for p in api.params}
-        output = api.output.json_schema(defs)
+        input_schema, output_schema = api_schemas(api)
         infos.append(
             APIInfo(
                 name=api.name, route=api.route, batchable=api.batchable, max_batch_size=api.max_batch_size,
                 max_latency_ms=api.max_latency_ms, batch_dim=api.batch_dim,
-                input_schema={"properties": inputs, "$defs": defs} if defs else {"properties": inputs},
-                output_schema=output, doc=api.doc,
+                input_schema=input_schema, output_schema=output_schema, doc=api.doc,
             )
         )
     return infos

@@ -35,6 +35,7 @@ def build(options: BuildOptions, store: LocalStore | None = None, *, force: bool
 
     target = Target(options.service, Path(options.project_dir or Path.cwd()))
     service_cls = load_service(options.service, root=target.root, fresh=True)
+    target.class_name = service_cls.__qualname__  # path/file.py alone names the file's one Service
     read: list[Path] = []
     bundle = assemble(service_cls, target, {}, options, store, read)
     _build_cache.record(options, store, bundle, read)

@@ -116,7 +116,7 @@ def _read_pyproject(path: Path) -> dict[str, Any]:
         values["artifacts"] = {k: str(base / v) for k, v in values["artifacts"].items()}
     if "find_links" in values:
         values["find_links"] = [str(base / v) for v in values["find_links"]]
-    if "service" in values and ".py:" in values["service"]:
+    if "service" in values and (".py:" in values["service"] or values["service"].endswith(".py")):
         values["service"] = str(base / values["service"])
     values["project_dir"] = str(base)
     return values

@@ -31,7 +31,7 @@ from ._options import key_value_pairs
 @click.option("--quiet", "-q", is_flag=True, default=None, help="Print only warnings and the tag.")
 @click.option("--output", "-o", type=click.Choice(["summary", "tag"]), default="summary", help="tag: print only NAME:VERSION.")
 def build(output: str, force: bool, **flags: Any) -> None:
-    """Build a bundle from TARGET (module:Class or path/file.py:Class) or [tool.modelbundle]."""
+    """Build a bundle from TARGET (module:Class, path/file.py:Class, or path/file.py when it defines one Service) or [tool.modelbundle]."""
     from ..bundler import build as build_bundle
     from ..bundler import resolve_build_options
 

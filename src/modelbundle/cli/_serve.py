@@ -16,9 +16,10 @@ def serve(target: str, **flags: Any) -> None:
     """Serve a Service over HTTP.
 
     TARGET is a bundle from the local store (NAME or NAME:VERSION), a folder
-    holding a bundle (e.g. /opt/bundle in an image), or code: module:Class or
-    path/to/file.py:Class. Every option can also be set with
-    an env var MODELBUNDLE_<OPTION>, e.g. MODELBUNDLE_PORT=8080.
+    holding a bundle (e.g. /opt/bundle in an image), or code: module:Class,
+    path/to/file.py:Class, or path/to/file.py when it defines one Service.
+    Every option can also be set with an env var MODELBUNDLE_<OPTION>, e.g.
+    MODELBUNDLE_PORT=8080.
     """
     from .. import _startup_gc
 

@@ -61,9 +61,13 @@ def create_app(
     state: ServerState | None = None,
     *,
     artifacts: Callable[[], dict[str, Any]] | None = None,
+    version: str | None = None,
 ) -> ServiceApp:
-    """The ASGI app for ``service_cls``; ``artifacts()`` then ``setup()`` run in its lifespan startup."""
-    return ServiceApp(service_cls, config or ServeConfig(), state or ServerState(), artifacts)
+    """The ASGI app for ``service_cls``; ``artifacts()`` then ``setup()`` run in its lifespan startup.
+
+    ``version`` is the bundle's, shown in the OpenAPI document (code served directly is "dev").
+    """
+    return ServiceApp(service_cls, config or ServeConfig(), state or ServerState(), artifacts, version)
 
 
 class ServiceApp:
@@ -75,6 +79,7 @@ class ServiceApp:
         config: ServeConfig,
         state: ServerState,
         artifacts: Callable[[], dict[str, Any]] | None = None,
+        version: str | None = None,
     ) -> None:
         self.service_cls = service_cls
         self._load_artifacts = artifacts
@@ -86,13 +91,19 @@ class ServiceApp:
         self.startup_error: ModelbundleError | None = None
         self._invokers: Invokers | None = None
         self._endpoints: dict[str, ASGIApp] = {}
-        self.openapi = build_openapi(service_cls)
+        self.openapi = build_openapi(service_cls, version)
         self.oip = OpenInference(service_cls, state)
         #: called when setup() fails after the server started (SageMaker mode); the server sets it to stop itself
         self.on_startup_failure: Callable[[], None] = lambda: None
+        #: run a sync teardown() on the event loop's thread rather than a worker thread: set when the
+        #: app is stopped at interpreter exit, when Python no longer starts work on thread pools
+        self.hooks_inline = False
         self.router = self._build_router()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.router(scope, receive, self._quiet_expected_failure(send))
+            return
         if scope["type"] != "http":
             await self.router(scope, receive, send)
             return
@@ -112,6 +123,17 @@ class ServiceApp:
         await self.router(scope, receive, send_with_id)
 
     # -- lifecycle ---------------------------------------------------------------------
+    def _quiet_expected_failure(self, send: Send) -> Send:
+        """Starlette reports a failed startup with the traceback as the message, which the server
+        logs; a user mistake (a missing artifact) is told in one line instead, so it goes blank."""
+
+        async def send_without_traceback(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and self.startup_error is not None:
+                message = {**message, "message": ""}
+            await send(message)
+
+        return send_without_traceback
+
     @asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         service = self.service_cls()
@@ -187,7 +209,7 @@ class ServiceApp:
             logger.error("a batch of %s was still running at shutdown; leaving it", self.service_cls.name)
         self._endpoints.clear()
         try:
-            await _call_hook(service.teardown)
+            await _call_hook(service.teardown, inline=self.hooks_inline)
         except Exception:
             logger.exception("%s.teardown() raised", self.service_cls.__name__)
 
@@ -273,12 +295,12 @@ def _error_response(request: Request, error: RequestError) -> Response:
     )
 
 
-async def _call_hook(hook: Any) -> None:
+async def _call_hook(hook: Any, *, inline: bool = False) -> None:
     """Run setup()/teardown(): await it if async, else in a thread so signals stay responsive."""
     if inspect.iscoroutinefunction(hook):
         await hook()
     else:
-        result = await asyncio.to_thread(hook)
+        result = hook() if inline else await asyncio.to_thread(hook)
         if inspect.isawaitable(result):
             await result
 

@@ -29,12 +29,17 @@ def decode_request(api: APIMethod, body: bytes, content_type: str) -> dict[str, 
     single = api.single_param
     if media_type in _JSON_LIKE or media_type.endswith("+json"):
         value = _parse_json(api, body)
-        if single is not None:
-            # {"x": ...} names the parameter; anything else is the bare value
-            if isinstance(value, dict) and len(value) == 1 and single.name in value:
-                value = value[single.name]
-            return {single.name: single.adapter.from_json(value, single.name)}
-        return _decode_fields(api, value)
+        if single is None:
+            return _decode_fields(api, value)
+        if isinstance(value, dict):
+            # {"x": ...} names the parameter
+            if len(value) == 1 and single.name in value:
+                return {single.name: single.adapter.from_json(value[single.name], single.name)}
+            # an object cannot be the bare value of a list, array or string: it is the keyed
+            # form, so say which of its keys is wrong rather than that it is not a list
+            if not single.adapter.json_object:
+                return _decode_fields(api, value)
+        return {single.name: single.adapter.from_json(value, single.name)}
     if single is not None and media_type in single.adapter.media_types:
         return {single.name: single.adapter.from_body(body, media_type, single.name)}
     hint = _CURL_HINT if media_type == "application/x-www-form-urlencoded" else ""
@@ -52,7 +57,11 @@ def accepted_media_types(api: APIMethod) -> list[str]:
 
 def _parse_json(api: APIMethod, body: bytes) -> Any:
     if not body:
-        raise BadRequest(f"empty body; {api.name} expects JSON with {_field_list(api)}")
+        single = api.single_param
+        if single is None:
+            raise BadRequest(f"empty body; {api.name} expects JSON with {_field_list(api)}")
+        # the bare value is the natural body (a pydantic model's own fields); the keyed form works too
+        raise BadRequest(f"empty body; {api.name} expects JSON: {single.adapter.describe_json()}, bare or as {{\"{single.name}\": ...}}")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -76,7 +85,7 @@ def _decode_fields(api: APIMethod, value: Any) -> dict[str, Any]:
 
 
 def _field_list(api: APIMethod) -> str:
-    return "fields " + ", ".join(f"'{p.name}'" for p in api.params)
+    return ("field " if len(api.params) == 1 else "fields ") + ", ".join(f"'{p.name}'" for p in api.params)
 
 
 def encode_result(adapter: Adapter, value: Any, accept: str) -> tuple[bytes, bytes]:

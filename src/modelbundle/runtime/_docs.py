@@ -1,4 +1,11 @@
-"""Swagger UI from the files of the ``swagger-ui-bundle`` package: no CDN, works offline."""
+"""Swagger UI from the files of the ``swagger-ui-bundle-v2`` package: no CDN, works offline.
+
+The document is OpenAPI 3.1, which only Swagger UI 5 renders (4.x shows "Unable to render
+this definition"). ``swagger-ui-bundle-v2`` ships Swagger UI 5 under the same
+``swagger_ui_bundle`` module as the 1.x series did (4.15), with the same one dependency
+(jinja2): docs/dev/packaging.md says why it was chosen. tests/runtime/test_docs_browser.py
+checks the page in headless Chromium.
+"""
 
 from __future__ import annotations
 

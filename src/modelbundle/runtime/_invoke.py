@@ -11,6 +11,7 @@ from typing import Any
 from ..service_base import APIMethod, Service
 from ._batcher import Batcher
 from ._config import ServeConfig
+from ._empty_batch import answering_empty_batches
 from ._metrics import Metrics
 from ._types import Invoke
 
@@ -28,6 +29,10 @@ class Invokers:
         self.batchers: dict[str, Batcher] = {}
 
     def build(self, api: APIMethod) -> Invoke:
+        invoke = self._build(api)
+        return answering_empty_batches(api, invoke) if api.batchable else invoke
+
+    def _build(self, api: APIMethod) -> Invoke:
         method = getattr(self._service, api.name)
         if api.batchable and self._config.batching:
             # one thread per batcher: batches of one API run one after another, off the loop

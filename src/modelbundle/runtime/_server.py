@@ -34,7 +34,7 @@ def serve(target: str, config: ServeConfig) -> None:
     if config.reload:
         from ._reload import serve_with_reload
 
-        serve_with_reload(target, config)
+        serve_with_reload(source, target, config)
         return
     sock = bind_socket(config.host, config.port)
     announce(source, sock, config)
@@ -50,7 +50,7 @@ def serve(target: str, config: ServeConfig) -> None:
 def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, state: ServerState) -> None:
     """Serve on an already bound socket in this process until told to stop."""
     service_cls = source.service_cls
-    app = create_app(service_cls, config, state, artifacts=artifacts_from(source, config))
+    app = create_app(service_cls, config, state, artifacts=artifacts_from(source, config), version=source.version)
     server = _Server(
         uvicorn.Config(
             app,
@@ -147,11 +147,17 @@ def configure_logging(config: ServeConfig) -> None:
     level = getattr(logging, config.log_level.upper())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s [%(process)d] %(message)s"))
+    handler.addFilter(_drop_uvicorn_startup_failed)
     for name in ("modelbundle", "uvicorn", "uvicorn.error", "uvicorn.access"):
         log = logging.getLogger(name)
         log.handlers[:] = [handler]
         log.setLevel(level)
         log.propagate = False
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+
+
+def _drop_uvicorn_startup_failed(record: logging.LogRecord) -> bool:
+    """uvicorn's "Application startup failed. Exiting." adds nothing: the runtime then says why, in one line."""
+    return not (record.name == "uvicorn.error" and record.msg == "Application startup failed. Exiting.")
 
 

@@ -39,9 +39,14 @@ class ServiceSource:
     #: the bundle's manifest (None when serving code)
     manifest: BundleManifest | None = None
 
+    @property
+    def version(self) -> str | None:
+        """The bundle's version (None when serving code)."""
+        return self.manifest.version if self.manifest is not None else None
+
 
 def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
-    """``path/file.py:Class`` and ``module:Class`` import code; ``NAME[:VERSION]`` opens a stored bundle,
+    """``path/file.py[:Class]`` and ``module:Class`` import code; ``NAME[:VERSION]`` opens a stored bundle,
     and a folder holding a bundle.json (``/opt/bundle`` in an image) opens that bundle.
 
     A stored bundle wins over a module of the same name; the log says which was served.
@@ -52,14 +57,16 @@ def resolve_source(target: str, *, verify: bool = True) -> ServiceSource:
         folder = folder.resolve()
         bundle = open_bundle_dir(folder) if verify else _unverified(read_bundle_dir(folder))
         return _bundle_source(bundle, verify, pinned=str(folder))
-    if not is_file_target(target) and _in_store(target):
+    # a bundle may be called "x.py": NAME is a file only when there is such a file
+    code = is_file_target(target) and (":" in target or folder.is_file())
+    if not code and _in_store(target):
         store = LocalStore()
         bundle = open_bundle(target, store) if verify else _unverified(store.get(target))
         return _bundle_source(bundle, verify, pinned=bundle.manifest.tag)
-    if ":" not in target:  # a bare NAME can only be a bundle, and there is none of that name
+    if ":" not in target and not is_file_target(target):  # a bare NAME can only be a bundle, and there is none of that name
         raise BundleNotFound(
             f"no bundle named {target!r} in the local store (see bundle list); "
-            "to serve code, give module:Class or path/to/file.py:Class"
+            "to serve code, give module:Class, path/to/file.py:Class or path/to/file.py"
         )
     try:
         service_cls = load_service(target)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._api import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_LATENCY_MS, APIOptions, api
 from ._artifact import Artifact, PackedService, bind_artifacts, declared_artifacts
-from ._importer import is_file_target, load_service, target_root
+from ._importer import is_file_target, load_service, services_defined_in, split_target, target_root
 from ._inspect import RESERVED_PREFIXES, RESERVED_ROUTES, inspect_apis
 from ._method import APIMethod, Param
 from ._openapi import build_openapi
@@ -28,5 +28,7 @@ __all__ = [
     "inspect_apis",
     "is_file_target",
     "load_service",
+    "services_defined_in",
+    "split_target",
     "target_root",
 ]

@@ -35,3 +35,14 @@ class BrokenSetup(Service):
     @api
     def predict(self, n: int) -> int:
         return n
+
+
+class SaysGoodbye(Service):
+    """A sync teardown() that prints, to tell whether it ran at interpreter exit."""
+
+    def teardown(self) -> None:
+        print("teardown ran", flush=True)
+
+    @api
+    def predict(self, n: int) -> int:
+        return n + 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -115,6 +117,29 @@ def test_a_failing_setup_fails_the_start() -> None:
             broken.start()
     finally:
         broken.close()
+
+
+HANDLER_SCRIPT = """
+from exporters.awslambda._services import SaysGoodbye
+from modelbundle.exporters.awslambda import LambdaHandler
+from modelbundle.runtime import ServeConfig, create_app
+
+handler = LambdaHandler(create_app(SaysGoodbye, ServeConfig(access_log=False)))
+handler.start()
+print(handler({"api": "predict", "input": 41}), flush=True)
+"""
+
+
+def test_a_handler_process_exits_quietly_and_runs_teardown() -> None:
+    # a handler left open (as on Lambda) must not leave a half-run lifespan for the exit to destroy
+    tests_dir = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", HANDLER_SCRIPT], cwd=tests_dir, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(tests_dir)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == ["42", "teardown ran"]
 
 
 def test_lambda_config_defaults_and_env(monkeypatch: pytest.MonkeyPatch) -> None:

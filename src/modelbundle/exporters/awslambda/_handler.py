@@ -11,6 +11,7 @@ is made (inside a function), so exporting a zip never loads FastAPI.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import os
@@ -35,6 +36,10 @@ class LambdaHandler:
         self._loop = asyncio.new_event_loop()
         self._lifespan: asyncio.Task[None] | None = None
         self._lifespan_events: asyncio.Queue[dict[str, Any]] | None = None
+        # The lifespan waits on this loop for its shutdown. Left pending at interpreter exit, it
+        # would be destroyed half-run ("Task was destroyed but it is pending", a never-awaited
+        # Invokers.close): so a handler not closed by then is closed at exit.
+        atexit.register(self._close_at_exit)
 
     @classmethod
     def from_bundle(cls, path: str | Path, config: ServeConfig | None = None) -> LambdaHandler:
@@ -45,7 +50,9 @@ class LambdaHandler:
         path = Path(path)
         verify_record(path)
         bundle = OpenedBundle(path, BundleManifest.model_validate_json((path / MANIFEST_FILE).read_bytes()))
-        app = create_app(bundle.service_class(), config or lambda_config(), artifacts=bundle.artifact_loader())
+        app = create_app(
+            bundle.service_class(), config or lambda_config(), artifacts=bundle.artifact_loader(), version=bundle.manifest.version
+        )
         handler = cls(app)
         handler.start()
         return handler
@@ -136,9 +143,10 @@ class LambdaHandler:
 
         Lambda freezes and then discards an execution environment without telling a
         function that has no extension, so on Lambda ``teardown()`` does not run; this
-        is for tests and other hosts. (Not an atexit hook: by then the thread pool
-        that runs a sync ``teardown()`` has shut down.)
+        is for tests and other hosts. A handler still open when the interpreter exits
+        is closed then.
         """
+        atexit.unregister(self._close_at_exit)
         if self._loop.is_closed():
             return
         try:
@@ -147,6 +155,12 @@ class LambdaHandler:
                 self._loop.run_until_complete(asyncio.wait([self._lifespan], timeout=self.app.config.graceful_timeout + 1))
         finally:
             self._loop.close()
+
+
+    def _close_at_exit(self) -> None:
+        # thread pools take no new work by now: a sync teardown() runs on this thread
+        self.app.hooks_inline = True
+        self.close()
 
 
 def lambda_config() -> ServeConfig:

@@ -95,7 +95,7 @@ class BundleReplica:
                 f"run the cluster on an image made by `bundle containerize {manifest.tag} --target ray`"
             )
         config = ServeConfig.resolve({"access_log": False, **self.args.serve})
-        app = create_app(bundle.service_class(), config, artifacts=bundle.artifact_loader())
+        app = create_app(bundle.service_class(), config, artifacts=bundle.artifact_loader(), version=bundle.manifest.version)
         lifespan = AppLifespan(app, manifest.tag)
         await lifespan.start()  # artifacts, then setup(): a failure is this replica's error, in its own words
         replica = serve.get_replica_context().replica_tag
