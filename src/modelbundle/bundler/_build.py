@@ -28,8 +28,9 @@ from ..service_base import (
     load_service,
 )
 from . import _conda
+from ._by_value import CapturedClass, capture_main_class, is_main_class
 from ._ignore import IgnoreRules, glob_files, looks_like_secret
-from ._imports import scan_imports
+from ._imports import ImportScan, scan_imports
 from ._lock import lock_requirements
 from ._manifest import (
     ARTIFACT_FILE,
@@ -58,9 +59,9 @@ VERSION_DIGEST_CHARS = 12
 
 
 class _Target:
-    """Where the service lives: its import root, its module, its class."""
+    """Where the service lives: its import root, its module, its class (or the class captured by value)."""
 
-    def __init__(self, spec: str, project_dir: Path) -> None:
+    def __init__(self, spec: str, project_dir: Path, captured: CapturedClass | None = None) -> None:
         module_part, _, class_name = spec.rpartition(":")
         if is_file_target(spec):
             path = Path(module_part)
@@ -70,6 +71,10 @@ class _Target:
             self.root, self.module = project_dir.resolve(), module_part
         self.class_name = class_name
         self.spec = spec
+        self.captured = captured
+
+    def scan(self) -> ImportScan:
+        return self.captured.scan if self.captured else scan_imports(self.root, self.module)
 
 
 def build(options: BuildOptions, store: LocalStore | None = None) -> StoredBundle:
@@ -84,12 +89,15 @@ def build(options: BuildOptions, store: LocalStore | None = None) -> StoredBundl
 def build_packed(packed: PackedService, options: BuildOptions, store: LocalStore | None = None) -> StoredBundle:
     """Build from ``Service.pack(...)``: artifact values come from the call."""
     cls = packed.service_cls
+    if is_main_class(cls):  # a script or a notebook: the class travels by value
+        captured = capture_main_class(cls)
+        return _build(cls, _Target(captured.service, captured.root, captured), packed.values, options, store)
     module = sys.modules.get(cls.__module__)
     module_file = getattr(module, "__file__", None)
-    if cls.__module__ == "__main__" or module_file is None:
+    if module_file is None:
         raise BuildError(
-            f"{cls.__name__} is defined in __main__ (a script or notebook); move the Service class into a module file "
-            "and import it, so the bundle can import it when serving (the artifact values may still come from __main__)"
+            f"{cls.__name__} is defined in module {cls.__module__!r}, which has no file; define the Service class "
+            "in a module file, in the script you run, or in a notebook"
         )
     module_path = Path(module_file).resolve()
     depth = cls.__module__.count(".")
@@ -110,8 +118,11 @@ def _build(
         raise BuildError("--conda-pack needs a conda environment; this Python is not in one")
     with store.staging() as staging:
         rules = IgnoreRules(target.root, options.exclude)
-        scan = scan_imports(target.root, target.module)
+        scan = target.scan()
         _copy_sources(target, scan.local_files, options, rules, staging, reporter)
+        if target.captured:
+            target.captured.write(staging / "src")
+            reporter.info(f"{service_cls.__name__} is defined in __main__: captured by value (src/{target.module}.pkl)")
         artifacts = _save_artifacts(service_cls, target, values, options, staging / "artifacts", reporter)
         resolved = _requirements(scan.required, scan.optional, artifacts, options, reporter, cache_dir=store.cache)
         dependencies = _freeze_environment(resolved, options, store, staging / "env", name, reporter)
