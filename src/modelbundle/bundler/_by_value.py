@@ -12,16 +12,13 @@ script, or under the notebook's folder) are copied into ``src``.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import sys
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
-
+from ..adapters import reproducible_dumps
 from ._imports import ImportScan, scan_imports
 
 #: the module that loads the captured class at serve time, and the pickle beside it
@@ -68,7 +65,8 @@ def capture_main_class(cls: type) -> CapturedClass:
     main_file = getattr(sys.modules.get("__main__"), "__file__", None)
     script = Path(main_file).resolve() if main_file and main_file.endswith(".py") else None
     root = script.parent if script else Path.cwd().resolve()
-    data, referenced = _dumps(cls)
+    pickled = reproducible_dumps(cls)
+    referenced = set(pickled.modules)
 
     scan = ImportScan()
     if script is not None:  # the script's own imports, as for a service module (the script itself is not copied)
@@ -77,12 +75,15 @@ def capture_main_class(cls: type) -> CapturedClass:
     else:  # a notebook: what its namespace imported
         referenced |= _namespace_modules(vars(sys.modules["__main__"]))
     for top in sorted({name.split(".")[0] for name in referenced} - {"__main__", "builtins"}):
-        _merge(scan, scan_imports(root, top))
-        if not (root / top).exists() and not (root / f"{top}.py").is_file() and top not in sys.stdlib_module_names:
+        local = scan_imports(root, top)  # empty unless ``top`` is a module or package under the root
+        _merge(scan, local)
+        if not local.local_files and top not in sys.stdlib_module_names:
             scan.required.add(top)
-    scan.required -= {"modelbundle", "cloudpickle"}  # the runtime brings both
+    # the runtime brings these; other libraries the pickle names (pydantic's validators inside the
+    # APIs, say) are pinned at the versions that made it, which are the versions that read it best
+    scan.required -= {"modelbundle", "cloudpickle"}
     scan.optional -= scan.required
-    return CapturedClass(cls, root, data, scan)
+    return CapturedClass(cls, root, pickled.data, scan)
 
 
 def _merge(into: ImportScan, scan: ImportScan) -> None:
@@ -102,53 +103,3 @@ def _namespace_modules(namespace: dict[str, Any]) -> set[str]:
         elif isinstance(value, type | types.FunctionType) and value.__module__ not in ("__main__", None):
             found.add(value.__module__)
     return {name for name in found if not name.startswith("IPython")}
-
-
-# cloudpickle's builders of a class made by value; their arguments end with (tracker id, None)
-_SKELETONS = tuple(
-    builder
-    for builder in (getattr(cloudpickle.cloudpickle, "_make_skeleton_class", None), getattr(cloudpickle.cloudpickle, "_make_skeleton_enum", None))
-    if builder is not None
-)
-
-
-class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
-    """cloudpickle, recording the modules the pickle refers to, with class ids that depend on content only.
-
-    cloudpickle tags each class pickled by value with a random id (so one process
-    unpickles it once); random ids would give every build a new bundle version.
-    Here the ids digest the pickle itself, made first with a fixed id.
-    """
-
-    def __init__(self, file: io.BytesIO, class_id: str) -> None:
-        super().__init__(file, protocol=5)
-        self.class_id = class_id
-        self.modules: set[str] = set()
-
-    def reducer_override(self, obj: Any) -> Any:
-        reduced = super().reducer_override(obj)
-        if isinstance(obj, type) and isinstance(reduced, tuple) and reduced and reduced[0] in _SKELETONS:
-            args = list(reduced[1])
-            args[-2] = hashlib.sha256(f"{self.class_id}:{obj.__qualname__}".encode()).hexdigest()[:32]
-            reduced = (reduced[0], tuple(args), *reduced[2:])
-        return reduced
-
-    def persistent_id(self, obj: Any) -> None:
-        if isinstance(obj, types.ModuleType):
-            self.modules.add(obj.__name__)
-        elif isinstance(obj, type | types.FunctionType | types.BuiltinFunctionType):
-            self.modules.add(getattr(obj, "__module__", None) or "builtins")
-        else:
-            self.modules.add(type(obj).__module__)
-        return None  # pickle it as usual
-
-
-def _dumps(cls: type) -> tuple[bytes, set[str]]:
-    def dump(class_id: str) -> tuple[bytes, set[str]]:
-        buffer = io.BytesIO()
-        pickler = _Pickler(buffer, class_id)
-        pickler.dump(cls)
-        return buffer.getvalue(), pickler.modules
-
-    first, _ = dump("")
-    return dump(hashlib.sha256(first).hexdigest())
