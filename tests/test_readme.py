@@ -12,6 +12,7 @@ Slow-ish (about two minutes: most of it is pip installing the quickstart's venv)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -77,10 +78,9 @@ def run_bash(script: str, cwd: Path, env: dict[str, str], log: Path, timeout: fl
         try:
             stdout, _ = process.communicate(timeout=timeout)
         finally:
-            try:  # servers and the registry the script started in the background, if a line failed
+            # servers and the registry the script started in the background, if a line failed
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             process.wait()
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, log.read_text())
 
