@@ -56,7 +56,9 @@ def fresh_clone(destination: Path) -> Path:
 
 
 def users_environment(home: Path, server_port: int, registry_port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
+    # not the test run's settings: test.sh's VENV would make the quickstart install into the test venv
+    dropped = {"VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "VENV", "PORT"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("MODELBUNDLE_")}
     # no virtualenv's bin on the PATH (a developer may run the tests from an activated one)
     env["PATH"] = os.pathsep.join(
         p for p in env.get("PATH", "").split(os.pathsep) if p and not (Path(p).parent / "pyvenv.cfg").is_file()
