@@ -2,14 +2,14 @@
 # Starts a local OCI registry (Debian's docker-registry, CNCF distribution) on 127.0.0.1,
 # for trying `bundle push NAME oci://127.0.0.1:PORT/models` by hand and for bench/.
 #
-#   scripts/start-registry.sh [PORT] [DIR]     defaults: 5000, a new temporary directory
+#   scripts/start-registry.sh [PORT] [DIR]     defaults: $REGISTRY_PORT or 5000, a new temporary directory
 #
 # With REGISTRY_USER and REGISTRY_PASSWORD set, the registry asks for those credentials
 # (htpasswd, Basic); give them to bundle with MODELBUNDLE_REGISTRY_USERNAME/PASSWORD.
 # Prints the store URL and the registry's PID; stop it with `kill PID`.
 set -euo pipefail
 
-PORT=${1:-5000}
+PORT=${1:-${REGISTRY_PORT:-5000}}
 DIR=${2:-$(mktemp -d -t modelbundle-registry-XXXXXX)}
 BINARY=$(command -v docker-registry || true)
 if [ -z "$BINARY" ]; then

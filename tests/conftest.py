@@ -36,6 +36,12 @@ SERVICES_DIR = Path(__file__).parent / "fixtures" / "services"
 _FINISHED: list[str] = []
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "readme: runs the README's commands as a user pastes them (a fresh clone; about two minutes)"
+    )
+
+
 # -- the session's own directory and Docker objects -------------------------------------
 @pytest.hookimpl(trylast=True)  # after pytest's own sessionfinish has torn down the session's fixtures
 def pytest_sessionfinish() -> None:

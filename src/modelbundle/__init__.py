@@ -8,12 +8,15 @@
         def predict(self, x: np.ndarray) -> np.ndarray:
             return x * 2
 
-Serve it with ``bundle serve service.py:Doubler``. Importing this package
-loads no numpy, FastAPI, uvicorn or docker.
+Serve it with ``bundle serve service.py:Doubler``; build it with ``bundle build``
+or, from a script or notebook, ``Doubler.pack().save()``; use a built bundle in
+this process with ``modelbundle.load("doubler")``. Importing this package loads
+no numpy, pydantic, uvicorn or docker.
 """
 
 from __future__ import annotations
 
+from ._bundles import list_bundles, load
 from ._version import __version__
 from .adapters import DType, Shape
 from .errors import DefinitionError, InvalidInput, ModelbundleError
@@ -27,6 +30,9 @@ __all__ = [
     # annotating inputs
     "DType",
     "Shape",
+    # using built bundles from Python
+    "load",
+    "list_bundles",
     # errors user code meets or raises
     "DefinitionError",
     "InvalidInput",

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -95,14 +94,4 @@ def test_saving_an_artifact_without_a_value_or_path_is_a_build_error(holder: typ
 def test_an_object_that_cannot_be_pickled_is_a_build_error(holder: type[Service], home: Path) -> None:
     with pytest.raises(BuildError, match=r"^artifact 'model' \(pickle\) could not be saved: TypeError: .*generator"):
         holder.pack(model=(i for i in range(3))).save(name="holder")
-    assert store_state(home) == ([], [])
-
-
-def test_a_service_class_defined_in_main_cannot_be_saved(home: Path) -> None:
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    exec(HOLDER, namespace)
-    service: type[Service] = namespace["Holder"]
-    assert service.__module__ == "__main__"
-    with pytest.raises(BuildError, match=r"^Holder is defined in __main__ \(a script or notebook\); move the Service class into a module file"):
-        service.pack(model=1).save()
     assert store_state(home) == ([], [])

@@ -26,12 +26,14 @@ __all__ = [
     "Image",
     "JSONValue",
     "NumpyArray",
+    "Pickled",
     "PydanticModel",
     "Shape",
     "Text",
     "adapter_for",
     "artifact_kind",
     "check_framework_version",
+    "reproducible_dumps",
 ]
 
 _LAZY = {
@@ -42,6 +44,8 @@ _LAZY = {
     "PydanticModel": "._pydantic",
     "Image": "._image",
     "DataFrame": "._dataframe",
+    "Pickled": "._pickling",
+    "reproducible_dumps": "._pickling",
 }
 
 

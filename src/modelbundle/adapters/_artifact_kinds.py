@@ -75,9 +75,11 @@ class PickleKind(ArtifactKind):
     name, framework, module, filename = "pickle", "cloudpickle", "cloudpickle", "model.pkl"
 
     def save(self, value: Any, directory: Path, artifact: str) -> dict[str, Any]:
-        cloudpickle = self.import_framework(artifact)
-        with open(directory / self.filename, "wb") as f:
-            cloudpickle.dump(value, f)
+        self.import_framework(artifact)
+        from ._pickling import reproducible_dumps
+
+        # the same object gives the same bytes, so the same bundle version
+        (directory / self.filename).write_bytes(reproducible_dumps(value).data)
         return {}
 
     def read(self, path: Path, meta: dict[str, Any], artifact: str) -> Any:

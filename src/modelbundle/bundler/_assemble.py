@@ -27,8 +27,9 @@ from ..service_base import (
     target_root,
 )
 from . import _conda
+from ._by_value import CapturedClass
 from ._ignore import IgnoreRules, glob_files, looks_like_secret
-from ._imports import scan_imports
+from ._imports import ImportScan, scan_imports
 from ._lock import lock_requirements
 from ._manifest import (
     ARTIFACT_FILE,
@@ -59,12 +60,16 @@ OPENAPI_FILE = "openapi.json"
 
 
 class Target:
-    """Where the service lives: its import root, its module, its class."""
+    """Where the service lives: its import root, its module, its class (or the class captured by value)."""
 
-    def __init__(self, spec: str, project_dir: Path) -> None:
+    def __init__(self, spec: str, project_dir: Path, captured: CapturedClass | None = None) -> None:
         self.root, self.module = target_root(spec, project_dir)
         self.class_name = split_target(spec)[1]
         self.spec = spec
+        self.captured = captured
+
+    def scan(self) -> ImportScan:
+        return self.captured.scan if self.captured else scan_imports(self.root, self.module)
 
 
 def assemble(
@@ -81,8 +86,11 @@ def assemble(
         raise BuildError("--conda-pack needs a conda environment; this Python is not in one")
     with store.staging() as staging:
         rules = IgnoreRules(target.root, options.exclude)
-        scan = scan_imports(target.root, target.module)
+        scan = target.scan()
         read += _copy_sources(target, scan.local_files, options, rules, staging, reporter)
+        if target.captured:
+            target.captured.write(staging / "src")
+            reporter.info(f"{service_cls.__name__} is defined in __main__: captured by value (src/{target.module}.pkl)")
         artifacts = _save_artifacts(service_cls, target, values, options, staging / "artifacts", reporter, read)
         resolved = _requirements(scan.required, scan.optional, artifacts, options, reporter, cache_dir=store.cache)
         dependencies = _freeze_environment(resolved, options, store, staging / "env", name, reporter)

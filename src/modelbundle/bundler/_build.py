@@ -45,14 +45,18 @@ def build(options: BuildOptions, store: LocalStore | None = None, *, force: bool
 def build_packed(packed: PackedService, options: BuildOptions, store: LocalStore | None = None) -> StoredBundle:
     """Build from ``Service.pack(...)``: artifact values come from the call."""
     from ._assemble import Target, assemble
+    from ._by_value import capture_main_class, is_main_class
 
     cls = packed.service_cls
+    if is_main_class(cls):  # a script or a notebook: the class travels by value
+        captured = capture_main_class(cls)
+        return assemble(cls, Target(captured.service, captured.root, captured), packed.values, options, store, [])
     module = sys.modules.get(cls.__module__)
     module_file = getattr(module, "__file__", None)
-    if cls.__module__ == "__main__" or module_file is None:
+    if module_file is None:
         raise BuildError(
-            f"{cls.__name__} is defined in __main__ (a script or notebook); move the Service class into a module file "
-            "and import it, so the bundle can import it when serving (the artifact values may still come from __main__)"
+            f"{cls.__name__} is defined in module {cls.__module__!r}, which has no file; define the Service class "
+            "in a module file, in the script you run, or in a notebook"
         )
     module_path = Path(module_file).resolve()
     depth = cls.__module__.count(".")
