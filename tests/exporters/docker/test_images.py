@@ -133,6 +133,37 @@ def test_the_image_holds_exactly_the_bundle_and_its_lock(session: ImageSession, 
     assert record == (iris_image.bundle.path / "RECORD").read_bytes()
 
 
+def test_the_venv_has_unchecked_bytecode_and_no_test_suites_but_what_library_code_imports(
+    session: ImageSession, iris_image: Image
+) -> None:
+    script = """
+import importlib.util, json, pathlib, sys, numpy, scipy, sklearn
+site = pathlib.Path(numpy.__file__).parents[1]
+import numpy.testing
+sources = [p for p in site.rglob("*.py")]
+flags = set()
+for source in sources:
+    pyc = pathlib.Path(importlib.util.cache_from_source(str(source)))
+    flags.add(int.from_bytes(pyc.read_bytes()[4:8], "little") if pyc.is_file() else -1)
+print(json.dumps({
+    "flags": sorted(flags),
+    "test_dirs": sorted(str(p.relative_to(site)) for p in site.rglob("tests") if p.is_dir()),
+    "kept": sorted(str(p.relative_to(site)) for p in site.rglob("tests/*.py")),
+}))
+"""
+    output = session.engine.containers.run(
+        iris_image.tag, entrypoint=["/opt/venv/bin/python", "-c", script], remove=True, network_mode="none"
+    )
+    found = json.loads(output)
+    # PEP 552 flags: 1 is an unchecked hash; none is timestamped (0) or checked against its source (3).
+    # (-1: no pyc, for a file that is not valid Python 3, which the compiler skips as pip does)
+    assert 1 in found["flags"] and not {0, 3} & set(found["flags"]), found["flags"]
+    # what numpy.testing imports from numpy's own tests stays; the suites of numpy, scipy and scikit-learn go
+    assert "numpy/_core/tests/_natype.py" in found["kept"]
+    assert all(not d.startswith(("scipy/", "sklearn/")) for d in found["test_dirs"]), found["test_dirs"]
+    assert len(found["kept"]) < 5, found["kept"]
+
+
 def _npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
