@@ -74,6 +74,8 @@ from ._wheels import WheelCache, gather_wheels
 LABEL_PREFIX = "ai.modelbundle"
 #: on every image containerize builds: the digest of what decides it (see the module's docstring)
 IMAGE_KEY_LABEL = f"{LABEL_PREFIX}.image.key"
+#: on every image containerize builds: its --target (docker, sagemaker, ...), so a deploy can refuse the wrong kind
+IMAGE_TARGET_LABEL = f"{LABEL_PREFIX}.image.target"
 #: the repository of venv images (the base image plus one bundle lock's venv), tagged by their key
 VENV_REPOSITORY = "modelbundle-venv"
 
@@ -193,7 +195,8 @@ def _plan(
     python = bundle.manifest.python_minor
     venv_key = _digest(["venv", render_venv_dockerfile(base_image, python), lock_text, platform.docker])
     has_data = any(is_data_file(path) for path in read_record(bundle.path))
-    recipe = replace(target.recipe(bundle, base_image), has_data_layer=has_data)
+    recipe = target.recipe(bundle, base_image)
+    recipe = replace(recipe, has_data_layer=has_data, labels={**recipe.labels, IMAGE_TARGET_LABEL: target.name})
     files = target.files(bundle)
     plan = _Plan(lock_text, recipe, files, venv_key)
     image_key = _digest([
