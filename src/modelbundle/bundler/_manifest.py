@@ -24,6 +24,20 @@ def check_name(name: str) -> str:
     return name
 
 
+#: a Debian package name (Debian Policy 5.6.1): lowercase letters, digits, '+', '-', '.'; two characters or more
+_SYSTEM_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+
+
+def check_system_package(name: str) -> str:
+    """A Debian package name, as ``system_packages`` holds them (no versions: the image's release decides)."""
+    if not _SYSTEM_PACKAGE.match(name):
+        raise ValueError(
+            f"system package {name!r} is not a Debian package name (lowercase letters, digits, '+', '-', '.'; "
+            "no version or architecture), e.g. libgomp1"
+        )
+    return name
+
+
 def check_version(version: str) -> str:
     """Versions must be valid as Docker/OCI tags."""
     if not VERSION_PATTERN.match(version):
@@ -91,6 +105,8 @@ class BundleManifest(_Model):
     dependencies: Dependencies
     artifacts: list[ArtifactInfo] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    #: Debian packages the bundle's images install (bundle containerize), sorted
+    system_packages: list[str] = Field(default_factory=list)
     build: BuildInfo
 
     @field_validator("name")
