@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "bundle.json"
@@ -113,6 +113,20 @@ class BundleManifest(_Model):
     @classmethod
     def _name(cls, value: str) -> str:
         return check_name(value)
+
+    @field_validator("system_packages")
+    @classmethod
+    def _system_packages(cls, value: list[str]) -> list[str]:
+        return [check_system_package(name) for name in value]
+
+    @model_serializer(mode="wrap")
+    def _omit_no_system_packages(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # written only when there are some: a bundle without them has the bytes, the version and the
+        # readers (older modelbundles reject unknown fields) it had before the field existed
+        data: dict[str, Any] = handler(self)
+        if not data.get("system_packages"):
+            data.pop("system_packages", None)
+        return data
 
     @field_validator("version")
     @classmethod

@@ -105,3 +105,22 @@ def test_an_unknown_system_package_is_one_line(session: ImageSession, project: P
 def test_a_bad_package_name_fails_the_build(project: Path, tmp_path: Path) -> None:
     error = failed(cli("build", str(project / "threads.py:Threads"), "--system-package", "libgomp1=12.2", home=tmp_path / "home", cwd=tmp_path))
     assert "system package 'libgomp1=12.2' is not a Debian package name" in error
+
+
+def test_the_mirrors_are_the_ones_this_machines_apt_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelbundle.exporters.docker import _system_packages
+
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text("# deb http://old.example/debian bookworm main\ndeb [arch=amd64] https://packages.example/apt stable main\n")
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n\nTypes: deb\nURIs: http://mirror.example/debian-security/\n"
+    )
+    monkeypatch.setattr(_system_packages, "HOST_SOURCES", tmp_path)
+    monkeypatch.delenv(_system_packages.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(_system_packages.SECURITY_MIRROR_ENV, raising=False)
+    assert _system_packages.host_mirrors() == ("http://mirror.example/debian", "http://mirror.example/debian-security")
+    monkeypatch.setenv(_system_packages.MIRROR_ENV, "http://local.example/debian/")
+    assert _system_packages.host_mirrors()[0] == "http://local.example/debian"
+    (tmp_path / "sources.list.d" / "debian.sources").unlink()  # an Ubuntu machine, say: Debian's own mirrors
+    monkeypatch.delenv(_system_packages.MIRROR_ENV)
+    assert _system_packages.host_mirrors() == (_system_packages.DEFAULT_MIRROR, _system_packages.DEFAULT_SECURITY_MIRROR)

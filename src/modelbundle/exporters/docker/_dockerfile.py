@@ -157,14 +157,17 @@ def _system_packages_steps() -> list[str]:
         "RUN set -eu; export DEBIAN_FRONTEND=noninteractive; mkdir -p /out /build/no-sources; "
         f"{installed} > /build/before; "
         # apt orders the installs (Pre-Depends) and checks that the files complete the base image; it has no
-        # sources to download from, and the build has no network
-        "apt-get install --yes --quiet --no-install-recommends --no-download "
+        # sources to download from, and the build has no network (--no-download would refuse local files)
+        "apt-get install --yes --quiet --no-install-recommends "
         "-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/build/no-sources "
         f"/build/{DEBS_DIR}/*.deb > /build/apt.log 2>&1 || {{ cat /build/apt.log; exit 1; }}; "
         f"{installed} > /build/after; "
         'for package in $(comm -13 /build/before /build/after); do dpkg -L "$package"; '
         'ls -d /var/lib/dpkg/info/"$package".* /var/lib/dpkg/info/"$package":* 2>/dev/null || true; done | sort -u | '
-        'while read -r file; do if [ -f "$file" ] || [ -L "$file" ]; then cp -a --parents "$file" /out/; fi; done; '
+        # each file under its parent's real path: /lib is a link to /usr/lib on merged-/usr bases, and a /out/lib
+        # folder would replace that link in the image
+        'while read -r file; do if [ -f "$file" ] || [ -L "$file" ]; then '
+        'dir=$(readlink -f "$(dirname "$file")"); mkdir -p "/out$dir"; cp -a "$file" "/out$dir/"; fi; done; '
         f"ldconfig; cp -a --parents /var/lib/dpkg/status /etc/ld.so.cache /out/; rm -rf /build/{DEBS_DIR}",
     ]
 
