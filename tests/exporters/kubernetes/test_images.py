@@ -98,8 +98,9 @@ def test_an_image_without_bundle_labels_is_a_warning(session: ImageSession, iris
 
 
 def _pod_settings(deployment: dict[str, Any]) -> dict[str, Any]:
-    """docker run arguments for what the kubelet does with the manifest's container (volumes as tmpfs)."""
-    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    """docker run arguments for what the kubelet does with the manifest's container (its emptyDirs as tmpfs)."""
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
     security = container["securityContext"]
     assert security["capabilities"] == {"drop": ["ALL"]} and security["allowPrivilegeEscalation"] is False
     return {
@@ -108,7 +109,9 @@ def _pod_settings(deployment: dict[str, Any]) -> dict[str, Any]:
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "environment": {item["name"]: item["value"] for item in container["env"]},
-        "tmpfs": {mount["mountPath"]: "" for mount in container["volumeMounts"]},
+        # an emptyDir is a fresh folder the pod's user may write to (0777, group fsGroup); this engine ignores a
+        # tmpfs mode, so the same right is given by owner: the pod's user and its fsGroup
+        "tmpfs": {mount["mountPath"]: f"uid={security['runAsUser']},gid={pod['securityContext']['fsGroup']}" for mount in container["volumeMounts"]},
     }
 
 
