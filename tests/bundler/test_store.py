@@ -40,6 +40,17 @@ def test_delete_asks_first(iris_copy: Built, home: Path) -> None:
     assert not iris_copy.path.exists()
 
 
+def test_delete_without_a_terminal_says_to_add_yes(iris_copy: Built) -> None:
+    # CliRunner's stdin is no terminal; empty input is what a script or CI gives
+    result = CliRunner().invoke(main, ["delete", iris_copy.tag], input="")
+    assert result.exit_code == 1
+    assert "Aborted!" not in result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"error: delete {iris_copy.tag} ({iris_copy.path}): no answer, as stdin is not a terminal; add -y to delete {iris_copy.tag}"
+    )
+    verify_record(iris_copy.path)
+
+
 def test_delete_needs_a_version(iris_copy: Built) -> None:
     result = CliRunner().invoke(main, ["delete", "iris", "-y"])
     assert result.exit_code == 1

@@ -11,8 +11,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,14 @@ class IrisBundles:
     code_change: StoredBundle  # same model and environment, one line of code changed
     rows: list[list[float]]
     expected: list[int]
+    project: Path  # the code change's sources
+
+
+def wait_past(*created: str) -> None:
+    """Until the clock's second is past every ``created_at``: a bundle built next is strictly newer (they have whole seconds)."""
+    newest = max(datetime.fromisoformat(value) for value in created)
+    while datetime.now(timezone.utc).replace(microsecond=0) <= newest:
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +60,7 @@ def iris_bundles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IrisBundl
 
     rows = load_iris().data[::10].tolist()
     expected = joblib.load(root / "model.joblib").predict(rows).tolist()
-    yield IrisBundles(home, first, changed, rows, expected)
+    yield IrisBundles(home, first, changed, rows, expected, root)
 
 
 BIG_SERVICE = '''\

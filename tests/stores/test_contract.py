@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.cli import SHARED_CACHE, cli
-from modelbundle.bundler import LocalStore, StoredBundle
+from fixtures.cli import SHARED_CACHE, cli, failed
+from modelbundle.bundler import LocalStore, StoredBundle, build, resolve_build_options
 from modelbundle.errors import IntegrityError
 from modelbundle.stores import TransferProgress, open_store
 
 from ._moto_fixture import MotoS3, moto_s3_fixture  # noqa: F401
-from .conftest import IrisBundles
+from .conftest import IrisBundles, wait_past
 
 QUIET = TransferProgress(quiet=True)
 CHANGED_BY_A_CODE_EDIT = ["RECORD", "bundle.json", "openapi.json", "src/service.py"]
@@ -67,6 +67,27 @@ def test_a_code_only_change_sends_only_the_changed_blobs(store_url: str, iris_bu
     assert second.sent_blobs == 4 < first.sent_blobs
     _, pulled = store.pull("iris", iris_bundles.code_change.manifest.version, LocalStore(tmp_path / "home"), QUIET)
     assert pulled.sent_blobs == first.sent_blobs  # an empty local store: everything comes down
+
+
+def test_pull_without_a_version_takes_the_latest_built(
+    store_url: str, iris_bundles: IrisBundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # built last, but first by its version string: only the build time can pick it
+    wait_past(iris_bundles.first.manifest.created_at, iris_bundles.code_change.manifest.created_at)
+    monkeypatch.setenv("MODELBUNDLE_CACHE_DIR", str(SHARED_CACHE))
+    service = f"{iris_bundles.project}/service.py:IrisClassifier"
+    newest = build(resolve_build_options({"service": service, "version": "00-newest", "quiet": True}, iris_bundles.project), LocalStore(tmp_path / "built"))
+    store = open_store(store_url)
+    for bundle in (newest, iris_bundles.code_change, iris_bundles.first):
+        store.push(bundle, QUIET)
+    assert store.latest("iris") == "00-newest"
+
+    home = tmp_path / "home"
+    pulled = cli("pull", f"{store_url}/iris", home=home)
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout.splitlines()[0] == f"the latest iris in {store_url} is iris:00-newest"
+    assert [b.tag for b in LocalStore(home).list()] == ["iris:00-newest"]
+    assert f"no bundle named 'nope' in {store_url}; bundles there: iris" in failed(cli("pull", f"{store_url}/nope", home=home))
 
 
 def test_a_corrupted_blob_fails_the_pull_with_its_digest(

@@ -124,15 +124,16 @@ def test_bad_store_urls_are_refused_clearly(url: str, message: str) -> None:
         ("oci://localhost:5000/models/iris:3f2a", ("oci://localhost:5000/models", "iris", "3f2a")),
         ("file:///srv/bundles/iris:v1", ("file:///srv/bundles", "iris", "v1")),
         ("s3://bucket/prefix/deep/iris:abc", ("s3://bucket/prefix/deep", "iris", "abc")),
+        ("oci://localhost:5000/models/iris", ("oci://localhost:5000/models", "iris", None)),  # the latest
     ],
 )
-def test_pull_references_split_into_store_name_and_version(ref: str, expected: tuple[str, str, str]) -> None:
+def test_pull_references_split_into_store_name_and_version(ref: str, expected: tuple[str, str, str | None]) -> None:
     assert split_bundle_url(ref) == expected
 
 
-@pytest.mark.parametrize("ref", ["iris:3f2a", "file:///srv/iris", "oci://host/ns/iris:"])
+@pytest.mark.parametrize("ref", ["iris:3f2a", "iris", "file:///iris", "oci://host/ns/iris:"])
 def test_bad_pull_references_are_refused(ref: str) -> None:
-    with pytest.raises(StoreError, match="STORE/NAME:VERSION"):
+    with pytest.raises(StoreError, match=r"STORE/NAME\[:VERSION\]"):
         split_bundle_url(ref)
 
 

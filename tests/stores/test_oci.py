@@ -61,7 +61,7 @@ from ._registry_fixture import (  # noqa: F401 - the fixtures are used by name
     registry_fixture,
     token_registry_fixture,
 )
-from .conftest import IrisBundles
+from .conftest import IrisBundles, wait_past
 
 QUIET = TransferProgress(quiet=True)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -93,7 +93,7 @@ class Bundles:
     big: StoredBundle  # a 6 MiB incompressible artifact
 
 
-def _build(project: Path, source: str, model: object, name: str, store: LocalStore) -> StoredBundle:
+def _build(project: Path, source: str, model: object, name: str, store: LocalStore, version: str | None = None) -> StoredBundle:
     """Write the service module into ``project``, import it, and build it with ``model`` bound."""
     project.mkdir(parents=True)
     (project / "scaler_service.py").write_text(source)
@@ -103,7 +103,7 @@ def _build(project: Path, source: str, model: object, name: str, store: LocalSto
     sys.modules["scaler_service"] = module  # the bundler finds the source through sys.modules
     try:
         spec.loader.exec_module(module)
-        return build_packed(module.Scaler.pack(model=model), BuildOptions(name=name, quiet=True), store)
+        return build_packed(module.Scaler.pack(model=model), BuildOptions(name=name, version=version, quiet=True), store)
     finally:
         del sys.modules["scaler_service"]
 
@@ -420,6 +420,23 @@ def test_list_returns_the_bundles_of_the_namespace(registry: Registry, bundles: 
         other_listed = other.list()
     assert listed == sorted([RemoteBundle("scaler", bundles.first.manifest.version), RemoteBundle("scaler", bundles.code_change.manifest.version)], key=lambda b: b.version)
     assert other_listed == [RemoteBundle("scaler", bundles.first.manifest.version)]
+
+
+def test_pull_without_a_version_takes_the_latest_built(registry: Registry, bundles: Bundles, tmp_path: Path) -> None:
+    wait_past(bundles.first.manifest.created_at, bundles.code_change.manifest.created_at)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELBUNDLE_CACHE_DIR", str(SHARED_CACHE))
+        # built last, but first by its version string: only the build time can pick it
+        newest = _build(tmp_path / "newest", SERVICE_CHANGED, {"factor": 3.0}, "scaler", LocalStore(tmp_path / "built"), version="00-newest")
+    with oci(registry.url()) as store:
+        for bundle in (newest, bundles.code_change, bundles.first):
+            store.push(bundle, QUIET)
+        assert store.latest("scaler") == "00-newest"
+    home = tmp_path / "home"
+    pulled = cli("pull", registry.url("models/scaler"), home=home)
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout.splitlines()[0] == f"the latest scaler in {registry.url()} is scaler:00-newest"
+    assert [b.tag for b in LocalStore(home).list()] == ["scaler:00-newest"]
 
 
 def test_an_unknown_version_names_the_versions_there(registry: Registry, bundles: Bundles, tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from ._manifest import (
     BundleManifest,
     Dependencies,
     check_name,
+    check_system_package,
     check_version,
 )
 from ._options import BuildOptions
@@ -82,6 +83,7 @@ def assemble(
     name = _bundle_name(options.name, service_cls)
     if options.version is not None:
         _checked(check_version, options.version)
+    system_packages = sorted({_checked(check_system_package, package) for package in options.system_packages})
     if options.conda_pack and _conda.conda_prefix() is None:
         raise BuildError("--conda-pack needs a conda environment; this Python is not in one")
     with store.staging() as staging:
@@ -106,6 +108,7 @@ def assemble(
             dependencies=dependencies,
             artifacts=artifacts,
             labels=dict(sorted(options.labels.items())),
+            system_packages=system_packages,
             build=BuildInfo(
                 modelbundle_version=__version__,
                 python_implementation=platform.python_implementation(),

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "bundle.json"
@@ -20,6 +27,20 @@ def check_name(name: str) -> str:
         raise ValueError(
             f"bundle name {name!r} must be 1-63 characters of lowercase letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
+        )
+    return name
+
+
+#: a Debian package name (Debian Policy 5.6.1): lowercase letters, digits, '+', '-', '.'; two characters or more
+_SYSTEM_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+
+
+def check_system_package(name: str) -> str:
+    """A Debian package name, as ``system_packages`` holds them (no versions: the image's release decides)."""
+    if not _SYSTEM_PACKAGE.match(name):
+        raise ValueError(
+            f"system package {name!r} is not a Debian package name (lowercase letters, digits, '+', '-', '.'; "
+            "no version or architecture), e.g. libgomp1"
         )
     return name
 
@@ -91,12 +112,28 @@ class BundleManifest(_Model):
     dependencies: Dependencies
     artifacts: list[ArtifactInfo] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    #: Debian packages the bundle's images install (bundle containerize), sorted
+    system_packages: list[str] = Field(default_factory=list)
     build: BuildInfo
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return check_name(value)
+
+    @field_validator("system_packages")
+    @classmethod
+    def _system_packages(cls, value: list[str]) -> list[str]:
+        return [check_system_package(name) for name in value]
+
+    @model_serializer(mode="wrap")
+    def _omit_no_system_packages(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # written only when there are some: a bundle without them has the bytes, the version and the
+        # readers (older modelbundles reject unknown fields) it had before the field existed
+        data: dict[str, Any] = handler(self)
+        if not data.get("system_packages"):
+            data.pop("system_packages", None)
+        return data
 
     @field_validator("version")
     @classmethod

@@ -42,6 +42,8 @@ class BuildOptions(BaseModel):
     requirements: str | None = None
     #: requirements added over the inferred ones (they win on a name clash)
     python_packages: list[str] = Field(default_factory=list)
+    #: Debian packages the bundle's images install (libgomp1, ffmpeg, libsndfile1): recorded in bundle.json
+    system_packages: list[str] = Field(default_factory=list)
     #: artifact name -> file path, over the paths declared on the class
     artifacts: dict[str, str] = Field(default_factory=dict)
     vendor_wheels: bool = False
@@ -56,7 +58,7 @@ class BuildOptions(BaseModel):
 
 _FILE_KEYS = {
     "service", "name", "version", "labels", "include", "exclude", "requirements", "python_packages",
-    "packages", "artifacts", "vendor_wheels", "find_links", "resolver",
+    "packages", "system_packages", "artifacts", "vendor_wheels", "find_links", "resolver",
 }
 #: build options that may come from MODELBUNDLE_BUILD_<FIELD> (the BUILD_ keeps them apart
 #: from the server's MODELBUNDLE_<FIELD>: MODELBUNDLE_VERSION would read as modelbundle's own)
@@ -80,7 +82,7 @@ def resolve_build_options(
             continue
         if key == "labels":
             values["labels"] = {**values.get("labels", {}), **value}
-        elif key in ("include", "exclude", "python_packages", "find_links"):
+        elif key in ("include", "exclude", "python_packages", "system_packages", "find_links"):
             values[key] = [*values.get(key, []), *value]
         else:
             values[key] = value

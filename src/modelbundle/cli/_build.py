@@ -19,6 +19,8 @@ from ._options import key_value_pairs
 @click.option("--exclude", multiple=True, help="Files to leave out, a gitignore pattern (repeatable).")
 @click.option("--requirements", type=click.Path(dir_okay=False), help="A requirements file used instead of inference.")
 @click.option("--python-package", "python_packages", multiple=True, help="A requirement added over inference (repeatable).")
+@click.option("--system-package", "system_packages", multiple=True,
+              help="A Debian package the image installs, e.g. libgomp1 (repeatable).")
 @click.option("--vendor-wheels/--no-vendor-wheels", default=None, help="Store the locked wheels in env/wheels.")
 @click.option("--conda-pack", is_flag=True, default=None, help="Pack the conda environment into the bundle.")
 @click.option("--find-links", multiple=True, help="A folder of wheels to lock from (repeatable).")

@@ -34,6 +34,7 @@ def _manifest_options(func: F) -> F:
                      help="Seconds allowed until /readyz is 200. [default: 60 + 1 per 20 MiB of artifacts]"),
         click.option("--prestop-sleep", type=int, default=None, help="Seconds a stopping pod keeps serving first. [default: 5]"),
         click.option("--tmp-size", default=None, help="Size limit of the /tmp emptyDir. [default: 1Gi]"),
+        click.option("--home-size", default=None, help="Size limit of the $HOME emptyDir (~/.cache). [default: 1Gi]"),
         click.option("--validate/--no-validate", default=None,
                      help="Check every object against the Kubernetes schemas. [default: on if kubernetes-validate is installed]"),
     ]
@@ -51,6 +52,8 @@ def _run(kind: str, ref: str, output: Path, validate: bool | None, flags: dict[s
     check = kubernetes.validation_available() if validate is None else validate
     export = kubernetes.export_kserve if kind == "kserve" else kubernetes.export_kubernetes
     result = export(bundle, output, options, validate=check)
+    for warning in result.warnings:
+        click.echo(warning, err=True)
     for name, obj in result.objects.items():
         click.echo(f"{output / name}: {obj['kind']} {obj['metadata']['name']}")
     if result.validated:

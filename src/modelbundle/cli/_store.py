@@ -66,10 +66,24 @@ def delete(ref: str, yes: bool) -> None:
         raise StoreError(f"delete needs NAME:VERSION, got {ref!r} (bundle list {ref} shows its versions)")
     store = LocalStore()
     bundle = store.get(ref)
-    if not yes:
-        click.confirm(f"delete {bundle.tag} ({bundle.path})?", abort=True)
+    if not yes and not _confirmed(f"delete {bundle.tag} ({bundle.path})?", f"add -y to delete {bundle.tag}"):
+        raise click.Abort()  # answered no
     store.delete(bundle.tag)
     click.echo(f"deleted {bundle.tag}")
+
+
+def _confirmed(question: str, instead: str) -> bool:
+    """The answer to ``question``; with no terminal and nothing on stdin (a script, CI) a StoreError saying ``instead``."""
+    import sys
+
+    from ..errors import StoreError
+
+    try:
+        return click.confirm(question, default=False)
+    except click.Abort:  # end of input, or Ctrl-C at a terminal
+        if sys.stdin is not None and sys.stdin.isatty():
+            raise
+        raise StoreError(f"{question[:-1]}: no answer, as stdin is not a terminal; {instead}") from None
 
 
 def _list_remote(url: str, name: str | None, as_json: bool, endpoint_url: str | None, insecure: bool) -> None:

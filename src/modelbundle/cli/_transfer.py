@@ -33,17 +33,21 @@ def push(ref: str, store_url: str, endpoint_url: str | None, insecure: bool, qui
 
 
 @click.command()
-@click.argument("ref", metavar="STORE/NAME:VERSION")
+@click.argument("ref", metavar="STORE/NAME[:VERSION]")
 @remote_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def pull(ref: str, endpoint_url: str | None, insecure: bool, quiet: bool) -> None:
-    """Pull a bundle from a store into the local store, verifying every digest."""
+    """Pull a bundle from a store into the local store, verifying every digest; NAME alone means the latest version."""
     from ..bundler import LocalStore
     from ..stores import TransferProgress, open_store, split_bundle_url
 
     store_url, name, version = split_bundle_url(ref)
     store = open_store(store_url, endpoint_url=endpoint_url, insecure=insecure)
     try:
+        if version is None:
+            version = store.latest(name)
+            if not quiet:
+                click.echo(f"the latest {name} in {store_url} is {name}:{version}")
         with TransferProgress(quiet) as progress:
             bundle, report = store.pull(name, version, LocalStore(), progress)
     finally:

@@ -38,6 +38,7 @@ def serve(target: str, config: ServeConfig) -> None:
         return
     sock = bind_socket(config.host, config.port)
     announce(source, sock, config)
+    announce_artifacts(source, config)
     if config.workers == 1:
         with sock:
             run_worker(source, config, sock, ServerState())
@@ -141,6 +142,22 @@ def announce(source: ServiceSource, sock: socket.socket, config: ServeConfig) ->
         "serving %s (%s) on http://%s:%d with %d worker%s (docs at /docs)",
         source.service_cls.name, source.origin, shown, port, config.workers, "s" if config.workers > 1 else "",
     )
+
+
+def announce_artifacts(source: ServiceSource, config: ServeConfig) -> None:
+    """Where the workers load the artifacts from: a model data folder (SageMaker's /opt/ml/model) or the bundle."""
+    if config.model_dir is not None:
+        from ._model_dir import read_model_data
+
+        model_dir = Path(config.model_dir).resolve()
+        exported = read_model_data(model_dir).bundle
+        logger.info(
+            "loading artifacts from %s (model data exported from %s, every file checked), not from %s",
+            model_dir, exported, source.origin,
+        )
+    elif source.manifest is not None and source.manifest.artifacts:
+        names = ", ".join(artifact.name for artifact in source.manifest.artifacts)
+        logger.info("loading artifacts from %s (%s)", source.origin, names)
 
 
 def configure_logging(config: ServeConfig) -> None:

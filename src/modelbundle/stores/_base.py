@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from ..bundler import LocalStore, StoredBundle
+from ..errors import BundleNotFound
 from ._progress import TransferProgress
 
 
@@ -43,6 +44,20 @@ class BaseStore(ABC):
     @abstractmethod
     def list(self) -> list[RemoteBundle]:
         """Every complete bundle in the store."""
+
+    @abstractmethod
+    def created_at(self, name: str, version: str) -> str:
+        """When the bundle ``name:version`` was built: its manifest's ``created_at``."""
+
+    def latest(self, name: str) -> str:
+        """The newest version of ``name`` here: the last built (``created_at``, as the local store orders them)."""
+        versions = [bundle.version for bundle in self.list() if bundle.name == name]
+        if not versions:
+            names = sorted({bundle.name for bundle in self.list()})
+            hint = f"; bundles there: {', '.join(names[:10])}" if names else "; the store holds no bundles"
+            raise BundleNotFound(f"no bundle named {name!r} in {self.url}{hint}")
+        # created_at has whole seconds: two builds within one second fall back to the version's order
+        return max(versions, key=lambda version: (self.created_at(name, version), version))
 
     def close(self) -> None:  # noqa: B027 - optional for implementations without connections
         """Release connections."""

@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path, PurePosixPath
 
-from ..bundler import LocalStore, StoredBundle, file_digest, verify_record
+from ..bundler import MANIFEST_FILE, LocalStore, StoredBundle, file_digest, verify_record
 from ..errors import BundleNotFound, IntegrityError
 from ._backend import BlobBackend
 from ._base import BaseStore, RemoteBundle, TransferReport
@@ -99,6 +99,14 @@ class BlobStore(BaseStore):
             if len(parts) == 3 and parts[2].endswith(".json"):
                 found.append(RemoteBundle(parts[1], parts[2].removesuffix(".json")))
         return sorted(found, key=lambda b: (b.name, b.version))
+
+    def created_at(self, name: str, version: str) -> str:
+        digests = [file.sha256 for file in self._index(name, version) if file.path == MANIFEST_FILE]
+        raw = self.backend.get_bytes(blob_key(digests[0])) if digests else None
+        try:
+            return str(json.loads(raw or b"")["created_at"])
+        except (ValueError, KeyError, TypeError):
+            raise IntegrityError(f"the {MANIFEST_FILE} of {name}:{version} in {self.url} is missing or damaged") from None
 
     def _index(self, name: str, version: str) -> tuple[BundleFile, ...]:
         raw = self.backend.get_bytes(index_key(name, version))

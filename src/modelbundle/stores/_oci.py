@@ -269,6 +269,18 @@ class OCIStore(BaseStore):
         report.sent_bytes += layer.size
         report.sent.append(layer.title)
 
+    def created_at(self, name: str, version: str) -> str:
+        """From the manifest's annotation (every push sets it), else from bundle.json, the config."""
+        repository = self.repository(name)
+        manifest = self._manifest(repository, name, version, f"{self.url}/{name}:{version}")
+        created = (manifest.annotations or {}).get(CREATED)
+        if created:
+            return created
+        try:
+            return BundleManifest.model_validate_json(self.registry.blob_bytes(repository, manifest.config.digest)).created_at
+        except ValidationError:
+            raise IntegrityError(f"{self.url}/{name}:{version}: the config blob is not a valid bundle.json") from None
+
     # -- list ----------------------------------------------------------------------------------
     def list(self) -> list[RemoteBundle]:
         """Every tag of every repository ``namespace/NAME`` (the namespace is assumed to hold bundles)."""

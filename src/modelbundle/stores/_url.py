@@ -39,10 +39,10 @@ def open_store(url: str, *, endpoint_url: str | None = None, insecure: bool = Fa
     raise StoreError(f"{url!r} is not a store URL; use {', '.join(s + '://...' for s in SCHEMES)}")
 
 
-def split_bundle_url(ref: str) -> tuple[str, str, str]:
-    """``STORE/NAME:VERSION`` -> (store URL, name, version)."""
+def split_bundle_url(ref: str) -> tuple[str, str, str | None]:
+    """``STORE/NAME[:VERSION]`` -> (store URL, name, version or None for the latest)."""
     store, sep, tag = ref.rstrip("/").rpartition("/")
     name, colon, version = tag.partition(":")
-    if not sep or not colon or not name or not version or "://" not in store:
-        raise StoreError(f"{ref!r} is not STORE/NAME:VERSION (e.g. oci://localhost:5000/models/iris:3f2a)")
-    return store, name, version
+    if not sep or not name or (colon and not version) or not store.partition("://")[2]:
+        raise StoreError(f"{ref!r} is not STORE/NAME[:VERSION] (e.g. oci://localhost:5000/models/iris:3f2a)")
+    return store, name, version or None

@@ -107,6 +107,7 @@ def test_labels_name_the_bundle(session: ImageSession, iris_image: Image, mlp_im
     assert labels["org.opencontainers.image.created"] == manifest.created_at
     assert labels["org.opencontainers.image.base.name"] == session.base_image
     assert labels["ai.modelbundle.bundle.apis"] == "predict"
+    assert labels["ai.modelbundle.image.target"] == "docker"  # what bundle export kubernetes checks
     # the builder stage's labels are not on the image; its images are gone, or tagged when kept (the iris image's)
     assert "ai.modelbundle.stage" not in labels and "ai.modelbundle.builder.for" not in labels
     assert session.engine.images.list(all=True, filters={"label": f"ai.modelbundle.builder.for={mlp_image.tag}"}) == []

@@ -109,14 +109,14 @@ def test_the_manifest_matches_what_the_server_does(bundle: StoredBundle, tmp_pat
         assert container[probe]["httpGet"] == {"path": path, "port": SERVER_PORT}
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == str(SERVER_PORT) and annotations["prometheus.io/path"] == "/metrics"
-    # non-root, read-only root, /tmp writable
+    # non-root, read-only root, /tmp and $HOME writable
     security = container["securityContext"]
     assert security["runAsNonRoot"] and security["runAsUser"] == 10001 and security["readOnlyRootFilesystem"]
     assert security["allowPrivilegeEscalation"] is False and security["capabilities"] == {"drop": ["ALL"]}
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    [mount] = container["volumeMounts"]
-    assert mount["mountPath"] == "/tmp"
-    assert [v["name"] for v in pod["volumes"] if "emptyDir" in v] == [mount["name"]]
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    assert mounts.keys() == {"/tmp", env["HOME"]}
+    assert sorted(v["name"] for v in pod["volumes"] if "emptyDir" in v) == sorted(mounts.values())
 
 
 @pytest.mark.parametrize("drain", [0, 30, 90.5])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import statistics
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import httpx
 import numpy as np
 
 from fixtures.docker import Container, ImageSession, running
+from modelbundle.exporters.sagemaker import MODEL_DATA_FILE
 
 from .conftest import CLASSES, ROWS, SageMakerImage
 
@@ -34,6 +36,7 @@ def test_serve_answers_ping_and_invocations_in_json_csv_and_npy(sm_session: Imag
         wait_ping(container)
         ping = container.get("/ping")
         assert (ping.status_code, ping.content) == (200, b"")
+        assert f"loading artifacts from bundle {sagemaker_image.bundle.tag} (model)" in container.logs  # no /opt/ml/model
 
         answer = container.post("/invocations", json=ROWS)
         assert answer.status_code == 200, answer.text
@@ -96,6 +99,12 @@ def test_model_data_in_opt_ml_model_replaces_the_bundled_artifacts(
         wait_ping(container)
         answer = container.post("/invocations", json=ROWS)
         assert answer.json() == [c + 10 for c in CLASSES], container.logs  # the shifted model, not the bundled one
+        # the log says where the artifacts came from
+        exported = json.loads((shifted_model_dir / MODEL_DATA_FILE).read_text())["bundle"]
+        assert (
+            f"loading artifacts from /opt/ml/model (model data exported from {exported}, every file checked), "
+            f"not from bundle {sagemaker_image.bundle.tag}"
+        ) in container.logs
         csv = container.post("/invocations", content=b"5.1,3.5,1.4,0.2\n", headers={"Content-Type": "text/csv", "Accept": "text/csv"})
         assert csv.text == "10\n"
 

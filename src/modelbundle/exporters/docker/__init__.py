@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from ._containerize import (
     DOCKER_TARGET,
+    IMAGE_TARGET_LABEL,
+    LABEL_PREFIX,
     ContainerizeOptions,
     ContainerizeResult,
     bundle_digest,
@@ -28,7 +30,7 @@ from ._dockerfile import (
     ImageRecipe,
     render_dockerfile,
 )
-from ._engine import BuiltImage, connect
+from ._engine import BuiltImage, connect, local_image_labels
 from ._extras import ImageExtras, MovedPin, image_lock_text, resolve_extras
 from ._platform import DEFAULT_PLATFORM, ImagePlatform
 from ._targets import DEFAULT_TARGET, TARGETS, ImageTarget, image_target
@@ -40,6 +42,8 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_TARGET",
     "DOCKER_TARGET",
+    "IMAGE_TARGET_LABEL",
+    "LABEL_PREFIX",
     "TARGETS",
     "USER_ID",
     "VENV_DIR",
@@ -63,6 +67,7 @@ __all__ = [
     "image_labels",
     "image_lock_text",
     "image_target",
+    "local_image_labels",
     "render_dockerfile",
     "resolve_extras",
     "server_recipe",

@@ -40,6 +40,7 @@ from ._dockerfile import (
     BUNDLE_DIR,
     CODE_LAYER,
     DATA_LAYER,
+    DEBS_DIR,
     DEFAULT_PORT,
     LOCK_FILE,
     VENV_DIR,
@@ -68,12 +69,15 @@ from ._engine import (
 )
 from ._extras import image_lock_text, resolve_extras
 from ._platform import DEFAULT_PLATFORM, ImagePlatform
+from ._system_packages import FetchedDebs, fetch_debs, read_base_release
 from ._targets import DEFAULT_TARGET, ImageTarget, image_target
 from ._wheels import WheelCache, gather_wheels
 
 LABEL_PREFIX = "ai.modelbundle"
 #: on every image containerize builds: the digest of what decides it (see the module's docstring)
 IMAGE_KEY_LABEL = f"{LABEL_PREFIX}.image.key"
+#: on every image containerize builds: its --target (docker, sagemaker, ...), so a deploy can refuse the wrong kind
+IMAGE_TARGET_LABEL = f"{LABEL_PREFIX}.image.target"
 #: the repository of venv images (the base image plus one bundle lock's venv), tagged by their key
 VENV_REPOSITORY = "modelbundle-venv"
 
@@ -169,6 +173,8 @@ class _Plan:
     recipe: ImageRecipe  # with has_data_layer and the image key label
     files: Mapping[str, bytes]
     venv_key: str
+    #: the system packages' .deb files for the builder stage
+    debs: FetchedDebs
 
     @property
     def venv_image(self) -> str:
@@ -181,7 +187,7 @@ class _Plan:
 
 def _plan(
     bundle: StoredBundle, target: ImageTarget, base_image: str, platform: ImagePlatform, cache: WheelCache,
-    reporter: Reporter, options: ContainerizeOptions,
+    reporter: Reporter, options: ContainerizeOptions, debs: FetchedDebs,
 ) -> _Plan:
     """The image lock (the target's extras resolved against the bundle's lock), the recipe and the two keys."""
     bundle_lock = bundle.path / "env" / "requirements.lock"
@@ -191,11 +197,16 @@ def _plan(
     )
     lock_text = image_lock_text(bundle_lock, extras, target.name)
     python = bundle.manifest.python_minor
-    venv_key = _digest(["venv", render_venv_dockerfile(base_image, python), lock_text, platform.docker])
+    has_debs = bool(debs.files)
+    venv_parts: list[Any] = ["venv", render_venv_dockerfile(base_image, python, has_debs=has_debs), lock_text, platform.docker]
+    if has_debs:  # only then: the keys of venvs without system packages stay what they were
+        venv_parts.append(debs.digests())
+    venv_key = _digest(venv_parts)
     has_data = any(is_data_file(path) for path in read_record(bundle.path))
-    recipe = replace(target.recipe(bundle, base_image), has_data_layer=has_data)
+    recipe = target.recipe(bundle, base_image)
+    recipe = replace(recipe, has_data_layer=has_data, has_debs=has_debs, labels={**recipe.labels, IMAGE_TARGET_LABEL: target.name})
     files = target.files(bundle)
-    plan = _Plan(lock_text, recipe, files, venv_key)
+    plan = _Plan(lock_text, recipe, files, venv_key, debs)
     image_key = _digest([
         "image", venv_key, render_final_dockerfile(recipe, plan.venv_image), bundle_digest(bundle),
         sorted((path, hashlib.sha256(content).hexdigest()) for path, content in files.items()),
@@ -218,6 +229,10 @@ def _write_venv_context(
         directory / LOCK_FILE, platform, directory / WHEELS_DIR, cache, reporter,
         vendored=bundle.path / "env" / "wheels", offline=offline,
     )
+    if plan.debs.files:
+        (directory / DEBS_DIR).mkdir()
+        for deb in plan.debs.files:
+            shutil.copyfile(deb, directory / DEBS_DIR / deb.name)
 
 
 def _write_bundle_context(bundle: StoredBundle, plan: _Plan, directory: Path) -> None:
@@ -235,7 +250,8 @@ def export_context(bundle: StoredBundle, directory: Path, options: ContainerizeO
     platform = ImagePlatform.parse(options.platform, bundle.manifest.python_minor)
     base_image = options.base_image or default_base_image(bundle)
     cache = _wheel_cache(store)
-    plan = _plan(bundle, target, base_image, platform, cache, reporter, options)
+    debs = _system_debs(None, bundle, base_image, platform, store, reporter, offline=options.offline)
+    plan = _plan(bundle, target, base_image, platform, cache, reporter, options, debs)
     directory = prepare_context_dir(directory)
     try:
         _write_venv_context(bundle, plan, directory, platform, cache, reporter, offline=options.offline)
@@ -260,7 +276,8 @@ def containerize(bundle: StoredBundle, options: ContainerizeOptions, store: Loca
     cache = _wheel_cache(store)
     client = connect()
     base_layers = ensure_base_image(client, base_image, platform, reporter)
-    plan = _plan(bundle, target, base_image, platform, cache, reporter, options)
+    debs = _system_debs(client, bundle, base_image, platform, store, reporter, offline=options.offline)
+    plan = _plan(bundle, target, base_image, platform, cache, reporter, options, debs)
     rebuild = options.no_cache or options.keep_builder
 
     existing = None if rebuild else _existing_image(client, plan, base_layers)
@@ -280,7 +297,9 @@ def containerize(bundle: StoredBundle, options: ContainerizeOptions, store: Loca
             if venv_ready:
                 reporter.info(f"the venv of this lock is built already: {plan.venv_image}")
             else:
-                (staging / "venv" / "Dockerfile").write_text(render_venv_dockerfile(base_image, plan.recipe.python_version, builder_for=tag))
+                (staging / "venv" / "Dockerfile").write_text(render_venv_dockerfile(
+                    base_image, plan.recipe.python_version, builder_for=tag, has_debs=plan.recipe.has_debs
+                ))
                 reporter.info(f"building the venv image {plan.venv_image} from {base_image} for {platform.docker} (offline, no network)")
                 replaced = find_image(client, plan.venv_image)
                 try:
@@ -347,6 +366,21 @@ def _builder_steps(steps: list[BuildStep]) -> list[BuildStep]:
         return []
     end = froms[1] if len(froms) > 1 else len(steps)
     return steps[froms[0] + 1 : end]
+
+
+def _system_debs(
+    client: Any, bundle: StoredBundle, base_image: str, platform: ImagePlatform, store: LocalStore, reporter: Reporter,
+    *, offline: bool,
+) -> FetchedDebs:
+    """The .deb files of the bundle's system_packages for the base image's Debian release (none without them)."""
+    packages = bundle.manifest.system_packages
+    if not packages:
+        return FetchedDebs((), ())
+    if client is None:  # --context-only: the engine is needed only to read the base image's release
+        client = connect()
+        ensure_base_image(client, base_image, platform, reporter)
+    release = read_base_release(client, base_image)
+    return fetch_debs(packages, release, platform, store.cache, reporter, offline=offline)
 
 
 def _wheel_cache(store: LocalStore) -> WheelCache:

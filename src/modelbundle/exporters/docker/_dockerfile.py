@@ -45,6 +45,8 @@ BUILDER_FOR_LABEL = "ai.modelbundle.builder.for"
 DATA_LAYER = "data"
 CODE_LAYER = "code"
 WHEELS_DIR = "wheels"
+#: the system packages' .deb files (when the bundle has system_packages)
+DEBS_DIR = "debs"
 LOCK_FILE = "requirements.lock"
 
 
@@ -75,21 +77,23 @@ class ImageRecipe:
     healthcheck: HealthCheck | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     has_data_layer: bool = True
+    #: the context has .deb files to install (the bundle's system_packages)
+    has_debs: bool = False
 
 
 def render_dockerfile(recipe: ImageRecipe) -> str:
     """The whole build as one multi-stage Dockerfile: the builder, then the final stage on the base image."""
     final = [f"FROM {recipe.base_image}", "COPY --from=builder /out/ /", *_bundle_layers(recipe)]
-    return "\n".join([*builder_stage(recipe.base_image, recipe.python_version), "", *final]) + "\n"
+    return "\n".join([*builder_stage(recipe.base_image, recipe.python_version, recipe.has_debs), "", *final]) + "\n"
 
 
-def render_venv_dockerfile(base_image: str, python_version: str, builder_for: str | None = None) -> str:
+def render_venv_dockerfile(base_image: str, python_version: str, builder_for: str | None = None, has_debs: bool = False) -> str:
     """The venv image: the base image plus the venv layer, the same layer ``render_dockerfile`` makes.
 
     ``builder_for`` labels the builder stage's last image with the image it was
     built for, after the install, so the install's cache is shared by every tag.
     """
-    builder = builder_stage(base_image, python_version)
+    builder = builder_stage(base_image, python_version, has_debs)
     if builder_for is not None:
         builder.append(f"LABEL {BUILDER_FOR_LABEL}={json.dumps(builder_for)}")
     return "\n".join([*builder, "", f"FROM {base_image}", "COPY --from=builder /out/ /"]) + "\n"
@@ -100,8 +104,13 @@ def render_final_dockerfile(recipe: ImageRecipe, venv_image: str) -> str:
     return "\n".join([f"FROM {venv_image}", *_bundle_layers(recipe)]) + "\n"
 
 
-def builder_stage(base_image: str, python: str) -> list[str]:
-    """The venv from the context's lock and wheels, in /out; the same for every target of one lock."""
+def builder_stage(base_image: str, python: str, has_debs: bool = False) -> list[str]:
+    """The venv from the context's lock and wheels, in /out; the same for every target of one lock.
+
+    With ``has_debs``, the system packages first: installed in the builder from the context's
+    .deb files (no sources, no download), then their files, dpkg's records of them and the
+    linker cache copied to /out, so they reach the image in the venv layer, with its fixed times.
+    """
     check = (
         "import sys; v = '%d.%d' % sys.version_info[:2]; "
         f"sys.exit(0 if v == '{python}' else 'the base image has Python ' + v + ', the bundle needs {python}: choose another --base-image')"
@@ -120,6 +129,7 @@ def builder_stage(base_image: str, python: str) -> list[str]:
         f"LABEL {BUILDER_LABEL}=builder",
         # fixed time and hash seed: stable marshalling, and fixed mtimes in the layer
         f"ENV SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH} PYTHONHASHSEED=0 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1",
+        *(_system_packages_steps() if has_debs else []),
         f"COPY {LOCK_FILE} /build/{LOCK_FILE}",
         f"COPY {WHEELS_DIR}/ /build/{WHEELS_DIR}/",
         "RUN set -eu; "
@@ -142,6 +152,28 @@ def builder_stage(base_image: str, python: str) -> list[str]:
         f"mkdir -p /out/opt; mv {VENV_DIR} /out/opt/; rm -rf /build/tools; "
         f"{make_user}"
         f"find /out -exec touch -h -d @{SOURCE_DATE_EPOCH} '{{}}' +",
+    ]
+
+
+def _system_packages_steps() -> list[str]:
+    installed = "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' | awk '$2 == \"installed\" {print $1}' | sort"
+    return [
+        f"COPY {DEBS_DIR}/ /build/{DEBS_DIR}/",
+        "RUN set -eu; export DEBIAN_FRONTEND=noninteractive; mkdir -p /out /build/no-sources; "
+        f"{installed} > /build/before; "
+        # apt orders the installs (Pre-Depends) and checks that the files complete the base image; it has no
+        # sources to download from, and the build has no network (--no-download would refuse local files)
+        "apt-get install --yes --quiet --no-install-recommends "
+        "-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/build/no-sources "
+        f"/build/{DEBS_DIR}/*.deb > /build/apt.log 2>&1 || {{ cat /build/apt.log; exit 1; }}; "
+        f"{installed} > /build/after; "
+        'for package in $(comm -13 /build/before /build/after); do dpkg -L "$package"; '
+        'ls -d /var/lib/dpkg/info/"$package".* /var/lib/dpkg/info/"$package":* 2>/dev/null || true; done | sort -u | '
+        # each file under its parent's real path: /lib is a link to /usr/lib on merged-/usr bases, and a /out/lib
+        # folder would replace that link in the image
+        'while read -r file; do if [ -f "$file" ] || [ -L "$file" ]; then '
+        'dir=$(readlink -f "$(dirname "$file")"); mkdir -p "/out$dir"; cp -a "$file" "/out$dir/"; fi; done; '
+        f"ldconfig; cp -a --parents /var/lib/dpkg/status /etc/ld.so.cache /out/; rm -rf /build/{DEBS_DIR}",
     ]
 
 

@@ -154,6 +154,19 @@ def find_image(client: Any, image: str) -> BuiltImage | None:
         raise ExportError(f"cannot inspect the image {image}: {_explain(exc)}") from None
 
 
+def local_image_labels(client: Any, image: str) -> dict[str, str] | None:
+    """The labels of ``image`` (a tag, id or digest reference) if the engine has it, else None."""
+    import docker
+
+    try:
+        attrs = client.api.inspect_image(image)
+    except docker.errors.ImageNotFound:
+        return None
+    except docker.errors.APIError as exc:
+        raise ExportError(f"cannot inspect the image {image}: {_explain(exc)}") from None
+    return dict((attrs.get("Config") or {}).get("Labels") or {})
+
+
 def find_labelled(client: Any, label: str, value: str) -> list[BuiltImage]:
     """Every image whose ``label`` is ``value``, newest first (their ids as tags)."""
     import docker

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..._version import __version__
 from ...bundler import StoredBundle
+from ._image_check import check_bundle_image
 from ._kserve import kserve_manifests
 from ._manifests import kubernetes_manifests
 from ._options import KubernetesOptions, Plan, plan
@@ -28,6 +29,8 @@ class ExportedManifests:
     objects: Mapping[str, Mapping[str, Any]]
     #: the Kubernetes versions the objects were validated against (empty: not validated)
     validated: tuple[str, ...] = ()
+    #: what could not be checked (an image not in the local engine), one line each
+    warnings: tuple[str, ...] = ()
 
 
 def export_kubernetes(bundle: StoredBundle, output: Path, options: KubernetesOptions, *, validate: bool = False) -> ExportedManifests:
@@ -51,6 +54,7 @@ def _export(
 ) -> ExportedManifests:
     # everything is built (and checked) before the first byte is written
     objects = build(plan(bundle, options))
+    warning = check_bundle_image(bundle, options.image)
     versions = tuple(kubernetes_versions()) if validate else ()
     for version in versions:
         for obj in objects.values():
@@ -60,4 +64,4 @@ def _export(
         "Export again rather than editing: the values follow the bundle and the image."
     )
     write_directory(output, {name: to_yaml(obj, header) for name, obj in objects.items()}, owned)
-    return ExportedManifests(output, objects, versions)
+    return ExportedManifests(output, objects, versions, (warning,) if warning else ())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._options import (
+    HOME_DIR,
     LIVENESS_PATH,
     METRICS_PATH,
     READINESS_PATH,
@@ -25,6 +26,7 @@ PORT_NAME = "http"
 #: the port the Service offers inside the cluster (http://NAME.NAMESPACE/)
 SERVICE_PORT = 80
 TMP_VOLUME = "tmp"
+HOME_VOLUME = "home"
 
 
 def metadata(plan: Plan, *, name: str | None = None, annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -86,8 +88,9 @@ def container(plan: Plan, *, name: str = CONTAINER_NAME, port_name: str = PORT_N
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        # the server writes only to /tmp (Prometheus multiprocess files, spooled bodies)
-        "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}],
+        # the server writes to /tmp (Prometheus multiprocess files, spooled bodies); a model library may write
+        # under $HOME (~/.cache, ~/.config): both writable, as in `docker run`, while the root stays read-only
+        "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}, {"name": HOME_VOLUME, "mountPath": HOME_DIR}],
     }
     if prestop and plan.prestop_sleep:
         # keep serving while endpoints and load balancers drop the pod; SIGTERM comes after this
@@ -108,7 +111,10 @@ def pod_settings(plan: Plan) -> dict[str, Any]:
             "fsGroup": RUN_AS_USER,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "volumes": [{"name": TMP_VOLUME, "emptyDir": {"sizeLimit": plan.tmp_size}}],
+        "volumes": [
+            {"name": TMP_VOLUME, "emptyDir": {"sizeLimit": plan.tmp_size}},
+            {"name": HOME_VOLUME, "emptyDir": {"sizeLimit": plan.home_size}},
+        ],
     }
 
 

@@ -30,6 +30,8 @@ from ._quantity import MIB, mebibytes, parse_quantity
 SERVER_PORT = 3000
 DEFAULT_GRACEFUL_TIMEOUT = 30.0
 RUN_AS_USER = 10001
+#: the image's $HOME: writable in the pod (an emptyDir), as in `docker run`, for libraries that cache under ~/.cache
+HOME_DIR = "/home/bundle"
 LIVENESS_PATH, READINESS_PATH, METRICS_PATH = "/livez", "/readyz", "/metrics"
 
 DEFAULT_CPU = "1"
@@ -38,6 +40,7 @@ DEFAULT_MAX_REPLICAS = 5
 DEFAULT_TARGET_CPU = 70
 DEFAULT_PRESTOP_SLEEP = 5
 DEFAULT_TMP_SIZE = "1Gi"
+DEFAULT_HOME_SIZE = "1Gi"
 #: memory: the supervisor, then per worker Python + numpy + FastAPI and twice the artifacts (file + loaded object)
 _BASE_MEMORY, _WORKER_MEMORY = 256 * MIB, 256 * MIB
 #: startup: imports on a cold node, then artifacts read and deserialised at a pessimistic 20 MiB/s
@@ -75,6 +78,8 @@ class KubernetesOptions(BaseModel):
     #: seconds a stopping pod keeps serving so load balancers can take it out first (0: none)
     prestop_sleep: int = Field(default=DEFAULT_PRESTOP_SLEEP, ge=0)
     tmp_size: str = DEFAULT_TMP_SIZE
+    #: the size limit of the emptyDir at $HOME (model caches such as ~/.cache/huggingface land there)
+    home_size: str = DEFAULT_HOME_SIZE
     #: KServe only
     deployment_mode: DeploymentMode = "RawDeployment"
 
@@ -87,7 +92,7 @@ class KubernetesOptions(BaseModel):
             check_resource_name(self.namespace, "--namespace")
         if self.replicas is not None and (self.min_replicas is not None or self.max_replicas is not None):
             raise ExportError("--replicas (a fixed count) cannot be combined with --min-replicas/--max-replicas (autoscaling)")
-        for field in ("cpu", "cpu_limit", "memory", "memory_limit", "tmp_size"):
+        for field in ("cpu", "cpu_limit", "memory", "memory_limit", "tmp_size", "home_size"):
             value = getattr(self, field)
             if value is not None:
                 parse_quantity(value, "--" + field.replace("_", "-"))
@@ -126,6 +131,7 @@ class Plan:
     prestop_sleep: int
     termination_grace_seconds: int
     tmp_size: str
+    home_size: str
     deployment_mode: DeploymentMode
 
 
@@ -172,6 +178,7 @@ def plan(bundle: StoredBundle, options: KubernetesOptions) -> Plan:
     # os.cpu_count() in a container is the node's: without this, BLAS would start one thread per node core
     blas_threads = max(1, int(cores / Decimal(options.workers)))
     env = [
+        {"name": "HOME", "value": HOME_DIR},  # where the home emptyDir is mounted, whatever the image says
         {"name": "MODELBUNDLE_HOST", "value": "0.0.0.0"},
         {"name": "MODELBUNDLE_PORT", "value": str(SERVER_PORT)},
         {"name": "MODELBUNDLE_WORKERS", "value": str(options.workers)},
@@ -205,6 +212,7 @@ def plan(bundle: StoredBundle, options: KubernetesOptions) -> Plan:
         prestop_sleep=options.prestop_sleep,
         termination_grace_seconds=grace,
         tmp_size=options.tmp_size,
+        home_size=options.home_size,
         deployment_mode=options.deployment_mode,
     )
 
