@@ -13,6 +13,8 @@ import pytest
 import modelbundle
 
 HEAVY = ("numpy", "fastapi", "uvicorn", "starlette", "pydantic", "docker", "pandas", "PIL", "torch", "sklearn", "boto3")
+#: the standard library's own heavy part: `import modelbundle` is a budget of 50 ms, and asyncio alone takes 40
+HEAVY_ON_IMPORT = (*HEAVY, "asyncio", "concurrent.futures")
 
 # optional libraries a module may need at import; the module is skipped if one is missing
 OPTIONAL = {
@@ -39,7 +41,7 @@ def test_import_modelbundle_loads_no_heavy_library() -> None:
     result = run_python(
         "import sys, modelbundle\n"
         "from modelbundle import Service, api, DType, Shape, DefinitionError, InvalidInput\n"
-        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+        f"print(sorted(m for m in {HEAVY_ON_IMPORT!r} if m in sys.modules))"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

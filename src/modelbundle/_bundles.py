@@ -6,8 +6,6 @@ Kept apart from ``__init__`` so ``import modelbundle`` stays light: the bundler
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +55,9 @@ def _run(hook: Any) -> None:
     result = hook()
     if not inspect.isawaitable(result):
         return
+    import asyncio  # here: asyncio is a third of what `import modelbundle` would cost otherwise
+    import concurrent.futures
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # no loop in this thread: run one

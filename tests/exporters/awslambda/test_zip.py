@@ -33,6 +33,10 @@ def make_tree(root: Path) -> None:
         "pkg/sub/test/helpers.py": "h = 1\n",
         "pkg/sub/test/test_lazy.py": "",
         "pkg/datasets/descr/iris.rst": "read at run time",
+        # a web UI's script stays; its source map is for a browser's developer tools only
+        "pkg/static/ui.js": "ui()\n//# sourceMappingURL=ui.js.map\n",
+        "pkg/static/ui.js.map": "{}",
+        "pkg/static/ui.css.map": "{}",
         "pkg/notapackage/tests/keep.txt": "its parent has no __init__.py",
         "pkg-1.0.dist-info/METADATA": "Name: pkg\n",
         "pkg-1.0.dist-info/RECORD": "pkg/core.py,,\n",
@@ -59,6 +63,7 @@ def test_slim_removes_only_what_lambda_never_reads(tmp_path: Path) -> None:
         "pkg/core.py",
         "pkg/datasets/descr/iris.rst",
         "pkg/notapackage/tests/keep.txt",
+        "pkg/static/ui.js",
         "pkg/sub/__init__.py",
         "pkg/sub/lazy.py",
         "pkg/sub/test/__init__.py",
@@ -69,7 +74,7 @@ def test_slim_removes_only_what_lambda_never_reads(tmp_path: Path) -> None:
         "pkg/tests/_natype.py",
         "tests/__init__.py",
     ]
-    assert freed == len("x: int\n") + len("junk") + len("#!/build/machine/python\n")
+    assert freed == len("x: int\n") + len("junk") + len("#!/build/machine/python\n") + 2 * len("{}")
 
 
 def test_the_zip_is_deterministic_with_lambda_modes(tmp_path: Path) -> None:

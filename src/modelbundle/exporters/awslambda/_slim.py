@@ -2,8 +2,10 @@
 
 Removed: bytecode caches (the exporter compiles its own afterwards, so that each
 pyc matches a shipped source), the ``bin/`` scripts pip writes (their shebangs name the
-build machine's Python), ``*.pyi`` stubs, and the test packages nested inside
-packages, as images lose them too (``modelbundle._test_packages``). Kept on
+build machine's Python), ``*.pyi`` stubs, the source maps of web UIs' scripts and
+styles (only a browser's developer tools read them: 7 MB of Swagger UI's 11), and the
+test packages nested inside packages, as images lose them too
+(``modelbundle._test_packages``). Kept on
 purpose: ``*.dist-info`` (importlib.metadata reads versions from it, and the
 artifact loader checks framework versions that way), and data files such as
 ``.rst`` or ``.txt`` (scikit-learn reads its dataset descriptions at run time).
@@ -30,7 +32,7 @@ def slim(site: Path) -> int:
             freed += _remove_tree(here / "__pycache__")
             dirnames.remove("__pycache__")
         for name in filenames:
-            if name.endswith((".pyi", ".pyc")):
+            if name.endswith((".pyi", ".pyc", ".js.map", ".css.map")):
                 path = here / name
                 freed += path.lstat().st_size
                 path.unlink()
