@@ -11,12 +11,13 @@ from typing import Any
 
 from ._artifact_kinds import KINDS as ARTIFACT_KINDS
 from ._artifact_kinds import ArtifactKind, artifact_kind, check_framework_version
-from ._base import JSON, Adapter
+from ._base import FINITE_HINT, JSON, Adapter
 from ._markers import DType, Shape
 from ._select import adapter_for
 
 __all__ = [
     "ARTIFACT_KINDS",
+    "FINITE_HINT",
     "JSON",
     "Adapter",
     "ArtifactKind",
@@ -33,6 +34,7 @@ __all__ = [
     "adapter_for",
     "artifact_kind",
     "check_framework_version",
+    "finite_cast",
     "reproducible_dumps",
 ]
 
@@ -40,6 +42,7 @@ _LAZY = {
     "Bytes": "._text",
     "Text": "._text",
     "NumpyArray": "._numpy",
+    "finite_cast": "._numpy",
     "JSONValue": "._pydantic",
     "PydanticModel": "._pydantic",
     "Image": "._image",

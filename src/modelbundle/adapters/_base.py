@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 from ..errors import BadRequest, InvalidInput
 
 JSON = "application/json"
+#: what a client who sent NaN or infinity, in any encoding, is told to do
+FINITE_HINT = "send finite numbers (JSON has no NaN or infinity, and no other encoding takes them either)"
 
 
 class Adapter:
@@ -65,6 +67,10 @@ class Adapter:
     def json_schema(self, defs: dict[str, Any]) -> dict[str, Any]:
         """The JSON schema of the JSON form; shared definitions go into ``defs``."""
         return {}
+
+    def body_schema(self, media_type: str) -> dict[str, Any]:
+        """The schema of a whole request body of ``media_type`` (one of ``media_types`` but JSON)."""
+        return {"type": "string"} if media_type.startswith("text/") else {"type": "string", "format": "binary"}
 
     # -- batching (only for batchable adapters) -------------------------------------
     def rows(self, value: Any, dim: int) -> int:

@@ -58,6 +58,10 @@ class DataFrame(Adapter):
     def json_schema(self, defs: dict[str, Any]) -> dict[str, Any]:
         return {"type": "array", "items": {"type": "object"}, "description": self.describe()}
 
+    def body_schema(self, media_type: str) -> dict[str, Any]:
+        # pandas refuses a CSV body with no header line
+        return {"type": "string", "pattern": r"\S", "description": "a CSV table with a header line"}
+
     def rows(self, value: Any, dim: int) -> int:
         return len(value)
 

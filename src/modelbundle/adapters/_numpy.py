@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadRequest
-from ._base import JSON, Adapter, invalid
+from ._base import FINITE_HINT, JSON, Adapter, invalid
 
 NPY = "application/x-npy"
 #: rows of comma-separated numbers, no header (what SageMaker's built-in algorithms take)
@@ -60,6 +60,8 @@ class NumpyArray(Adapter):
             return self._check(self._parse_csv(body, field), field)
         if media_type != NPY:
             return super().from_body(body, media_type, field)
+        if not body:
+            raise BadRequest(f"{field}: empty .npy body; send an array saved with numpy.save")
         try:
             array = np.load(io.BytesIO(body), allow_pickle=False)
         except Exception as exc:
@@ -70,7 +72,8 @@ class NumpyArray(Adapter):
         """Rows of numbers -> a 2-d array (1-d when the declared shape is 1-d and the CSV is one row or column)."""
         if not body.strip():
             raise BadRequest(f"{field}: empty CSV body; send rows of comma-separated numbers")
-        dtype = self.dtype if self.dtype is not None and self.dtype.kind in "biuf" else np.float64
+        # floats are read as float64 and cast by _check, which refuses what overflows a float32
+        dtype = self.dtype if self.dtype is not None and self.dtype.kind in "biu" else np.float64
         try:
             array = np.loadtxt(io.BytesIO(body), delimiter=",", ndmin=2, dtype=dtype, comments=None)
         except ValueError as exc:
@@ -90,7 +93,7 @@ class NumpyArray(Adapter):
                 info, low, high = np.iinfo(self.dtype), int(array.min()), int(array.max())
                 if low < info.min or high > info.max:
                     raise invalid(field, f"values {low}..{high} do not fit dtype {self.dtype.name}")
-            array = array.astype(self.dtype)
+        array = finite_cast(array, self.dtype, field)
         if self.shape is not None and not _shape_matches(self.shape, array.shape):
             raise invalid(field, f"expected shape {_shape_text(self.shape)}, got {_shape_text(array.shape)}")
         return array
@@ -122,6 +125,12 @@ class NumpyArray(Adapter):
         schema["description"] = self.describe()
         return schema
 
+    def body_schema(self, media_type: str) -> dict[str, Any]:
+        # an empty body is refused in every encoding; no rows is [] in JSON, or an .npy of shape (0, ...)
+        if media_type == CSV:
+            return {"type": "string", "pattern": r"\S", "description": "rows of comma-separated numbers, no header"}
+        return {"type": "string", "format": "binary", "minLength": 1, "description": "an array saved by numpy.save"}
+
     def rows(self, value: Any, dim: int) -> int:
         return int(value.shape[dim]) if value.ndim > dim else 1
 
@@ -143,6 +152,38 @@ class NumpyArray(Adapter):
             raise ValueError(f"the API returned {got} rows along dimension {dim} for a batch of {total}")
         bounds = np.cumsum(sizes)[:-1]
         return list(np.split(array, bounds, axis=dim))
+
+
+def finite_cast(array: np.ndarray, dtype: np.dtype[Any] | None, field: str) -> np.ndarray:
+    """``array`` as ``dtype`` (None: unchanged), refusing NaN, infinity and numbers too big for ``dtype`` (InvalidInput).
+
+    JSON has no NaN or infinity, so no encoding (CSV, .npy, binary tensors) may bring them in either: the
+    same input gets the same answer whatever its encoding. A float cast overflows to infinity silently
+    (1e308 as float32), which would reach the model as a value the client never sent.
+    """
+    if dtype is not None and array.dtype != dtype:
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = array.astype(dtype)
+    else:
+        cast = array
+    if cast.dtype.kind not in "fc" or not cast.size:
+        return cast
+    finite = np.isfinite(cast)
+    if finite.all():
+        return cast
+    index = np.unravel_index(int(np.argmin(finite)), cast.shape)
+    where = f" at {list(map(int, index))}" if index else ""
+    given = array[index]
+    if np.isfinite(given):
+        largest = np.finfo(cast.dtype).max
+        raise invalid(field, f"{given.item()!r}{where} does not fit {cast.dtype.name} (largest {largest!s})")
+    raise invalid(field, f"{_non_finite_name(given.item())}{where} is not accepted; {FINITE_HINT}")
+
+
+def _non_finite_name(value: Any) -> str:
+    if isinstance(value, complex):
+        return "a complex number with NaN or infinity"
+    return "NaN" if value != value else "infinity" if value > 0 else "-infinity"
 
 
 def _csv_rows(array: np.ndarray) -> bytes:

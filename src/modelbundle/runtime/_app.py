@@ -38,7 +38,7 @@ from ..errors import (
     ServeError,
 )
 from ..service_base import Service, bind_artifacts, build_openapi
-from ._codec import error_body
+from ._codec import error_body, not_allowed_message
 from ._config import ServeConfig
 from ._docs import STATIC_DIR, STATIC_PREFIX, docs_html
 from ._endpoint import APIEndpoint
@@ -266,12 +266,14 @@ class ServiceApp:
 
         async def http_error(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, StarletteHTTPException)
+            # Starlette's headers (a 405's Allow, which RFC 9110 requires) go out with our JSON body
+            headers = dict(exc.headers or {})
             if exc.status_code == 404:
                 error: RequestError = NotFound(f"no endpoint at {request.url.path}; the APIs are {self._api_list()}")
             elif exc.status_code == 405:
-                error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+                error = MethodNotAllowed(not_allowed_message(request.method, request.url.path, headers), headers=headers)
             else:
-                error = RequestError(str(exc.detail))
+                error = RequestError(str(exc.detail), headers=headers)
                 error.status_code = exc.status_code
             return _error_response(request, error)
 

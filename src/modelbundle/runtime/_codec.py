@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from ..adapters import JSON, Adapter
+from ..adapters import FINITE_HINT, JSON, Adapter
 from ..errors import BadRequest, InvalidInput, UnsupportedMediaType
 from ..service_base import APIMethod
 
@@ -65,7 +66,24 @@ def _parse_json(api: APIMethod, body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        refuse_non_finite_literal(body, exc)
         raise BadRequest(f"malformed JSON: {exc}") from None
+
+
+_NON_FINITE_LITERALS = (b"NaN", b"nan", b"Infinity", b"inf", b"-Infinity", b"-inf")
+
+
+def refuse_non_finite_literal(body: bytes, exc: orjson.JSONDecodeError) -> None:
+    """InvalidInput when orjson stopped at NaN or Infinity (Python's json.dumps writes them): the
+    answer every other encoding gives for them, rather than "malformed JSON"."""
+    position = exc.pos
+    start = position - 1 if position > 0 and body[position - 1 : position] == b"-" else position
+    for literal in _NON_FINITE_LITERALS:
+        end = start + len(literal)
+        if body.startswith(literal, start) and not body[end : end + 1].isalnum():
+            raise InvalidInput(
+                f"{literal.decode()} at line {exc.lineno} column {exc.colno - (position - start)} is not accepted; {FINITE_HINT}"
+            ) from None
 
 
 def _decode_fields(api: APIMethod, value: Any) -> dict[str, Any]:
@@ -98,3 +116,9 @@ def encode_result(adapter: Adapter, value: Any, accept: str) -> tuple[bytes, byt
 
 def error_body(error_type: str, message: str, request_id: str) -> bytes:
     return orjson.dumps({"error": {"type": error_type, "message": message, "request_id": request_id}})
+
+
+def not_allowed_message(method: str, path: str, headers: Mapping[str, str] | None) -> str:
+    """A 405's message, naming the methods its Allow header lists."""
+    allowed = (headers or {}).get("Allow")
+    return f"{method} is not allowed on {path}" + (f"; it takes {allowed}" if allowed else "")

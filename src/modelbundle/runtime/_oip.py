@@ -37,6 +37,7 @@ from ..errors import (
     UnsupportedMediaType,
 )
 from ..service_base import APIMethod, Service
+from ._codec import not_allowed_message
 from ._config import ServeConfig
 from ._endpoint import OFFLOAD_BYTES, APIEndpoint
 from ._metrics import APIMetrics
@@ -248,7 +249,7 @@ class OpenInference:
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}"
+            message = not_allowed_message(request.method, request.url.path, exc.headers)
         elif exc.status_code == 404:
             message = f"no Open Inference Protocol endpoint at {request.url.path}"
         else:

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ..adapters import finite_cast
 from ..errors import BadRequest, InvalidInput
+from ._codec import refuse_non_finite_literal
 
 #: protocol datatype -> numpy dtype (BYTES elements are ``bytes`` objects in an object array)
 DATATYPES: dict[str, np.dtype[Any]] = {
@@ -38,6 +40,8 @@ DATATYPES: dict[str, np.dtype[Any]] = {
 }
 _BY_DTYPE = {dtype: name for name, dtype in DATATYPES.items() if name != "BYTES"}
 _LENGTH = struct.Struct("<I")
+#: numpy's limit on an array's dimensions
+MAX_DIMS = 64
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -93,6 +97,7 @@ def parse_request(body: bytes, header_length: int | None) -> InferRequest:
     try:
         document = orjson.loads(header)
     except orjson.JSONDecodeError as exc:
+        refuse_non_finite_literal(header, exc)
         raise BadRequest(f"malformed JSON in the inference request: {exc}") from None
     if not isinstance(document, dict):
         raise BadRequest("the inference request must be a JSON object with 'inputs'")
@@ -129,6 +134,8 @@ def _parse_input(raw: Any, binary: memoryview, offset: int) -> tuple[Tensor, int
     shape = raw.get("shape")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise BadRequest(f"input '{name}': 'shape' must be a list of non-negative integers, got {shape!r}")
+    if len(shape) > MAX_DIMS:
+        raise BadRequest(f"input '{name}': 'shape' has {len(shape)} dimensions, more than the {MAX_DIMS} an array may have")
     count = math.prod(shape)
     size = _parameters(raw, f"input '{name}'").get("binary_data_size")
     if size is not None:
@@ -139,13 +146,28 @@ def _parse_input(raw: Any, binary: memoryview, offset: int) -> tuple[Tensor, int
         if offset + size > len(binary):
             raise BadRequest(f"input '{name}': binary_data_size {size} runs past the end of the body")
         array = _from_binary(name, datatype, binary[offset : offset + size], count)
-        return Tensor(name, datatype, array.reshape(shape)), size
+        return Tensor(name, datatype, _checked(name, datatype, _reshaped(name, array, shape))), size
     if "data" not in raw:
         raise BadRequest(f"input '{name}' has no 'data' (nor binary_data_size)")
     array = _from_json(name, datatype, raw["data"])
     if array.size != count:
         raise BadRequest(f"input '{name}': shape {shape} holds {count} elements, 'data' has {array.size}")
-    return Tensor(name, datatype, array.reshape(shape)), 0
+    return Tensor(name, datatype, _checked(name, datatype, _reshaped(name, array, shape))), 0
+
+
+def _checked(name: str, datatype: str, array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The array as its datatype, under the check every encoding shares: no NaN or infinity,
+    and no float that overflows FP16 or FP32 (JSON data arrives as float64)."""
+    if datatype == "BYTES":
+        return array
+    return finite_cast(array, DATATYPES[datatype], f"input '{name}'")
+
+
+def _reshaped(name: str, array: np.ndarray[Any, Any], shape: list[int]) -> np.ndarray[Any, Any]:
+    try:
+        return array.reshape(shape)
+    except ValueError:  # a dimension past what an array may hold, as in [0, 2**63]
+        raise BadRequest(f"input '{name}': shape {shape} is too large for an array") from None
 
 
 def _from_json(name: str, datatype: str, data: Any) -> np.ndarray[Any, Any]:
@@ -177,6 +199,8 @@ def _from_json(name: str, datatype: str, data: Any) -> np.ndarray[Any, Any]:
             info, low, high = np.iinfo(dtype), int(array.min()), int(array.max())
             if low < info.min or high > info.max:
                 raise BadRequest(f"input '{name}': values {low}..{high} do not fit {datatype}")
+    if dtype.kind == "f":  # cast by _checked, which refuses what overflows
+        return array
     return array.astype(dtype, copy=False)
 
 

@@ -56,6 +56,10 @@ def build_openapi(service: type[Service], version: str | None = None) -> dict[st
 
 def _operation(api: APIMethod, defs: dict[str, Any]) -> dict[str, Any]:
     fields = {p.name: p.adapter.json_schema(defs) for p in api.params}
+    if api.batchable and api.output.empty(api.batch_dim) is None:
+        # no rows get a 422 when the output has no empty value (runtime/_empty_batch.py): say so
+        for param in api.params:
+            _require_rows(fields[param.name], api.batch_dim)
     body_schema: dict[str, Any] = {
         "type": "object",
         "properties": fields,
@@ -69,7 +73,7 @@ def _operation(api: APIMethod, defs: dict[str, Any]) -> dict[str, Any]:
         content[JSON] = {"schema": {"anyOf": [body_schema, fields[single.name]]}}
         for media_type in single.adapter.media_types:
             if media_type != JSON:
-                content[media_type] = {"schema": _BINARY if media_type != "text/plain" else {"type": "string"}}
+                content[media_type] = {"schema": single.adapter.body_schema(media_type)}
     else:
         content[JSON] = {"schema": body_schema}
 
@@ -100,6 +104,16 @@ def _operation(api: APIMethod, defs: dict[str, Any]) -> dict[str, Any]:
         "requestBody": {"required": True, "content": content},
         "responses": responses,
     }
+
+
+def _require_rows(schema: dict[str, Any], dim: int) -> None:
+    """At least one item in the array ``dim`` levels down ``schema`` (if the schema says that deep)."""
+    for _ in range(dim):
+        if "items" not in schema:
+            return
+        schema = schema["items"]
+    if schema.get("type") == "array":
+        schema["minItems"] = max(schema.get("minItems", 0), 1)
 
 
 def _health_paths() -> dict[str, Any]:
