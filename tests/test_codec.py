@@ -139,6 +139,24 @@ def test_malformed_json_is_bad_request(body: bytes) -> None:
     assert info.value.status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b'{"a": 1, "weights": [NaN], "scale": 1}', "NaN at line 1 column 22"),
+        (b'{"a": 1, "weights": [1, -Infinity]}', "-Infinity at line 1 column 25"),
+        ('{"a": 1, "\u00e9": 2, "weights": [Infinity]}'.encode(), "Infinity at line 1 column 30"),
+        (b'{"a": 1,\n "weights": [NaN]}', "NaN at line 2 column 14"),
+    ],
+)
+def test_nan_and_infinity_literals_are_invalid_input_naming_where(body: bytes, where: str) -> None:
+    # Python's json.dumps writes them; the answer is the one CSV, .npy and tensors get (422), not "malformed"
+    with pytest.raises(InvalidInput) as info:
+        decode_request(COMBINE, body, JSON)
+    assert info.value.message == (
+        f"{where} is not accepted; send finite numbers (JSON has no NaN or infinity, and no other encoding takes them either)"
+    )
+
+
 def test_empty_body_is_bad_request_naming_the_fields() -> None:
     with pytest.raises(BadRequest, match=r"^empty body; combine expects JSON with fields 'a', 'weights', 'scale'$"):
         decode_request(COMBINE, b"", JSON)

@@ -70,19 +70,22 @@ def _parse_json(api: APIMethod, body: bytes) -> Any:
         raise BadRequest(f"malformed JSON: {exc}") from None
 
 
-_NON_FINITE_LITERALS = (b"NaN", b"nan", b"Infinity", b"inf", b"-Infinity", b"-inf")
+# what Python's json.dumps writes (allow_nan is its default), each followed by what may end a JSON value
+_NON_FINITE_LITERALS = ("NaN", "Infinity", "-Infinity")
+_VALUE_ENDS = frozenset(" \t\r\n,]}")
 
 
 def refuse_non_finite_literal(body: bytes, exc: orjson.JSONDecodeError) -> None:
     """InvalidInput when orjson stopped at NaN or Infinity (Python's json.dumps writes them): the
     answer every other encoding gives for them, rather than "malformed JSON"."""
+    text = body.decode("utf-8", "replace")  # orjson counts characters, not bytes
     position = exc.pos
-    start = position - 1 if position > 0 and body[position - 1 : position] == b"-" else position
+    start = position - 1 if position > 0 and text[position - 1 : position] == "-" else position
     for literal in _NON_FINITE_LITERALS:
         end = start + len(literal)
-        if body.startswith(literal, start) and not body[end : end + 1].isalnum():
+        if text.startswith(literal, start) and (end == len(text) or text[end] in _VALUE_ENDS):
             raise InvalidInput(
-                f"{literal.decode()} at line {exc.lineno} column {exc.colno - (position - start)} is not accepted; {FINITE_HINT}"
+                f"{literal} at line {exc.lineno} column {exc.colno - (position - start)} is not accepted; {FINITE_HINT}"
             ) from None
 
 
