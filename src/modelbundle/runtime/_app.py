@@ -38,7 +38,7 @@ from ..errors import (
     ServeError,
 )
 from ..service_base import Service, bind_artifacts, build_openapi
-from ._codec import error_body, not_allowed_message
+from ._codec import error_body, method_not_allowed
 from ._config import ServeConfig
 from ._docs import STATIC_DIR, STATIC_PREFIX, docs_html
 from ._endpoint import APIEndpoint
@@ -271,7 +271,8 @@ class ServiceApp:
             if exc.status_code == 404:
                 error: RequestError = NotFound(f"no endpoint at {request.url.path}; the APIs are {self._api_list()}")
             elif exc.status_code == 405:
-                error = MethodNotAllowed(not_allowed_message(request.method, request.url.path, headers), headers=headers)
+                message, headers = method_not_allowed(request.method, request.url.path, headers)
+                error = MethodNotAllowed(message, headers=headers)
             else:
                 error = RequestError(str(exc.detail), headers=headers)
                 error.status_code = exc.status_code

@@ -121,7 +121,12 @@ def error_body(error_type: str, message: str, request_id: str) -> bytes:
     return orjson.dumps({"error": {"type": error_type, "message": message, "request_id": request_id}})
 
 
-def not_allowed_message(method: str, path: str, headers: Mapping[str, str] | None) -> str:
-    """A 405's message, naming the methods its Allow header lists."""
-    allowed = (headers or {}).get("Allow")
-    return f"{method} is not allowed on {path}" + (f"; it takes {allowed}" if allowed else "")
+def method_not_allowed(method: str, path: str, headers: Mapping[str, str] | None) -> tuple[str, dict[str, str]]:
+    """A 405's message naming the allowed methods, and its headers with Allow in a stable order
+    (Starlette joins a set, whose order changes from one process to the next)."""
+    headers = dict(headers or {})
+    allowed = headers.get("Allow")
+    if not allowed:
+        return f"{method} is not allowed on {path}", headers
+    headers["Allow"] = ", ".join(sorted(m.strip() for m in allowed.split(",")))
+    return f"{method} is not allowed on {path}; it takes {headers['Allow']}", headers

@@ -37,7 +37,7 @@ from ..errors import (
     UnsupportedMediaType,
 )
 from ..service_base import APIMethod, Service
-from ._codec import not_allowed_message
+from ._codec import method_not_allowed
 from ._config import ServeConfig
 from ._endpoint import OFFLOAD_BYTES, APIEndpoint
 from ._metrics import APIMetrics
@@ -248,13 +248,14 @@ class OpenInference:
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        headers = exc.headers
         if exc.status_code == 405:
-            message = not_allowed_message(request.method, request.url.path, exc.headers)
+            message, headers = method_not_allowed(request.method, request.url.path, exc.headers)
         elif exc.status_code == 404:
             message = f"no Open Inference Protocol endpoint at {request.url.path}"
         else:
             message = str(exc.detail)
-        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=headers)
 
     async def _request_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestError)
