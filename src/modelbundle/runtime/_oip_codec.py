@@ -160,7 +160,8 @@ def _checked(name: str, datatype: str, array: np.ndarray[Any, Any]) -> np.ndarra
     and no float that overflows FP16 or FP32 (JSON data arrives as float64)."""
     if datatype == "BYTES":
         return array
-    return finite_cast(array, DATATYPES[datatype], f"input '{name}'")
+    checked: np.ndarray[Any, Any] = finite_cast(array, DATATYPES[datatype], f"input '{name}'")
+    return checked
 
 
 def _reshaped(name: str, array: np.ndarray[Any, Any], shape: list[int]) -> np.ndarray[Any, Any]:
