@@ -159,10 +159,11 @@ print(json.dumps({
     # PEP 552 flags: 1 is an unchecked hash; none is timestamped (0) or checked against its source (3).
     # (-1: no pyc, for a file that is not valid Python 3, which the compiler skips as pip does)
     assert 1 in found["flags"] and not {0, 3} & set(found["flags"]), found["flags"]
-    # what numpy.testing imports from numpy's own tests stays; the suites of numpy, scipy and scikit-learn go
-    assert "numpy/_core/tests/_natype.py" in found["kept"]
-    assert all(not d.startswith(("scipy/", "sklearn/")) for d in found["test_dirs"]), found["test_dirs"]
-    assert len(found["kept"]) < 5, found["kept"]
+    # the suites of numpy, scipy and scikit-learn (hundreds of modules) go; a test folder is left only for a
+    # module that library code imports (which ones depends on the versions: scipy.special's data script
+    # imports its test_hyp2f1, older numpy.testing imports _core/tests/_natype), and numpy.testing imports
+    assert len(found["kept"]) < 10, found["kept"]
+    assert all(any(kept.startswith(folder + "/") for kept in found["kept"]) for folder in found["test_dirs"]), found
 
 
 def _npy(array: np.ndarray) -> bytes:
