@@ -77,6 +77,10 @@ class Supervisor:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop_signal = signum
+        if len(self._workers) == self.config.workers:
+            # drop our copy of the listener now, before any worker closes its own: the last copy
+            # to close resets the connections still queued, and only a worker can take those in
+            self.sock.close()
 
     def _watch(self) -> None:
         while self._stop_signal is None:
