@@ -20,9 +20,10 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 #: how long a connection accepted before the stop may take to send its first request
 FIRST_REQUEST_GRACE_SECONDS = 2.0
-#: after a 431, bytes still arriving are read and dropped this long, so that closing the
-#: socket with unread data does not reset the connection before the client reads the 431
+#: after a 431, bytes still arriving are read and dropped for this long (and up to this many),
+#: so that closing with unread data does not reset the connection before the client reads the 431
 LINGER_SECONDS = 1.0
+LINGER_MAX_BYTES = 1 << 20
 
 
 class _HeadTooLarge(Exception):
@@ -45,8 +46,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     # -- limits on the head --------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        if self._refused is not None:
-            return  # lingering after a 431: drop what is still coming
+        if self._refused is not None:  # lingering after a 431: drop what is still coming
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_header_size + LINGER_MAX_BYTES:
+                self.transport.close()
+            return
         super().data_received(data)
         if self._reading_head and self._refused is None and not self.transport.is_closing():
             # counted only while the head is incomplete after this read: a read that ends the
