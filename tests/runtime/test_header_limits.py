@@ -26,8 +26,8 @@ def _address(url: str) -> tuple[str, int]:
 
 
 def _head(fields: list[tuple[str, str]]) -> bytes:
-    """A POST /predict head with exactly Host, Content-Type, Content-Length and ``fields``."""
-    lines = ["POST /predict HTTP/1.1", "Host: x", "Content-Type: application/json", f"Content-Length: {len(BODY)}"]
+    """A POST /predict head with exactly Host, Connection, Content-Type, Content-Length and ``fields``."""
+    lines = ["POST /predict HTTP/1.1", "Host: x", "Connection: close", "Content-Type: application/json", f"Content-Length: {len(BODY)}"]
     lines += [f"{name}: {value}" for name, value in fields]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
@@ -36,7 +36,6 @@ def _exchange(address: tuple[str, int], request: bytes) -> bytes:
     """Send ``request`` whole, then read until the server closes."""
     with socket.create_connection(address, timeout=30) as sock:
         sock.sendall(request)
-        sock.shutdown(socket.SHUT_WR)
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
@@ -52,7 +51,7 @@ def test_a_head_over_the_size_limit_gets_a_readable_431(serve_in_subprocess):
         address = _address(server.url)
         fits = _exchange(address, _head([("X-Pad", "a" * 7000)]) + BODY)
         answers = {size: _exchange(address, _head([("X-Pad", "a" * size)]) + BODY) for size in (9000, 512 << 10)}
-        long_url = _exchange(address, b"POST /predict?" + b"q" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        long_url = _exchange(address, b"POST /predict?" + b"q" * 20000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert _status(_exchange(address, _head([]) + BODY)) == 200  # and the server is fine
     assert _status(fits) == 200, fits[:200]
     for size, answer in [*answers.items(), ("url", long_url)]:
@@ -67,9 +66,9 @@ def test_a_head_over_the_size_limit_gets_a_readable_431(serve_in_subprocess):
 def test_too_many_header_fields_get_a_431(serve_in_subprocess):
     with serve_in_subprocess("echo.py:Echo", "--max-headers", "20") as server:
         address = _address(server.url)
-        # Host, Content-Type and Content-Length are three of the fields
-        at_limit = _exchange(address, _head([(f"X-{i}", "v") for i in range(17)]) + BODY)
-        over = _exchange(address, _head([(f"X-{i}", "v") for i in range(18)]) + BODY)
+        # Host, Connection, Content-Type and Content-Length are four of the fields
+        at_limit = _exchange(address, _head([(f"X-{i}", "v") for i in range(16)]) + BODY)
+        over = _exchange(address, _head([(f"X-{i}", "v") for i in range(17)]) + BODY)
         flood = _exchange(address, _head([(f"X-{i}", "v") for i in range(100_000)]) + BODY)
     assert _status(at_limit) == 200, at_limit[:200]
     for answer in (over, flood):

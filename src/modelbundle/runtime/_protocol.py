@@ -39,6 +39,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_bytes = 0
+        self._head_parsed = 0
         self._head_fields = 0
         self._reading_head = False
         self._refused: str | None = None
@@ -57,20 +58,36 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             # head (and may carry a body) never counts, so at most one read is parsed past the limit
             self._head_bytes += len(data)
             if self._head_bytes > self.max_header_size:
-                self._refuse(f"the request line and headers are above the limit of {self.max_header_size} bytes (--max-header-size)")
+                self._refuse(self._size_reason())
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._reading_head = True
         self._head_bytes = 0
+        self._head_parsed = 0
         self._head_fields = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_fields += 1
         if self._head_fields > self.max_headers:
             self._refused = f"the request has more than {self.max_headers} header fields (--max-headers)"
             raise _HeadTooLarge  # httptools stops parsing; uvicorn then calls send_400_response
+        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
         super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        """The head's parsed bytes: exact, where the count per read misses the read that ends it."""
+        self._head_parsed += size
+        if self._head_parsed > self.max_header_size:
+            self._refused = self._size_reason()
+            raise _HeadTooLarge
+
+    def _size_reason(self) -> str:
+        return f"the request line and headers are above the limit of {self.max_header_size} bytes (--max-header-size)"
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
