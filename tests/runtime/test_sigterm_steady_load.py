@@ -32,8 +32,10 @@ async def _client(host: str, port: int, outcomes: Counter[str], stop: asyncio.Ev
     while not stop.is_set():
         try:
             reader, writer = await asyncio.open_connection(host, port)
-        except ConnectionRefusedError:
-            outcomes["refused"] += 1  # the listener is closed: nothing was accepted, nothing lost
+        except (ConnectionRefusedError, ConnectionResetError):
+            # the listener is closed (a reset during the handshake is a refusal too): nothing was
+            # accepted, nothing sent, nothing lost
+            outcomes["refused"] += 1
             return
         try:
             writer.write(REQUEST)

@@ -128,7 +128,12 @@ class _Server(uvicorn.Server):
             if not pending:
                 break
             await asyncio.gather(*pending, return_exceptions=True)
-        await super().shutdown(sockets)  # closes the listeners before its first await
+        # close at once, with nothing in between: a connection queued after the last accept is reset
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        await super().shutdown(sockets)
 
     def stop(self) -> None:
         """Stop serving from inside the event loop (no signal)."""
