@@ -79,6 +79,6 @@ def test_sigterm_to_the_group_under_steady_load_loses_nothing_and_exits_0(serve_
 
     for outcomes, status, stderr in rounds:
         assert status == 0, stderr
-        assert {key for key in outcomes if key.startswith("lost")} == set(), outcomes
+        assert {key for key in outcomes if key.startswith("lost")} == set(), (outcomes, stderr)
         assert outcomes["refused"] == CLIENTS  # every client ended on a refused connection, none hung
         assert "Traceback" not in stderr, stderr
