@@ -2,8 +2,7 @@
 
 A body that stops arriving for ``--body-timeout`` seconds, or that after those first
 seconds arrives slower on average than ``--body-min-rate`` bytes a second, is answered
-408 and its connection closed. One timer per body, moved only when it fires: the
-common body, already buffered when the app first asks for it, costs one timer.
+408 and its connection closed (to within a quarter of ``--body-timeout``, at most 1 s).
 """
 
 from __future__ import annotations
@@ -16,12 +15,37 @@ from ._types import Receive
 
 
 class BodyLimits:
-    """``--max-body-size``, ``--body-timeout`` and ``--body-min-rate`` of one worker."""
+    """``--max-body-size``, ``--body-timeout`` and ``--body-min-rate``, and the bodies being read under them."""
 
     def __init__(self, max_size: int, timeout: float, min_rate: int) -> None:
         self.max_size = max_size
         self.timeout = timeout
         self.min_rate = min_rate
+        # one sweep over every body being read, a few times per --body-timeout, rather than a
+        # timer per request: registering a read then costs a set insertion (see bench/limits_bench.py)
+        self._reading: set[_Reading] = set()
+        self._sweep: asyncio.TimerHandle | None = None
+        self._interval = min(timeout / 4, 1.0)
+
+    def start(self) -> _Reading:
+        reading = _Reading(self)
+        self._reading.add(reading)
+        if self._sweep is None:
+            self._sweep = reading.loop.call_later(self._interval, self._check_all)
+        return reading
+
+    def finish(self, reading: _Reading) -> None:
+        self._reading.discard(reading)
+
+    def _check_all(self) -> None:
+        self._sweep = None
+        for reading in list(self._reading):
+            reason = reading.too_slow()
+            if reason is not None:
+                self._reading.discard(reading)
+                reading.fire(reason)
+        if self._reading:
+            self._sweep = next(iter(self._reading)).loop.call_later(self._interval, self._check_all)
 
 
 async def read_body(receive: Receive, content_length: bytes | None, limits: BodyLimits) -> bytes:
@@ -29,9 +53,9 @@ async def read_body(receive: Receive, content_length: bytes | None, limits: Body
     limit = limits.max_size
     if content_length is not None and content_length.isdigit() and int(content_length) > limit:
         raise PayloadTooLarge(f"body of {int(content_length)} bytes is above the limit of {limit} bytes (--max-body-size)")
-    watchdog = _Watchdog(limits)
+    reading = limits.start()
     try:
-        message = await watchdog.receive(receive)
+        message = await reading.receive(receive)
         body: bytes = message.get("body", b"")
         if len(body) > limit:
             raise PayloadTooLarge(f"body is above the limit of {limit} bytes (--max-body-size)")
@@ -40,7 +64,7 @@ async def read_body(receive: Receive, content_length: bytes | None, limits: Body
         chunks = [body]
         size = len(body)
         while message.get("more_body", False):
-            message = await watchdog.receive(receive)
+            message = await reading.receive(receive)
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -48,20 +72,21 @@ async def read_body(receive: Receive, content_length: bytes | None, limits: Body
             chunks.append(chunk)
         return b"".join(chunks)
     finally:
-        watchdog.stop()
+        limits.finish(reading)
 
 
-class _Watchdog:
-    """Cancels the reading task when the body stalls or trickles; see the module docstring."""
+class _Reading:
+    """One body being read: when it started, when bytes last came, how many; cancelled when too slow."""
+
+    __slots__ = ("_fired", "_last", "_limits", "_received", "_started", "_task", "loop")
 
     def __init__(self, limits: BodyLimits) -> None:
         self._limits = limits
-        self._loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
-        self._started = self._last = self._loop.time()
+        self._started = self._last = self.loop.time()
         self._received = 0
         self._fired: str | None = None
-        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self._started + limits.timeout, self._check)
 
     async def receive(self, receive: Receive) -> dict[str, Any]:
         try:
@@ -75,31 +100,20 @@ class _Watchdog:
         if message["type"] == "http.disconnect":
             raise ClientDisconnected("the client closed the connection before sending the whole body")
         self._received += len(message.get("body", b""))
-        self._last = self._loop.time()
+        self._last = self.loop.time()
         return message  # type: ignore[no-any-return]
 
-    def _check(self) -> None:
-        """Fire if the body stalled or trickles; else look again when it next could."""
-        limits, now = self._limits, self._loop.time()
+    def too_slow(self) -> str | None:
+        """Why this body is given up on, or None while it arrives fast enough."""
+        limits, now = self._limits, self.loop.time()
         if now - self._last >= limits.timeout:
-            self._fire(f"the request body stalled for {limits.timeout:g} s (--body-timeout)")
-            return
-        expected = limits.min_rate * (now - self._started)
-        if limits.min_rate and now - self._started >= limits.timeout and self._received < expected:
-            self._fire(f"the request body arrived slower than {limits.min_rate} bytes/s (--body-min-rate)")
-            return
-        next_check = self._last + limits.timeout
-        if limits.min_rate:  # when the average would drop below the rate if nothing more came
-            next_check = min(next_check, max(self._started + limits.timeout, self._started + self._received / limits.min_rate))
-        self._handle = self._loop.call_at(max(next_check, now + 0.01), self._check)
+            return f"the request body stalled for {limits.timeout:g} s (--body-timeout)"
+        elapsed = now - self._started
+        if limits.min_rate and elapsed >= limits.timeout and self._received < limits.min_rate * elapsed:
+            return f"the request body arrived slower than {limits.min_rate} bytes/s (--body-min-rate)"
+        return None
 
-    def _fire(self, reason: str) -> None:
-        self._handle = None
+    def fire(self, reason: str) -> None:
         self._fired = reason
         if self._task is not None:
             self._task.cancel()
-
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None

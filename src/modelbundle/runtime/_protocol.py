@@ -68,23 +68,24 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._head_fields = 0
 
     def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
+        self._head_parsed += len(url)
+        if self._head_parsed > self.max_header_size:
+            self._stop_parsing(self._size_reason())
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # the head's parsed bytes are exact, where the count per read misses the read that ends it
+        self._head_parsed += len(name) + len(value) + 4  # ": " and CRLF
         self._head_fields += 1
         if self._head_fields > self.max_headers:
-            self._refused = f"the request has more than {self.max_headers} header fields (--max-headers)"
-            raise _HeadTooLarge  # httptools stops parsing; uvicorn then calls send_400_response
-        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
+            self._stop_parsing(f"the request has more than {self.max_headers} header fields (--max-headers)")
+        if self._head_parsed > self.max_header_size:
+            self._stop_parsing(self._size_reason())
         super().on_header(name, value)
 
-    def _count_head(self, size: int) -> None:
-        """The head's parsed bytes: exact, where the count per read misses the read that ends it."""
-        self._head_parsed += size
-        if self._head_parsed > self.max_header_size:
-            self._refused = self._size_reason()
-            raise _HeadTooLarge
+    def _stop_parsing(self, reason: str) -> None:
+        self._refused = reason
+        raise _HeadTooLarge  # httptools stops parsing; uvicorn then calls send_400_response
 
     def _size_reason(self) -> str:
         return f"the request line and headers are above the limit of {self.max_header_size} bytes (--max-header-size)"
