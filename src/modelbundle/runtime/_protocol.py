@@ -13,7 +13,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
+import socket
+import struct
+import sys
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -159,3 +163,26 @@ def accept_backlog(sockets: list[Any], protocol_factory: Any, loop: asyncio.Abst
             conn.setblocking(False)
             pending.append(loop.connect_accepted_socket(protocol_factory, conn))
     return pending
+
+
+#: Linux's SO_ATTACH_FILTER, and a classic BPF program of one instruction: "return 0", drop
+_SO_ATTACH_FILTER = 26
+_DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)
+
+
+def stop_new_connections(sock: socket.socket) -> None:
+    """Make the kernel drop new connection attempts on a listener, keeping those already queued.
+
+    Closing a listener resets the connections queued on it, which their clients already count
+    as accepted; with this filter, nothing joins the queue once it is drained, and a client
+    that tries meanwhile retries its SYN and then finds the port closed (refused, not reset).
+    Linux only; elsewhere the drain just closes the listener quickly.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    program = ctypes.create_string_buffer(_DROP_ALL)
+    fprog = struct.pack("HL", 1, ctypes.addressof(program))  # struct sock_fprog {len; *filter}
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    except OSError:
+        pass  # closed already, or a kernel without socket filters: the drain still runs

@@ -19,7 +19,7 @@ import uvicorn
 from ..errors import ServeError
 from ._app import create_app
 from ._config import MATH_THREAD_VARIABLES, ServeConfig
-from ._protocol import accept_backlog, protocol_class
+from ._protocol import accept_backlog, protocol_class, stop_new_connections
 from ._source import ServiceSource, resolve_source
 from ._state import ServerState
 
@@ -67,6 +67,7 @@ def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, 
             http=protocol_class(config.max_header_size, config.max_headers),
         ),
         on_exit=state.mark_stopping,
+        sole_listener=config.workers == 1,
     )
     app.on_startup_failure = server.stop  # setup() in the background (SageMaker mode) failed
     # uvicorn re-raises the signal that stopped it once it has shut down; with these
@@ -104,9 +105,11 @@ def artifacts_from(source: ServiceSource, config: ServeConfig) -> Callable[[], d
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the app when a stop signal arrives so /readyz turns 503 at once."""
 
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None], *, sole_listener: bool) -> None:
         super().__init__(config)
         self._on_exit = on_exit
+        #: this process alone listens on the socket (one worker), so it may stop the socket's queue
+        self._sole_listener = sole_listener
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._on_exit()
@@ -123,6 +126,9 @@ class _Server(uvicorn.Server):
                 config=self.config, server_state=self.server_state, app_state=self.lifespan.state, _loop=loop
             )
 
+        if self._sole_listener:  # with several workers the supervisor does it, for all of them
+            for sock in sockets or []:
+                stop_new_connections(sock)
         for _ in range(MAX_BACKLOG_ROUNDS):  # more may queue while these are taken in
             pending = accept_backlog(list(sockets or []), protocol, loop)
             if not pending:

@@ -26,6 +26,7 @@ from .. import _startup_gc
 from ..errors import ModelbundleError, ServeError
 from ._config import ServeConfig
 from ._metrics import mark_worker_dead
+from ._protocol import stop_new_connections
 
 logger = logging.getLogger("modelbundle.server")
 POLL_SECONDS = 0.2
@@ -80,8 +81,10 @@ class Supervisor:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop_signal = signum
         if len(self._workers) == self.config.workers:
-            # drop our copy of the listener now, before any worker closes its own: the last copy
-            # to close resets the connections still queued, and only a worker can take those in
+            # no new connections from now on (the workers take in those queued), and drop our copy
+            # of the listener before any worker closes its own: the last copy to close resets the
+            # connections still queued, and only a worker can take those in
+            stop_new_connections(self.sock)
             self.sock.close()
 
     def _watch(self) -> None:
