@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import json
 import socket
@@ -182,7 +183,6 @@ def stop_new_connections(sock: socket.socket) -> None:
         return
     program = ctypes.create_string_buffer(_DROP_ALL)
     fprog = struct.pack("HL", 1, ctypes.addressof(program))  # struct sock_fprog {len; *filter}
-    try:
+    # closed already, or a kernel without socket filters: the drain still runs
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
-    except OSError:
-        pass  # closed already, or a kernel without socket filters: the drain still runs
