@@ -87,6 +87,8 @@ def test_size_from_flag_and_env() -> None:
     assert ServeConfig.resolve({"max_body_size": "512KiB"}, env={}).max_body_size == parse_size("512KiB")
     assert ServeConfig.resolve({}, env={"MODELBUNDLE_MAX_BODY_SIZE": "10MB"}).max_body_size == parse_size("10MB")
     assert ServeConfig.resolve({"max_body_size": 2048}, env={}).max_body_size == 2048
+    assert ServeConfig.resolve({"body_min_rate": "2KiB"}, env={}).body_min_rate == parse_size("2KiB")
+    assert ServeConfig.resolve({}, env={"MODELBUNDLE_MAX_HEADER_SIZE": "16KiB"}).max_header_size == parse_size("16KiB")
 
 
 @pytest.mark.parametrize(
@@ -100,6 +102,10 @@ def test_size_from_flag_and_env() -> None:
         ({}, {"MODELBUNDLE_TIMEOUT": "0"}, r"^MODELBUNDLE_TIMEOUT: Input should be greater than 0$"),
         ({}, {"MODELBUNDLE_MAX_BODY_SIZE": "1 ZB"}, r"^MODELBUNDLE_MAX_BODY_SIZE: .*not a size: '1 ZB'"),
         ({}, {"MODELBUNDLE_BATCHING": "flase"}, r"^MODELBUNDLE_BATCHING: Input should be a valid boolean"),
+        ({"body_timeout": 0}, {}, r"^--body-timeout: Input should be greater than 0$"),
+        ({"body_min_rate": "fast"}, {}, r"^--body-min-rate: .*not a size: 'fast'"),
+        ({"max_header_size": "100"}, {}, r"^--max-header-size: Input should be greater than or equal to 1024$"),
+        ({}, {"MODELBUNDLE_MAX_HEADERS": "0"}, r"^MODELBUNDLE_MAX_HEADERS: Input should be greater than or equal to 1$"),
     ],
 )
 def test_bad_value_names_the_flag_or_env_var(flags: dict[str, Any], env: dict[str, str], match: str) -> None:

@@ -22,6 +22,8 @@
         ├── UnsupportedMediaType 415: the API does not take bodies of this Content-Type
         ├── Overloaded         503: the server cannot meet the latency budget; retry later
         ├── RequestTimeout     504: the request ran past the server's timeout
+        ├── RequestTooSlow     408: the body stalled or trickled (--body-timeout, --body-min-rate)
+        ├── ClientDisconnected 499: the client left before sending its whole body
         └── ModelError         500: the user's API raised
 
 Later stages add their branches here (export, remote stores), never elsewhere.
@@ -36,6 +38,7 @@ __all__ = [
     "BadRequest",
     "BuildError",
     "BundleNotFound",
+    "ClientDisconnected",
     "DefinitionError",
     "DeployError",
     "ExportError",
@@ -51,6 +54,7 @@ __all__ = [
     "RemoteStoreError",
     "RequestError",
     "RequestTimeout",
+    "RequestTooSlow",
     "ServeError",
     "StoreError",
     "UnsupportedMediaType",
@@ -190,6 +194,20 @@ class RequestTimeout(RequestError):
 
     status_code = 504
     error_type = "timeout"
+
+
+class RequestTooSlow(RequestError):
+    """The request body stalled or trickled past ``body_timeout`` / ``body_min_rate``; the connection is closed."""
+
+    status_code = 408
+    error_type = "request_timeout"
+
+
+class ClientDisconnected(RequestError):
+    """The client went away before sending its whole body: nothing is run, and no one reads the answer."""
+
+    status_code = 499
+    error_type = "client_disconnected"
 
 
 class ModelError(RequestError):

@@ -32,8 +32,9 @@ async def _until_refused(url: str) -> None:
     deadline = asyncio.get_running_loop().time() + 30.0
     while asyncio.get_running_loop().time() < deadline:
         try:
-            # far shorter than the drain: a connection queued for no one would time out here
-            async with httpx.AsyncClient(timeout=1.0) as client:
+            # shorter than the drain (4 s): a connection queued for no one would time out here; longer
+            # than a SYN's first retry (1 s), which a try made as the listener stops may need
+            async with httpx.AsyncClient(timeout=2.5) as client:
                 await client.get(url + "/livez")  # answered: the signal is not handled yet
         except httpx.ConnectError:
             return

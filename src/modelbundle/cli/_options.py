@@ -34,6 +34,16 @@ def server_options(func: F) -> F:
         click.option("--workers", type=int, default=None, help="Worker processes sharing the port. [default: 1]"),
         click.option("--reload/--no-reload", default=None, help="Restart when a source file changes (development)."),
         click.option("--max-body-size", default=None, help="Largest request body, e.g. 10MB or 64MiB. [default: 100MiB]"),
+        click.option(
+            "--body-timeout", type=float, default=None,
+            help="Seconds a request body may stall before a 408; also the grace before --body-min-rate. [default: 10]",
+        ),
+        click.option(
+            "--body-min-rate", default=None,
+            help="Bytes a second a body must average after --body-timeout, e.g. 1KiB; 0 for none. [default: 1KiB]",
+        ),
+        click.option("--max-header-size", default=None, help="Largest request line and headers before a 431. [default: 64KiB]"),
+        click.option("--max-headers", type=int, default=None, help="Most header fields a request may have before a 431. [default: 100]"),
         click.option("--timeout", type=float, default=None, help="Seconds before a request gets a 504. [default: 60]"),
         click.option(
             "--graceful-timeout", type=float, default=None,

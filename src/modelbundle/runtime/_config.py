@@ -18,6 +18,10 @@ DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_GRACEFUL_TIMEOUT = 30.0
 DEFAULT_MAX_CONCURRENCY = 1024
+DEFAULT_BODY_TIMEOUT = 10.0
+DEFAULT_BODY_MIN_RATE = 1024
+DEFAULT_MAX_HEADER_SIZE = 64 * 1024
+DEFAULT_MAX_HEADERS = 100
 DEFAULT_THREADS = 4
 ENV_PREFIX = "MODELBUNDLE_"
 #: what --blas-threads sets; any of them already in the environment turns the default off
@@ -53,6 +57,14 @@ class ServeConfig(BaseModel):
     reload: bool = False
     #: bodies above this many bytes get a 413
     max_body_size: int = Field(default=DEFAULT_MAX_BODY_SIZE, ge=1)
+    #: a body that stalls this many seconds is answered 408 (also the grace before --body-min-rate applies)
+    body_timeout: float = Field(default=DEFAULT_BODY_TIMEOUT, gt=0)
+    #: bytes a second a body must average once --body-timeout has passed, else 408; 0: no minimum
+    body_min_rate: int = Field(default=DEFAULT_BODY_MIN_RATE, ge=0)
+    #: request line and headers above this many bytes get a 431
+    max_header_size: int = Field(default=DEFAULT_MAX_HEADER_SIZE, ge=1024)
+    #: requests with more header fields get a 431
+    max_headers: int = Field(default=DEFAULT_MAX_HEADERS, ge=1)
     #: seconds before a request is answered 504
     timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0)
     #: seconds a stopping worker waits for accepted requests to finish
@@ -78,7 +90,7 @@ class ServeConfig(BaseModel):
     #: e.g. /opt/ml/model) instead of from the bundle; names and kinds must match the bundle's
     model_dir: str | None = None
 
-    @field_validator("max_body_size", mode="before")
+    @field_validator("max_body_size", "body_min_rate", "max_header_size", mode="before")
     @classmethod
     def _size(cls, value: Any) -> Any:
         return parse_size(value) if isinstance(value, str) else value

@@ -12,8 +12,9 @@ import sys
 import time
 from typing import Any
 
-from ..errors import ModelError, Overloaded, PayloadTooLarge, RequestError, RequestTimeout
+from ..errors import ModelError, Overloaded, RequestError, RequestTimeout
 from ..service_base import APIMethod
+from ._body import BodyLimits, read_body
 from ._codec import decode_request, encode_result, error_body
 from ._config import ServeConfig
 from ._metrics import APIMetrics
@@ -59,7 +60,7 @@ class APIEndpoint:
         self._invoke = invoke
         self._metrics = metrics
         self._state = state
-        self._max_body = config.max_body_size
+        self._body_limits = BodyLimits(config.max_body_size, config.body_timeout, config.body_min_rate)
         self._timeout = config.timeout
         self._max_concurrency = config.max_concurrency
 
@@ -79,11 +80,11 @@ class APIEndpoint:
         state = self._state
         request_id = state.request_id(given_id)
         extra_headers: dict[str, str] = {}
-        state.in_flight += 1
-        self._metrics.in_flight.inc()
+        admitted = False
         try:
-            self._admit()
+            self._check_capacity()
             body = await self._read_body(receive, content_length)
+            admitted = self._admit()
             # parsing megabytes of JSON takes long enough to stall every other request: do it off the loop
             offload = len(body) > OFFLOAD_BYTES
             if offload:
@@ -104,15 +105,28 @@ class APIEndpoint:
             error = ModelError(f"{self.api.name} raised {type(exc).__name__}: {exc}")
             status, payload, media_type = 500, error_body(error.error_type, error.message, request_id.decode()), b"application/json"
         finally:
-            state.in_flight -= 1
-            self._metrics.in_flight.dec()
+            if admitted:
+                self._release()
 
         await self._respond(send, status, media_type, payload, request_id, extra_headers, started)
 
-    def _admit(self) -> None:
-        """A 503 once more requests are in flight than --max-concurrency (the caller counted this one)."""
-        if self._state.in_flight > self._max_concurrency:
+    # A request counts against --max-concurrency only once its body is read: clients still
+    # sending (or stalling) hold no slot, so they cannot starve the ones whose body is here.
+    def _check_capacity(self) -> None:
+        """A 503 before reading the body when every slot is taken (nothing is counted yet)."""
+        if self._state.in_flight >= self._max_concurrency:
             raise Overloaded(f"more than {self._max_concurrency} requests in flight", headers={"Retry-After": "1"})
+
+    def _admit(self) -> bool:
+        """Count this request in flight, or a 503 if the slots filled up while its body was read."""
+        self._check_capacity()
+        self._state.in_flight += 1
+        self._metrics.in_flight.inc()
+        return True
+
+    def _release(self) -> None:
+        self._state.in_flight -= 1
+        self._metrics.in_flight.dec()
 
     async def _call(self, kwargs: dict[str, Any]) -> Any:
         """The API (through its batcher, if any) under --timeout: past it, a 504."""
@@ -148,25 +162,7 @@ class APIEndpoint:
         self._metrics.observe_request(status, time.perf_counter() - started)
 
     async def _read_body(self, receive: Receive, content_length: bytes | None) -> bytes:
-        limit = self._max_body
-        if content_length is not None and content_length.isdigit() and int(content_length) > limit:
-            raise PayloadTooLarge(f"body of {int(content_length)} bytes is above the limit of {limit} bytes (--max-body-size)")
-        message = await receive()
-        body: bytes = message.get("body", b"")
-        if len(body) > limit:
-            raise PayloadTooLarge(f"body is above the limit of {limit} bytes (--max-body-size)")
-        if not message.get("more_body", False):
-            return body
-        chunks = [body]
-        size = len(body)
-        while message.get("more_body", False):
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"body is above the limit of {limit} bytes (--max-body-size)")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await read_body(receive, content_length, self._body_limits)
 
     def _encode(self, result: Any, accept: str, request_id: bytes) -> tuple[bytes, bytes]:
         try:

@@ -301,10 +301,9 @@ class InferEndpoint(APIEndpoint):
         request_id = state.request_id(given_id)
         extra_headers: dict[str, str] = {}
         json_length: int | None = None
-        state.in_flight += 1
-        self._metrics.in_flight.inc()
+        admitted = False
         try:
-            self._admit()
+            self._check_capacity()
             media_type = content_type.split(b";", 1)[0].strip().lower()
             if media_type in _CORS_SIMPLE:
                 raise UnsupportedMediaType(
@@ -319,6 +318,7 @@ class InferEndpoint(APIEndpoint):
             if header_length is not None and not header_length.isdigit():
                 raise BadRequest("Inference-Header-Content-Length must be a number of bytes")
             body = await self._read_body(receive, content_length)
+            admitted = self._admit()
             offload = len(body) > OFFLOAD_BYTES
             length = int(header_length) if header_length is not None else None
             if offload:
@@ -339,8 +339,8 @@ class InferEndpoint(APIEndpoint):
             logger.exception("request %s: %s raised", request_id.decode(), self.api.name)
             status, payload, media = 500, error_body(f"{self.api.name} raised {type(exc).__name__}: {exc}"), JSON_MEDIA_TYPE
         finally:
-            state.in_flight -= 1
-            self._metrics.in_flight.dec()
+            if admitted:
+                self._release()
 
         binary = [(INFERENCE_HEADER, str(json_length).encode())] if json_length is not None and status == 200 else []
         await self._respond(send, status, media, payload, request_id, extra_headers, started, *binary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -18,10 +19,13 @@ import uvicorn
 from ..errors import ServeError
 from ._app import create_app
 from ._config import MATH_THREAD_VARIABLES, ServeConfig
+from ._protocol import accept_backlog, protocol_class, stop_new_connections
 from ._source import ServiceSource, resolve_source
 from ._state import ServerState
 
 logger = logging.getLogger("modelbundle.server")
+#: at shutdown, rounds of taking in queued connections before the listener closes regardless
+MAX_BACKLOG_ROUNDS = 20
 
 
 def serve(target: str, config: ServeConfig) -> None:
@@ -60,8 +64,10 @@ def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, 
             access_log=config.access_log,
             timeout_graceful_shutdown=math.ceil(config.graceful_timeout),
             log_config=None,
+            http=protocol_class(config.max_header_size, config.max_headers),
         ),
         on_exit=state.mark_stopping,
+        sole_listener=config.workers == 1,
     )
     app.on_startup_failure = server.stop  # setup() in the background (SageMaker mode) failed
     # uvicorn re-raises the signal that stopped it once it has shut down; with these
@@ -74,6 +80,11 @@ def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, 
         # uvicorn calls sys.exit(3) when the lifespan startup (setup()) fails; report it as ours
         if server.started:
             raise
+    finally:
+        # Python restores the default handlers while it exits, so a second SIGTERM then (the
+        # supervisor's, after the process group's) would kill a worker that stopped cleanly
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
     if not server.started or app.startup_error is not None:  # setup() failed (before or after serving began)
         if app.startup_error is not None:
             raise ServeError(f"{service_cls.__name__} did not start: {app.startup_error}")
@@ -94,13 +105,41 @@ def artifacts_from(source: ServiceSource, config: ServeConfig) -> Callable[[], d
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the app when a stop signal arrives so /readyz turns 503 at once."""
 
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None], *, sole_listener: bool) -> None:
         super().__init__(config)
         self._on_exit = on_exit
+        #: this process alone listens on the socket (one worker), so it may stop the socket's queue
+        self._sole_listener = sole_listener
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._on_exit()
         super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Take in every connection already queued on the listener, then close it as uvicorn does:
+        closing a listener resets the connections still in its queue, which their clients
+        made before the stop and whose requests are owed an answer."""
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> asyncio.Protocol:
+            return self.config.http_protocol_class(  # type: ignore[call-arg]
+                config=self.config, server_state=self.server_state, app_state=self.lifespan.state, _loop=loop
+            )
+
+        if self._sole_listener:  # with several workers the supervisor does it, for all of them
+            for sock in sockets or []:
+                stop_new_connections(sock)
+        for _ in range(MAX_BACKLOG_ROUNDS):  # more may queue while these are taken in
+            pending = accept_backlog(list(sockets or []), protocol, loop)
+            if not pending:
+                break
+            await asyncio.gather(*pending, return_exceptions=True)
+        # close at once, with nothing in between: a connection queued after the last accept is reset
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        await super().shutdown(sockets)
 
     def stop(self) -> None:
         """Stop serving from inside the event loop (no signal)."""

@@ -26,6 +26,7 @@ from .. import _startup_gc
 from ..errors import ModelbundleError, ServeError
 from ._config import ServeConfig
 from ._metrics import mark_worker_dead
+from ._protocol import stop_new_connections
 
 logger = logging.getLogger("modelbundle.server")
 POLL_SECONDS = 0.2
@@ -46,6 +47,8 @@ class Supervisor:
         self._failures = [0] * config.workers
         self._workers: list[BaseProcess] = []
         self._stop_signal: int | None = None
+        #: pids of workers found dead while serving: they have no say in the exit status
+        self._died_while_serving: set[int] = set()
 
     def run(self) -> None:
         metrics_dir = tempfile.mkdtemp(prefix="modelbundle-metrics-")
@@ -77,6 +80,12 @@ class Supervisor:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop_signal = signum
+        if len(self._workers) == self.config.workers:
+            # no new connections from now on (the workers take in those queued), and drop our copy
+            # of the listener before any worker closes its own: the last copy to close resets the
+            # connections still queued, and only a worker can take those in
+            stop_new_connections(self.sock)
+            self.sock.close()
 
     def _watch(self) -> None:
         while self._stop_signal is None:
@@ -90,6 +99,7 @@ class Supervisor:
                     continue
                 assert process.pid is not None
                 mark_worker_dead(process.pid)
+                self._died_while_serving.add(process.pid)
                 if not self._ready[len(self._workers)]:  # still starting up: a failure is fatal
                     self._stop_all()
                     raise ServeError(
@@ -117,10 +127,11 @@ class Supervisor:
         # the parent's copy of the listening socket must go too, or the kernel keeps
         # queueing new connections that no worker will ever accept
         self.sock.close()
-        # a worker that died before the stop (and was not replaced yet) has no say in the exit status
-        stopping = [process for process in self._workers if process.is_alive()]
+        # a worker that died before the stop (and was not replaced yet) has no say in the exit status;
+        # one that died since (a signal to the whole group reaches it too) does
+        stopping = [process for process in self._workers if process.pid not in self._died_while_serving]
         for process in stopping:
-            if process.pid is not None:
+            if process.pid is not None and process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.config.graceful_timeout + KILL_MARGIN_SECONDS
         codes = []
