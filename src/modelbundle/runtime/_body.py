@@ -8,10 +8,9 @@ seconds arrives slower on average than ``--body-min-rate`` bytes a second, is an
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from ..errors import ClientDisconnected, PayloadTooLarge, RequestTooSlow
-from ._types import Receive
+from ._types import Message, Receive
 
 
 class BodyLimits:
@@ -88,7 +87,7 @@ class _Reading:
         self._received = 0
         self._fired: str | None = None
 
-    async def receive(self, receive: Receive) -> dict[str, Any]:
+    async def receive(self, receive: Receive) -> Message:
         try:
             message = await receive()
         except asyncio.CancelledError:
@@ -101,7 +100,7 @@ class _Reading:
             raise ClientDisconnected("the client closed the connection before sending the whole body")
         self._received += len(message.get("body", b""))
         self._last = self.loop.time()
-        return message  # type: ignore[no-any-return]
+        return message
 
     def too_slow(self) -> str | None:
         """Why this body is given up on, or None while it arrives fast enough."""
