@@ -67,7 +67,7 @@ def test_an_explicit_version_is_never_overwritten_with_other_content(iris_projec
 def test_labels_land_in_the_manifest_and_are_part_of_the_content(iris_project: Path, home: Path) -> None:
     unlabelled = build_tag("service.py:IrisClassifier", home=home, cwd=iris_project)
     tag = build_tag("service.py:IrisClassifier", "--label", "team=ml", "--label", "stage=dev", home=home, cwd=iris_project)
-    assert manifest(home, tag)["labels"] == {"stage": "dev", "team": "ml"}
+    assert manifest(home, tag)["labels"] == {"stage": "dev", "team": "ml", "ai.modelbundle.secret-scan": "clean"}
     assert tag != unlabelled  # otherwise the labels would be dropped as "the same content"
 
     assert build_tag("service.py:IrisClassifier", "--version", "v2", "--label", "stage=dev", home=home, cwd=iris_project) == "iris:v2"

@@ -1,0 +1,111 @@
+"""What a SIGKILLed process leaves: its staging folder is cleared by the next store operation, and its pip dies with it.
+
+Every kill here is a real SIGKILL; "stays alive" is shown by a process that
+holds a staging folder while another clears the store.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ._helpers import Built, cli, ok, store_state
+
+#: a bounded wait, for what the kernel or another process does in its own time; never asserted on
+_PATIENCE_S = 60.0
+
+_HOLD_STAGING = """
+import sys, time
+from pathlib import Path
+from modelbundle.bundler import LocalStore
+with LocalStore(Path(sys.argv[1])).staging() as staging:
+    (staging / "half-written.bin").write_bytes(b"x" * 1000)
+    print(staging.name, flush=True)
+    time.sleep(3600)
+"""
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + _PATIENCE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
+
+
+def _holding_staging(home: Path) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen([sys.executable, "-c", _HOLD_STAGING, str(home)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    name = process.stdout.readline().strip()
+    assert name.startswith("staging-"), name
+    return process, name
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie no parent reaps has exited too)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+def test_the_next_store_operation_clears_what_killed_processes_left(iris_copy: Built, home: Path) -> None:
+    killed = []
+    for _ in range(3):
+        process, name = _holding_staging(home)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        killed.append(name)
+    live, live_name = _holding_staging(home)
+    try:
+        left = store_state(home)[1]
+        assert set(killed) <= set(left) and live_name in left  # SIGKILL ran no clean-up
+
+        ok(cli("delete", iris_copy.tag, "--yes", home=home))  # any operation that takes the store lock
+
+        left = store_state(home)[1]
+        assert not set(killed) & set(left), left
+        assert live_name in left and (home / "tmp" / live_name / "half-written.bin").is_file()  # in use: kept
+    finally:
+        live.send_signal(signal.SIGKILL)
+        live.wait()
+
+
+_RUN_PIP = """
+import sys
+from pathlib import Path
+from modelbundle.bundler._installer import run_pip
+run_pip(["download", "--no-deps", "--retries", "0", "--timeout", "3600", "--index-url", sys.argv[1], "-d", sys.argv[2], "anything"])
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def test_a_sigkilled_build_takes_its_pip_with_it(tmp_path: Path) -> None:
+    with socket.socket() as index:  # an index that accepts and never answers: pip waits on it
+        index.bind(("127.0.0.1", 0))
+        index.listen(8)
+        url = f"http://127.0.0.1:{index.getsockname()[1]}/simple"
+        build = subprocess.Popen([sys.executable, "-c", _RUN_PIP, url, str(tmp_path)])
+        try:
+            connection, _ = index.accept()  # pip is running and waiting for an answer
+            pips = _children(build.pid)
+            assert len(pips) == 1
+            build.send_signal(signal.SIGKILL)
+            build.wait()
+            _wait_for(lambda: _gone(pips[0]), f"pip (pid {pips[0]}) to die with its parent")
+            connection.close()
+        finally:
+            build.kill()
+            build.wait()
