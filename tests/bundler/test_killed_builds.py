@@ -6,7 +6,6 @@ holds a staging folder while another clears the store.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -46,6 +45,13 @@ def _holding_staging(home: Path) -> tuple[subprocess.Popen[str], str]:
     return process, name
 
 
+def _kill(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
 def _gone(pid: int) -> bool:
     """True once ``pid`` has exited (a zombie no parent reaps has exited too)."""
     try:
@@ -56,13 +62,11 @@ def _gone(pid: int) -> bool:
 
 
 def test_the_next_store_operation_clears_what_killed_processes_left(iris_copy: Built, home: Path) -> None:
-    killed = []
-    for _ in range(3):
-        process, name = _holding_staging(home)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        killed.append(name)
     live, live_name = _holding_staging(home)
+    doomed = [_holding_staging(home) for _ in range(3)]  # all alive while the others are made: none is cleared yet
+    for process, _ in doomed:
+        _kill(process)
+    killed = [name for _, name in doomed]
     try:
         left = store_state(home)[1]
         assert set(killed) <= set(left) and live_name in left  # SIGKILL ran no clean-up
@@ -73,8 +77,7 @@ def test_the_next_store_operation_clears_what_killed_processes_left(iris_copy: B
         assert not set(killed) & set(left), left
         assert live_name in left and (home / "tmp" / live_name / "half-written.bin").is_file()  # in use: kept
     finally:
-        live.send_signal(signal.SIGKILL)
-        live.wait()
+        _kill(live)
 
 
 _RUN_PIP = """
