@@ -74,7 +74,7 @@ def test_labels_land_in_the_manifest_and_are_part_of_the_content(iris_project: P
     # another label under the same explicit version is other content, not "already in the store"
     error = failed(cli("build", "service.py:IrisClassifier", "--version", "v2", "--label", "stage=prod", home=home, cwd=iris_project))
     assert "iris:v2 already exists with different content" in error
-    assert manifest(home, "iris:v2")["labels"] == {"stage": "dev"}
+    assert manifest(home, "iris:v2")["labels"] == {"stage": "dev", "ai.modelbundle.secret-scan": "clean"}
 
 
 def test_bad_names_versions_and_labels_are_refused(iris_project: Path, home: Path) -> None:
