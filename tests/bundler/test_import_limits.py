@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -45,8 +46,14 @@ print(json.dumps({"error": error, "peak_kb": peak_kb, "written": written}))
 """
 
 
-def _import(archive: Path, home: Path) -> dict[str, object]:
-    result = subprocess.run([sys.executable, "-c", _MEASURE, str(archive), str(home)], capture_output=True, text=True, check=True)
+def _import(archive: Path, home: Path, *, on_tmpfs_of: str = "") -> dict[str, object]:
+    """Import in a fresh process; with ``on_tmpfs_of`` (a size such as ``96m``), into a home on a tmpfs that small."""
+    command = [sys.executable, "-c", _MEASURE, str(archive), str(home)]
+    if on_tmpfs_of:  # a private mount namespace (as root, or as a user where user namespaces are allowed)
+        home.mkdir(parents=True)
+        mount = f'mount -t tmpfs -o size={on_tmpfs_of} tmpfs "$1" && shift && exec "$@"'
+        command = ["unshare", "--map-root-user", "--mount", "sh", "-c", mount, "sh", str(home), *command]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
     measured: dict[str, object] = json.loads(result.stdout)
     return measured
 
@@ -122,3 +129,19 @@ def test_a_wrong_digest_is_refused_before_anything_is_written(iris: Built, tmp_p
     # before this fix every file, 256 MiB of zeros first, was written to staging and then checked
     assert int(measured["written"]) < MB, measured  # type: ignore[call-overload]
     assert store_state(home) == ([], [])
+
+
+def test_an_import_that_would_not_fit_is_refused_before_writing(iris: Built, tmp_path: Path) -> None:
+    members = _bundle_members(iris.path)
+    honest = tmp_path / "honest.tar.gz"
+    _write(honest, members)
+    assert _import(honest, tmp_path / "roomy", on_tmpfs_of="96m")["error"] is None  # the small bundle fits
+
+    size = 48 * MB  # with the room an import leaves spare, more than the 96 MiB filesystem has
+    record = next(data for name, data in members if name == "RECORD")
+    listed = record + f"artifacts/zeros.bin,sha256={hashlib.sha256(bytes(size)).hexdigest()},{size}\n".encode()
+    archive = tmp_path / "big.tar.gz"
+    _write(archive, [*(m for m in members if m[0] != "RECORD"), ("RECORD", listed)], big=("artifacts/zeros.bin", size))
+    measured = _import(archive, tmp_path / "cramped", on_tmpfs_of="96m")
+    assert re.search(r"the bundle needs 50\.\d MB and .* has \d+\.\d MB free; nothing was written", str(measured["error"])), measured
+    assert int(measured["written"]) < MB, measured  # type: ignore[call-overload]
