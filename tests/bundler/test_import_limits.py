@@ -143,5 +143,5 @@ def test_an_import_that_would_not_fit_is_refused_before_writing(iris: Built, tmp
     archive = tmp_path / "big.tar.gz"
     _write(archive, [*(m for m in members if m[0] != "RECORD"), ("RECORD", listed)], big=("artifacts/zeros.bin", size))
     measured = _import(archive, tmp_path / "cramped", on_tmpfs_of="96m")
-    assert re.search(r"the bundle needs 50\.\d MB and .* has \d+\.\d MB free; nothing was written", str(measured["error"])), measured
+    assert re.search(r"the bundle needs \d+\.\d MB and .* has \d+\.\d MB free; nothing was written", str(measured["error"])), measured
     assert int(measured["written"]) < MB, measured  # type: ignore[call-overload]
