@@ -78,7 +78,9 @@ class _Zeros(io.RawIOBase):
         return count
 
 
-def _write(archive: Path, members: list[tuple[str, bytes]], big: tuple[str, int] | None = None) -> None:
+def _write(
+    archive: Path, members: list[tuple[str, bytes]], big: tuple[str, int] | None = None, pax: dict[str, str] | None = None
+) -> None:
     with open(archive, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as zipped, tarfile.open(
         fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT
     ) as tar:
@@ -89,6 +91,7 @@ def _write(archive: Path, members: list[tuple[str, bytes]], big: tuple[str, int]
         for name, data in members:
             info = tarfile.TarInfo(name)
             info.size = len(data)
+            info.pax_headers = dict(pax or {})
             tar.addfile(info, io.BytesIO(data))
 
 
@@ -145,3 +148,19 @@ def test_an_import_that_would_not_fit_is_refused_before_writing(iris: Built, tmp
     measured = _import(archive, tmp_path / "cramped", on_tmpfs_of="96m")
     assert re.search(r"the bundle needs \d+\.\d MB and .* has \d+\.\d MB free; nothing was written", str(measured["error"])), measured
     assert int(measured["written"]) < MB, measured  # type: ignore[call-overload]
+
+
+def test_headers_stuffed_beyond_what_record_declares_are_refused(iris: Built, tmp_path: Path, home: Path) -> None:
+    members = _bundle_members(iris.path)
+    declared = sum(len(data) for _, data in members)
+    # every member carries a 60 KB PAX comment (under the 64 KiB cap on one header): far more tar than bundle
+    archive = tmp_path / "stuffed.tar.gz"
+    _write(archive, members, pax={"comment": "x" * 60_000})
+    assert 60_000 * len(members) > 2 * declared
+    measured = _import(archive, home)
+    assert re.search(r"stuffed\.tar\.gz: the archive expands to \d+ bytes; its RECORD accounts for at most \d+", str(measured["error"])), measured
+    assert int(measured["written"]) < MB, measured  # type: ignore[call-overload]
+    # GNU tar's own PAX records (times, long names) are not stuffing
+    plain = tmp_path / "gnu-style.tar.gz"
+    _write(plain, members, pax={"atime": "1700000000.123456789", "ctime": "1700000000.123456789"})
+    assert _import(plain, tmp_path / "other-home")["error"] is None

@@ -29,8 +29,10 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 #: one member's PAX or GNU long-name header (tarfile reads it whole into memory)
 MAX_HEADER_BYTES = 64 * 1024
 MAX_NAME_CHARS = 4096
-#: what tar adds around a member's data at most, besides its extended header: a header block and padding
-_BLOCKS_PER_MEMBER = 3 * tarfile.BLOCKSIZE
+#: what tar may add around a member's data: header blocks, padding, and an extended header of its name
+#: and times (GNU tar's PAX records), besides the name itself; and the end-of-archive blocks
+_OVERHEAD_PER_MEMBER = 6 * tarfile.BLOCKSIZE
+_OVERHEAD_PER_ARCHIVE = 20 * tarfile.BLOCKSIZE
 _CHUNK = 1024 * 1024
 
 
@@ -120,9 +122,9 @@ def _is_utf8(name: str) -> bool:
 def scan(tar: tarfile.TarFile, archive: Path) -> Inventory:
     """Read the whole archive, writing nothing; IntegrityError unless it is exactly what its RECORD lists."""
     inventory = Inventory()
-    members = 0
+    overhead = _OVERHEAD_PER_ARCHIVE
     for member, name in _members(tar, archive):
-        members += 1
+        overhead += _OVERHEAD_PER_MEMBER + 2 * len(member.name)  # a long name is stored twice (PAX, and cut short)
         if not member.isfile():
             continue
         source = tar.extractfile(member)
@@ -136,8 +138,8 @@ def scan(tar: tarfile.TarFile, archive: Path) -> Inventory:
     if not inventory.record_digest:
         raise IntegrityError(f"{archive}: no RECORD file; this is not a bundle archive")
     _compare(inventory, archive)
-    # tar's own bytes (headers, padding) beside the files RECORD declares: anything far beyond is padding or junk
-    allowed = inventory.declared_size + members * (_BLOCKS_PER_MEMBER + MAX_HEADER_BYTES) + 20 * tarfile.BLOCKSIZE
+    # tar's own bytes beside the files RECORD declares: anything beyond is headers stuffed to cost time
+    allowed = inventory.declared_size + overhead
     if tar.offset > allowed:
         raise IntegrityError(f"{archive}: the archive expands to {tar.offset} bytes; its RECORD accounts for at most {allowed}")
     return inventory
