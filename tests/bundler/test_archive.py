@@ -146,6 +146,7 @@ HOSTILE: dict[str, tuple[Callable[[list[Member], Path], list[Member]], str]] = {
     "two-records": (_second_record, r"refusing member 'RECORD': the archive holds RECORD twice"),
     "nul-in-pax-name": (_recorded(_pax_named("src/evil\x00.py", b"x = 1\n")), r"refusing member 'src/evil\\x00\.py': its name holds control characters"),
     "record-not-utf8": (_record_not_utf8, r"RECORD is not UTF-8 \(line 1\)"),
+    "file-and-folder": (_recorded(_entry("bundle.json/inner.py", data=b"x = 1\n")), r"bundle\.json is a file and also the folder of bundle\.json/inner\.py"),
 }
 
 

@@ -70,9 +70,7 @@ def import_archive(archive: Path, store: LocalStore | None = None) -> tuple[Stor
             with open_stream(archive) as tar:
                 extract(tar, archive, inventory, staging)
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__  # tarfile lists every method tried
-            if isinstance(exc, tarfile.ReadError) and "compression method" in reason:
-                reason = "not a tar or tar.gz file"
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise IntegrityError(f"{archive} is not a readable bundle archive: {reason}") from None
         try:
             manifest = BundleManifest.model_validate_json((staging / MANIFEST_FILE).read_bytes())

@@ -11,9 +11,11 @@ scan saw (the archive changed in between).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import tarfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -75,7 +77,11 @@ class Inventory:
 @contextmanager
 def open_stream(archive: Path) -> Iterator[tarfile.TarFile]:
     """The archive as a forward-only stream (gzip, bzip2, xz or plain tar)."""
-    with tarfile.open(archive, mode="r|*", tarinfo=_CappedTarInfo) as tar:
+    try:
+        tar = tarfile.open(archive, mode="r|*", tarinfo=_CappedTarInfo)  # noqa: SIM115 - the with below closes it
+    except (tarfile.ReadError, tarfile.CompressionError, EOFError, zlib.error, gzip.BadGzipFile):
+        raise IntegrityError(f"{archive} is not a readable bundle archive: not a tar or tar.gz file") from None
+    with tar:
         yield tar
 
 
@@ -154,6 +160,10 @@ def _compare(inventory: Inventory, archive: Path) -> None:
             raise IntegrityError(f"{archive}: {name} holds {size} bytes; RECORD says {listed_size}")
         if digest != listed_digest:
             raise IntegrityError(f"{archive}: {name} does not match its RECORD digest (the archive is corrupted or was changed)")
+    for name in inventory.found:  # a file where another needs a folder cannot be written
+        clash = next((parent for parent in PurePosixPath(name).parents if parent.as_posix() in inventory.found), None)
+        if clash is not None:
+            raise IntegrityError(f"{archive}: {clash} is a file and also the folder of {name}")
     missing = sorted(inventory.listed.keys() - inventory.found.keys())
     if missing:
         raise IntegrityError(f"{archive}: {missing[0]} is listed in RECORD but not in the archive")
