@@ -6,6 +6,7 @@ holds a staging folder while another clears the store.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -112,3 +113,39 @@ def test_a_sigkilled_build_takes_its_pip_with_it(tmp_path: Path) -> None:
         finally:
             build.kill()
             build.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for child in _children(pid):
+        found += [child, *_descendants(child)]
+    return found
+
+
+def test_a_build_sigkilled_while_locking_leaves_no_child_and_no_staging_after_the_next_build(plain_project: Path, home: Path) -> None:
+    with socket.socket() as index:  # the build's index accepts and never answers: the lock step waits on it
+        index.bind(("127.0.0.1", 0))
+        index.listen(8)
+        index.settimeout(_PATIENCE_S)
+        url = f"http://127.0.0.1:{index.getsockname()[1]}/simple"
+        env = {**os.environ, "MODELBUNDLE_HOME": str(home), "PIP_INDEX_URL": url, "UV_INDEX_URL": url, "UV_DEFAULT_INDEX": url}
+        build = subprocess.Popen(
+            [sys.executable, "-m", "modelbundle", "build", "plain.py:Plain", "--python-package", "not-locked-before==1.0"],
+            cwd=plain_project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            connection, _ = index.accept()
+            children = _descendants(build.pid)
+            assert children, "the build asked the index itself; this test needs it to ask through a child"
+            assert [name for name in store_state(home)[1] if not name.endswith(".live")]  # it is staging
+            build.send_signal(signal.SIGKILL)
+            build.wait()
+            for child in children:
+                _wait_for(lambda child=child: _gone(child), f"the build's child (pid {child}) to die with it")
+            connection.close()
+        finally:
+            build.kill()
+            build.wait()
+    assert store_state(home)[1]  # SIGKILL ran no clean-up
+    ok(cli("build", "plain.py:Plain", home=home, cwd=plain_project))
+    assert store_state(home)[1] == []
