@@ -1,47 +1,29 @@
-"""Start build children (pip, pip-compile, uv) so that they die with the build.
+"""Start build children (pip, pip-compile, uv) so that they, and what they start, die with the build.
 
-They already share the build's process group, so a signal to the group (Ctrl-C,
-``docker stop``, Kubernetes) reaches them. A SIGKILL to the build alone does
-not, and left pip running on with nobody to read its answer: on Linux each
-child asks the kernel for a SIGKILL when its parent dies (``PR_SET_PDEATHSIG``).
-What pip starts in turn (an sdist's build backend) is not covered; it ends
-when it next writes to the pipe of the pip that died.
+A child shares the build's process group, so a signal to the group (Ctrl-C,
+``docker stop`` of a shell's group) reaches it; but a SIGKILL to the build
+alone did not, and left pip (and the pip it had started to prepare a build
+environment) running with nobody to read its answer. On Linux each child runs
+under ``_child_guard``, a small process that the kernel tells when the build
+dies and that then kills the child's whole process group. This costs one
+short-lived interpreter (``-I -S``: some tens of milliseconds) per child, and
+unlike a ``preexec_fn`` it is safe while the build runs threads (wheels are
+fetched in parallel).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
-import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _death_signal_setter() -> Callable[[], None] | None:
-    """A preexec_fn that asks for SIGKILL when the parent dies; None off Linux."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:  # loaded here, in the parent: the child, between fork and exec, must only call it
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def set_death_signal() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the request took hold
-            os._exit(1)
-
-    return set_death_signal
+_GUARD = Path(__file__).with_name("_child_guard.py")
 
 
 def run_child(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """``subprocess.run(command, **kwargs)`` for a child that must not outlive this process."""
-    preexec = _death_signal_setter()
-    return subprocess.run(command, preexec_fn=preexec, **kwargs)  # it only calls prctl, loaded beforehand
+    if sys.platform.startswith("linux"):
+        command = [sys.executable, "-I", "-S", str(_GUARD), str(os.getpid()), *command]
+    return subprocess.run(command, **kwargs)
