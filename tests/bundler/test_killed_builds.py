@@ -150,3 +150,12 @@ def test_a_build_sigkilled_while_locking_leaves_no_child_and_no_staging_after_th
     assert store_state(home)[1]  # SIGKILL ran no clean-up
     ok(cli("build", "plain.py:Plain", home=home, cwd=plain_project))
     assert store_state(home)[1] == []
+
+
+def test_the_guard_leaves_a_childs_output_and_status_as_they_are(tmp_path: Path) -> None:
+    from modelbundle.bundler._children import run_child
+
+    result = run_child(["sh", "-c", "echo out; echo err >&2; pwd; exit 3"], capture_output=True, text=True, cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (3, f"out\n{tmp_path}\n", "err\n")
+    for signum in (signal.SIGKILL, signal.SIGTERM, signal.SIGPIPE):
+        assert run_child(["sh", "-c", f"kill -{int(signum)} $$"]).returncode == -signum

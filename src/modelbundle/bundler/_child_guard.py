@@ -10,6 +10,7 @@ The guard leaves COMMAND's output and exit status as they are: a child killed
 by a signal makes the guard die of the same signal.
 """
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -41,7 +42,8 @@ def main() -> int:
         on_signal(signal.SIGTERM, None)
     code = child.wait()
     if code < 0:  # die of the child's signal, so the build reads the child's status
-        signal.signal(-code, signal.SIG_DFL)
+        with contextlib.suppress(OSError):  # SIGKILL cannot be handled; SIGPIPE is ignored by Python
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     return code
 
