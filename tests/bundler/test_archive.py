@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import re
 import shutil
 import tarfile
@@ -86,6 +88,47 @@ def _without_record(members: list[Member], outside: Path) -> list[Member]:
     return [(info, data) for info, data in members if info.name != "RECORD"]
 
 
+def _first_source(members: list[Member]) -> Member:
+    return next((info, data) for info, data in members if info.name.startswith("src/") and info.name.endswith(".py"))
+
+
+def _twice(rename: Callable[[str], str], data: bytes = b"import os  # the copy tar does not show\n") -> Callable[[list[Member], Path], list[Member]]:
+    """The bundle plus a second member whose name normalises to an existing one."""
+
+    def make(members: list[Member], outside: Path) -> list[Member]:
+        info, _ = _first_source(members)
+        return [*members, _entry(rename(info.name), data=data)]
+
+    return make
+
+
+def _second_record(members: list[Member], outside: Path) -> list[Member]:
+    record = next(data for info, data in members if info.name == "RECORD")
+    return [*members, _entry("RECORD", data=record)]
+
+
+def _recorded(*extra: Member) -> Callable[[list[Member], Path], list[Member]]:
+    """The bundle plus ``extra`` files, each listed in RECORD with its true digest."""
+
+    def make(members: list[Member], outside: Path) -> list[Member]:
+        record = next(data for info, data in members if info.name == "RECORD")
+        lines = b"".join(f"{info.name},sha256={hashlib.sha256(data).hexdigest()},{len(data)}\n".encode() for info, data in extra)
+        return [*(m for m in members if m[0].name != "RECORD"), *extra, _entry("RECORD", data=record + lines)]
+
+    return make
+
+
+def _pax_named(name: str, data: bytes) -> Member:
+    info, _ = _entry("placeholder", data=data)
+    info.pax_headers = {"path": name}
+    info.name = name
+    return info, data
+
+
+def _record_not_utf8(members: list[Member], outside: Path) -> list[Member]:
+    return [(info, b"\xff\xfe" + data) if info.name == "RECORD" else (info, data) for info, data in members]
+
+
 HOSTILE: dict[str, tuple[Callable[[list[Member], Path], list[Member]], str]] = {
     "traversal": (_with(_entry("../escaped.txt", data=b"owned")), r"refusing member '\.\./escaped\.txt': absolute paths and '\.\.' are not allowed"),
     "nested-traversal": (_with(_entry("src/../../escaped.txt", data=b"owned")), r"refusing member 'src/\.\./\.\./escaped\.txt': absolute paths"),
@@ -97,7 +140,20 @@ HOSTILE: dict[str, tuple[Callable[[list[Member], Path], list[Member]], str]] = {
     "device": (_with(_entry("src/null", tarfile.CHRTYPE)), r"refusing member 'src/null': only regular files and folders are allowed"),
     "not-in-record": (_with(_entry("src/extra.py", data=b"import os\n")), r"src/extra\.py is not listed in the bundle's RECORD"),
     "no-record": (_without_record, r"no RECORD file; this is not a bundle archive"),
+    "same-path-twice": (_twice(lambda name: name), r"refusing member 'src/.*\.py': the archive holds src/.*\.py twice"),
+    "dot-slash-beside": (_twice(lambda name: "./" + name), r"refusing member '\./src/.*\.py': the archive holds src/.*\.py twice"),
+    "double-slash-beside": (_twice(lambda name: name.replace("/", "//", 1)), r"the archive holds src/.*\.py twice"),
+    "two-records": (_second_record, r"refusing member 'RECORD': the archive holds RECORD twice"),
+    "nul-in-pax-name": (_recorded(_pax_named("src/evil\x00.py", b"x = 1\n")), r"refusing member 'src/evil\\x00\.py': its name holds control characters"),
+    "record-not-utf8": (_record_not_utf8, r"RECORD is not UTF-8 \(line 1\)"),
+    "file-and-folder": (_recorded(_entry("bundle.json/inner.py", data=b"x = 1\n")), r"bundle\.json is a file and also the folder of bundle\.json/inner\.py"),
 }
+
+
+def _write_archive(archive: Path, members: list[Member]) -> None:
+    with tarfile.open(archive, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
 
 
 @pytest.fixture
@@ -112,9 +168,7 @@ def test_a_hostile_archive_is_refused_and_the_store_is_unchanged(case: str, iris
     outside = tmp_path / "outside"
     outside.mkdir()
     archive = tmp_path / "hostile.tar.gz"
-    with tarfile.open(archive, "w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in make(_bundle_members(iris.path), outside):
-            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    _write_archive(archive, make(_bundle_members(iris.path), outside))
     before = store_state(occupied.home)
 
     with pytest.raises(IntegrityError, match=message):
@@ -173,3 +227,30 @@ def test_import_keeps_an_existing_bundle_of_the_same_version(iris: Built, iris_c
     with pytest.raises(StoreError, match=rf"{re.escape(iris.tag)} already exists with different content"):
         import_archive(archive, LocalStore(iris_copy.home))
     assert store_state(iris_copy.home) == before
+
+
+@pytest.mark.parametrize("case", ["nul-in-pax-name", "record-not-utf8", "two-records"])
+def test_the_cli_names_the_member_on_one_line(case: str, iris: Built, tmp_path: Path, home: Path) -> None:
+    make, message = HOSTILE[case]
+    archive = tmp_path / "hostile.tar.gz"
+    _write_archive(archive, make(_bundle_members(iris.path), tmp_path))
+    error = failed(cli("import", archive, home=home))
+    assert len(error.strip().splitlines()) == 1 and re.search(message, error), error
+    assert store_state(home) == ([], [])
+
+
+def test_an_invalid_manifest_is_one_line_naming_the_field(iris: Built, tmp_path: Path, home: Path) -> None:
+    staged = tmp_path / "edited"
+    shutil.copytree(iris.path, staged)
+    data = json.loads((staged / "bundle.json").read_text())
+    data["name"] = "Not A Name"
+    del data["apis"]
+    (staged / "bundle.json").write_text(json.dumps(data))
+    write_record(staged)  # self-consistent: only the manifest is wrong
+    archive = tmp_path / "bad-manifest.tar.gz"
+    _write_archive(archive, _bundle_members(staged))
+    error = failed(cli("import", archive, home=home))
+    assert len(error.strip().splitlines()) == 1, error
+    assert re.search(r"bundle\.json is not a valid manifest: (name|apis): .* \(and 1 more\)", error), error
+    assert "http" not in error and "Traceback" not in error
+    assert store_state(home) == ([], [])

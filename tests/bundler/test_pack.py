@@ -37,7 +37,7 @@ def test_pack_saves_an_object_from_main_with_cloudpickle(affine: Built) -> None:
         "model", "pickle", "cloudpickle", importlib.metadata.version("cloudpickle"),
     )
     assert (affine.path / "artifacts" / "model" / "model.pkl").is_file()
-    assert data["labels"] == {"origin": "script"}
+    assert data["labels"] == {"origin": "script", "ai.modelbundle.secret-scan": "clean"}
     assert data["service"] == "affine_service:Affine"
     assert data["dependencies"]["requirements"] == [f"modelbundle=={__version__}"]
     # the script that defined the model's class is not in the bundle: the class travels inside the pickle

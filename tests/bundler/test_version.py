@@ -67,14 +67,14 @@ def test_an_explicit_version_is_never_overwritten_with_other_content(iris_projec
 def test_labels_land_in_the_manifest_and_are_part_of_the_content(iris_project: Path, home: Path) -> None:
     unlabelled = build_tag("service.py:IrisClassifier", home=home, cwd=iris_project)
     tag = build_tag("service.py:IrisClassifier", "--label", "team=ml", "--label", "stage=dev", home=home, cwd=iris_project)
-    assert manifest(home, tag)["labels"] == {"stage": "dev", "team": "ml"}
+    assert manifest(home, tag)["labels"] == {"stage": "dev", "team": "ml", "ai.modelbundle.secret-scan": "clean"}
     assert tag != unlabelled  # otherwise the labels would be dropped as "the same content"
 
     assert build_tag("service.py:IrisClassifier", "--version", "v2", "--label", "stage=dev", home=home, cwd=iris_project) == "iris:v2"
     # another label under the same explicit version is other content, not "already in the store"
     error = failed(cli("build", "service.py:IrisClassifier", "--version", "v2", "--label", "stage=prod", home=home, cwd=iris_project))
     assert "iris:v2 already exists with different content" in error
-    assert manifest(home, "iris:v2")["labels"] == {"stage": "dev"}
+    assert manifest(home, "iris:v2")["labels"] == {"stage": "dev", "ai.modelbundle.secret-scan": "clean"}
 
 
 def test_bad_names_versions_and_labels_are_refused(iris_project: Path, home: Path) -> None:

@@ -1,8 +1,9 @@
 """``bundle export archive`` / ``bundle import``: a bundle as one .tar.gz.
 
-Import refuses absolute paths, ``..``, links, devices and any file that RECORD
-does not list or whose size or digest differs; it unpacks into staging,
-verifies, and only then commits, so a bad archive leaves the store untouched.
+Import refuses absolute paths, ``..``, links, devices, a path held twice and
+any file that RECORD does not list or whose size or digest differs, all before
+it writes a byte (``_archive_read``); it unpacks into staging, and only then
+commits, so a bad archive leaves the store untouched.
 RECORD travels inside the archive: this checks integrity (corruption, a
 truncated copy, an unsafe layout), not trust. Serving a bundle unpickles its
 artifacts, so import bundles only from sources you trust.
@@ -11,14 +12,16 @@ artifacts, so import bundles only from sources you trust.
 from __future__ import annotations
 
 import gzip
-import io
+import shutil
 import tarfile
-from pathlib import Path, PurePosixPath
+import zlib
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from ..errors import IntegrityError, StoreError
-from ._manifest import MANIFEST_FILE, BundleManifest
+from ._archive_read import extract, open_stream, scan
+from ._manifest import MANIFEST_FILE, BundleManifest, validation_summary
 from ._record import RECORD_FILE, bundle_files, verify_record
 from ._store import LocalStore, StoredBundle
 
@@ -55,77 +58,37 @@ def _add_file(tar: tarfile.TarFile, path: Path, name: str) -> None:
 
 
 def import_archive(archive: Path, store: LocalStore | None = None) -> tuple[StoredBundle, bool]:
-    """Unpack, check and commit a bundle archive. Returns (bundle, created)."""
+    """Check, unpack and commit a bundle archive. Returns (bundle, created)."""
     store = store or LocalStore()
     if not archive.is_file():
         raise StoreError(f"no such archive: {archive}")
     with store.staging() as staging:
         try:
-            with tarfile.open(archive, mode="r:*") as tar:
-                members = tar.getmembers()
-                for member in members:
-                    _check_member(member, archive)
-                _check_listed(tar, members, archive)
-                for member in members:
-                    if member.isfile():
-                        _extract(tar, member, staging)
-        except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__  # tarfile lists every method tried
-            if isinstance(exc, tarfile.ReadError):
-                reason = "not a tar or tar.gz file"
+            with open_stream(archive) as tar:
+                inventory = scan(tar, archive)
+            _check_free_space(staging, inventory.declared_size, archive)
+            with open_stream(archive) as tar:
+                extract(tar, archive, inventory, staging)
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise IntegrityError(f"{archive} is not a readable bundle archive: {reason}") from None
-        verify_record(staging)
         try:
             manifest = BundleManifest.model_validate_json((staging / MANIFEST_FILE).read_bytes())
-        except (OSError, ValidationError) as exc:
-            raise IntegrityError(f"{archive}: bundle.json is not a valid manifest: {exc}") from None
+        except OSError as exc:
+            raise IntegrityError(f"{archive}: no readable bundle.json ({exc.strerror})") from None
+        except ValidationError as exc:
+            raise IntegrityError(f"{archive}: bundle.json is not a valid manifest: {validation_summary(exc)}") from None
         return store.commit(staging, manifest.name, manifest.version)
 
 
-def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
-    name = member.name
-    path = PurePosixPath(name)
-    if path.is_absolute() or name.startswith(("/", "\\")) or ".." in path.parts or "\\" in name:
-        raise IntegrityError(f"{archive}: refusing member {name!r}: absolute paths and '..' are not allowed")
-    if member.issym() or member.islnk():
-        raise IntegrityError(f"{archive}: refusing member {name!r}: links are not allowed in a bundle")
-    if not (member.isfile() or member.isdir()):
-        raise IntegrityError(f"{archive}: refusing member {name!r}: only regular files and folders are allowed")
+#: room left beside a bundle on the store's filesystem, so an import never fills it to the last byte
+_SPARE_BYTES = 64 * 1024 * 1024
 
 
-def _check_listed(tar: tarfile.TarFile, members: list[tarfile.TarInfo], archive: Path) -> None:
-    """Every file must be in RECORD (read from the archive before anything is written)."""
-    record_member = next((m for m in members if PurePosixPath(m.name).as_posix() == RECORD_FILE), None)
-    handle = tar.extractfile(record_member) if record_member is not None and record_member.isfile() else None
-    if handle is None:
-        raise IntegrityError(f"{archive}: no RECORD file; this is not a bundle archive")
-    listed: dict[str, int] = {}
-    for line in io.TextIOWrapper(handle, "utf-8").read().splitlines():
-        path, _, rest = line.rpartition(",sha256=")
-        size = rest.rpartition(",")[2]
-        if not path or not size.isdigit():
-            raise IntegrityError(f"{archive}: RECORD line {line[:80]!r} is not 'path,sha256=<hex>,size'")
-        listed[path] = int(size)
-    for member in members:
-        name = PurePosixPath(member.name).as_posix()
-        if not member.isfile() or name == RECORD_FILE:
-            continue
-        if name not in listed:
-            raise IntegrityError(f"{archive}: {name} is not listed in the bundle's RECORD")
-        # checked before anything is written, so a lying archive cannot fill the disk
-        if member.size != listed[name]:
-            raise IntegrityError(f"{archive}: {name} holds {member.size} bytes; RECORD says {listed[name]}")
-
-
-def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: Path) -> None:
-    destination = staging / PurePosixPath(member.name)
-    if not destination.resolve().is_relative_to(staging.resolve()):
-        raise IntegrityError(f"refusing member {member.name!r}: it would be written outside the bundle")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    source = tar.extractfile(member)
-    assert source is not None
-    with open(destination, "wb") as out:
-        while chunk := source.read(1024 * 1024):
-            out.write(chunk)
-
-
+def _check_free_space(staging: Path, needed: int, archive: Path) -> None:
+    free = shutil.disk_usage(staging).free
+    if needed + _SPARE_BYTES > free:
+        raise StoreError(
+            f"{archive}: the bundle needs {needed / 1e6:.1f} MB and {staging.parent} has {free / 1e6:.1f} MB free; "
+            "nothing was written"
+        )

@@ -28,7 +28,7 @@ from ..service_base import (
 )
 from . import _conda
 from ._by_value import CapturedClass
-from ._ignore import IgnoreRules, glob_files, looks_like_secret
+from ._ignore import IgnoreRules, glob_files
 from ._imports import ImportScan, scan_imports
 from ._lock import lock_requirements
 from ._manifest import (
@@ -53,6 +53,7 @@ from ._requirements import (
     read_requirements_file,
 )
 from ._schemas import api_schemas
+from ._secrets import SECRET_SCAN_LABEL, find_secrets, scan_label
 from ._store import LocalStore, StoredBundle
 from ._wheels import download_wheels
 
@@ -89,7 +90,11 @@ def assemble(
     with store.staging() as staging:
         rules = IgnoreRules(target.root, options.exclude)
         scan = target.scan()
-        read += _copy_sources(target, scan.local_files, options, rules, staging, reporter)
+        copied = _copy_sources(target, scan.local_files, options, rules, staging, reporter)
+        read += [target.root / relative for relative in copied]
+        secrets = find_secrets(staging / "src", copied)
+        if secrets:
+            reporter.warn(f"these files look like secrets and will be in the bundle: {', '.join(secrets)} (exclude them in .bundleignore)")
         if target.captured:
             target.captured.write(staging / "src")
             reporter.info(f"{service_cls.__name__} is defined in __main__: captured by value (src/{target.module}.pkl)")
@@ -107,7 +112,8 @@ def assemble(
             python_version=platform.python_version(),
             dependencies=dependencies,
             artifacts=artifacts,
-            labels=dict(sorted(options.labels.items())),
+            # a fact about this build, not the user's to set: the secret check ran, and what it found
+            labels=dict(sorted({**options.labels, SECRET_SCAN_LABEL: scan_label(secrets)}.items())),
             system_packages=system_packages,
             build=BuildInfo(
                 modelbundle_version=__version__,
@@ -146,17 +152,18 @@ def _checked(check: Any, value: str) -> str:
 def _copy_sources(
     target: Target, local_files: set[Path], options: BuildOptions, rules: IgnoreRules, staging: Path, reporter: Reporter
 ) -> list[Path]:
-    """Copy the service's own files into src/; the files copied."""
-    files = {f for f in local_files if not rules.ignored(f)} | glob_files(target.root, options.include, rules)
-    secrets = sorted(f.as_posix() for f in files if looks_like_secret(f))
-    if secrets:
-        reporter.warn(f"these files look like secrets and will be in the bundle: {', '.join(secrets)} (exclude them in .bundleignore)")
+    """Copy the service's own files into src/; the files copied, relative to the project."""
+    outside: set[Path] = set()
+    files = {f for f in local_files if not rules.ignored(f)} | glob_files(target.root, options.include, rules, outside)
+    if outside:
+        shown = ", ".join(sorted(p.as_posix() for p in outside)[:10])
+        reporter.warn(f"--include left out {len(outside)} file(s) reached through links that leave {target.root}: {shown}")
     for relative in sorted(files):
         destination = staging / "src" / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(target.root / relative, destination)
     reporter.info(f"sources: {len(files)} file(s) from {target.root}")
-    return [target.root / relative for relative in files]
+    return sorted(files)
 
 
 def _save_artifacts(

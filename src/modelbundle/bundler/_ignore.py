@@ -2,14 +2,15 @@
 
 Defaults leave out VCS folders, virtualenvs, caches, ``.env`` files and
 private keys; a ``.bundleignore`` (gitignore syntax) adds rules. Whatever is
-still included and looks like a secret is reported by name.
+still included and looks like a secret is reported by ``_secrets``. An include
+glob never follows a link out of the project.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import os
 from collections.abc import Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 try:
     import pathspec
@@ -26,10 +27,6 @@ DEFAULT_IGNORES = (
     "*.egg-info/", "build/", "dist/", ".DS_Store",
     ".env", ".env.*", "id_rsa", "id_rsa.*", "id_dsa", "id_ecdsa", "id_ed25519", "*.pem", "*.key",
     ".aws/", ".ssh/", ".netrc", ".pypirc",
-)
-SECRET_PATTERNS = (
-    ".env", ".env.*", "*.env", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.pem", "*.key", "*.p12", "*.pfx",
-    "credentials", ".netrc", ".pypirc", "*.keystore",
 )
 
 
@@ -51,23 +48,33 @@ class IgnoreRules:
         return self._spec.match_file(posix)
 
 
-def looks_like_secret(relative: Path) -> bool:
-    parts = PurePosixPath(relative.as_posix()).parts
-    if ".aws" in parts or ".ssh" in parts:
-        return True
-    return any(fnmatch.fnmatch(relative.name, pattern) for pattern in SECRET_PATTERNS)
+def glob_files(root: Path, patterns: Iterable[str], rules: IgnoreRules, outside: set[Path] | None = None) -> set[Path]:
+    """Files under ``root`` matching any include glob (``**`` allowed), minus ignored ones.
 
-
-def glob_files(root: Path, patterns: Iterable[str], rules: IgnoreRules) -> set[Path]:
-    """Files under ``root`` matching any include glob (``**`` allowed), minus ignored ones."""
+    A link whose target is outside ``root`` (or a file reached through one) is left out, and added to ``outside``.
+    """
+    real_root = root.resolve()
     found: set[Path] = set()
     for pattern in patterns:
         if pattern.startswith(("/", "\\")) or ".." in Path(pattern).parts:
             raise BuildError(f"--include {pattern!r}: patterns are relative to {root} and may not leave it")
         for path in root.glob(pattern):
-            candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+            candidates = [path] if path.is_file() else _files_below(path)
             for candidate in candidates:
                 relative = candidate.relative_to(root)
-                if not any(rules.ignored(Path(*relative.parts[:i]), is_dir=True) for i in range(1, len(relative.parts))) and not rules.ignored(relative):
-                    found.add(relative)
+                if any(rules.ignored(Path(*relative.parts[:i]), is_dir=True) for i in range(1, len(relative.parts))) or rules.ignored(relative):
+                    continue
+                if not candidate.resolve().is_relative_to(real_root):
+                    if outside is not None:
+                        outside.add(relative)
+                    continue
+                found.add(relative)
     return found
+
+
+def _files_below(folder: Path) -> list[Path]:
+    """Every file under ``folder``, not descending into linked folders (a link to a file is kept, and checked)."""
+    files = []
+    for directory, _, filenames in os.walk(folder, followlinks=False):
+        files += [Path(directory, name) for name in filenames if Path(directory, name).is_file()]
+    return files

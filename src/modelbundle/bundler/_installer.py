@@ -16,6 +16,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ._children import run_child
+
 #: pip gives up quickly on an unreachable index instead of retrying for minutes
 FAST_FAIL_PIP_ARGS = ("--retries", "1", "--timeout", "15")
 _NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
@@ -32,7 +34,7 @@ def run_pip(
     args: Sequence[str], *, python: str | Path = sys.executable, cwd: Path | None = None, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``python -m pip ARGS`` (this interpreter's pip unless ``python`` names another), its output captured."""
-    return subprocess.run([str(python), "-m", "pip", *args], cwd=cwd, capture_output=True, text=True, env=pip_env(env))
+    return run_child([str(python), "-m", "pip", *args], cwd=cwd, capture_output=True, text=True, env=pip_env(env))
 
 
 def pip_compile(
@@ -55,7 +57,7 @@ def pip_compile(
     if no_index:
         command.append("--no-index")
     command.append(requirements)
-    result = subprocess.run(command, cwd=work, capture_output=True, text=True, env=pip_env())
+    result = run_child(command, cwd=work, capture_output=True, text=True, env=pip_env())
     if result.returncode != 0:
         return False, result.stderr or result.stdout
     return True, (work / "requirements.lock").read_text()

@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationError,
     field_validator,
     model_serializer,
 )
@@ -50,6 +51,16 @@ def check_version(version: str) -> str:
     if not VERSION_PATTERN.match(version):
         raise ValueError(f"bundle version {version!r} must be 1-128 letters, digits, '.', '_' or '-' (a valid image tag)")
     return version
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """A manifest's first problem on one line, naming its field (pydantic's own text is lines and a URL)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].splitlines()[0] if first["msg"] else first["type"]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {message}{more}" if where else f"{message}{more}"
 
 
 class _Model(BaseModel):

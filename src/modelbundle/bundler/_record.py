@@ -57,15 +57,20 @@ def read_record(root: Path) -> dict[str, tuple[str, int]]:
     if not record_path.is_file():
         raise IntegrityError(f"{root} has no RECORD; it is not a complete bundle")
     entries: dict[str, tuple[str, int]] = {}
-    for number, line in enumerate(record_path.read_text().splitlines(), 1):
-        try:
-            path, digest, size = line.rsplit(",", 2)
-            algorithm, _, hexdigest = digest.partition("=")
-            if algorithm != "sha256" or len(hexdigest) != 64:
-                raise ValueError
-            entries[path] = (hexdigest, int(size))
-        except ValueError:
-            raise IntegrityError(f"{record_path}: line {number} is not 'path,sha256=<hex>,size'") from None
+    number = 0  # the last line read: names the line that fails to decode
+    try:
+        with open(record_path, encoding="utf-8", newline="\n") as lines:  # a line at a time: RECORD can be long
+            for number, line in enumerate(lines, 1):
+                try:
+                    path, digest, size = line.rstrip("\n").rsplit(",", 2)
+                    algorithm, _, hexdigest = digest.partition("=")
+                    if algorithm != "sha256" or len(hexdigest) != 64:
+                        raise ValueError
+                    entries[path] = (hexdigest, int(size))
+                except ValueError:
+                    raise IntegrityError(f"{record_path}: line {number} is not 'path,sha256=<hex>,size'") from None
+    except UnicodeDecodeError:
+        raise IntegrityError(f"{record_path}: line {number + 1} is not UTF-8") from None
     return entries
 
 

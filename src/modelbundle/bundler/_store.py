@@ -15,8 +15,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import BundleNotFound, IntegrityError, StoreError
-from ._manifest import MANIFEST_FILE, BundleManifest, check_name, check_version
+from ._manifest import MANIFEST_FILE, BundleManifest, check_name, check_version, validation_summary
 from ._record import RECORD_FILE, read_record
+from ._staging import STAGING_PREFIX, claim_staging, release_staging, remove_stale_staging
 
 HOME_ENV = "MODELBUNDLE_HOME"
 #: wheels and locks can be shared by several homes (CI, tests) with this
@@ -69,23 +70,32 @@ class LocalStore:
     # -- writing ---------------------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[None]:
+        """The store's lock; whoever takes it first clears what killed builds left in tmp/."""
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.home / ".lock", "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
+                remove_stale_staging(self._tmp)
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextmanager
     def staging(self) -> Iterator[Path]:
-        """A fresh directory on the store's filesystem; removed unless committed."""
-        self._tmp.mkdir(parents=True, exist_ok=True)
-        directory = Path(tempfile.mkdtemp(prefix="staging-", dir=self._tmp))
+        """A fresh directory on the store's filesystem; removed unless committed.
+
+        Its ``.live`` file stays locked while this process uses it: a directory whose
+        file nobody holds was left by a killed process, and the next store lock removes it.
+        """
+        with self.lock():  # made and claimed in one step, so no cleaner sees it unclaimed
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            directory = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self._tmp))
+            claim = claim_staging(directory)
         try:
             yield directory
         finally:
             shutil.rmtree(directory, ignore_errors=True)
+            release_staging(directory, claim)
 
     def commit(self, staged: Path, name: str, version: str) -> tuple[StoredBundle, bool]:
         """Move a complete staged bundle into place. Returns (bundle, False) if it was already there."""
@@ -157,8 +167,10 @@ def read_bundle_dir(path: Path) -> StoredBundle:
     """The bundle in folder ``path`` (in a store or not, e.g. /opt/bundle in an image); not verified."""
     try:
         manifest = BundleManifest.model_validate_json((path / MANIFEST_FILE).read_bytes())
-    except (OSError, ValidationError) as exc:
-        raise IntegrityError(f"{path / MANIFEST_FILE} is not a valid bundle manifest: {exc}") from None
+    except OSError as exc:
+        raise IntegrityError(f"{path / MANIFEST_FILE} cannot be read: {exc.strerror}") from None
+    except ValidationError as exc:
+        raise IntegrityError(f"{path / MANIFEST_FILE} is not a valid bundle manifest: {validation_summary(exc)}") from None
     return StoredBundle(path, manifest)
 
 

@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .._install_hints import BUILD_EXTRA
+from ._children import run_child
 from ._pip_settings import PipSettings
 
 #: the oldest uv that has every option used here (--index and --default-index came in 0.4.23)
@@ -67,7 +68,7 @@ def usable_uv() -> tuple[Uv | None, str]:
     if executable is None:
         return None, f"uv is not installed ({INSTALL_HINT})"
     try:
-        result = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=60)
+        result = run_child([executable, "--version"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"uv at {executable} does not run ({exc})"
     match = re.match(r"uv (\S+)", result.stdout)
@@ -109,7 +110,7 @@ def uv_compile(
         command.append("--offline")
     command.append(requirements)
     # uv's own cache is its default, or UV_CACHE_DIR when set: both come with the environment
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env={**os.environ, **pip.uv_env()})
+    result = run_child(command, cwd=workdir, capture_output=True, text=True, env={**os.environ, **pip.uv_env()})
     if result.returncode == 0:
         return UvCompiled("locked", pip_tools_layout((workdir / "requirements.lock").read_text()))
     said = _clean(result.stderr) or f"uv exited {result.returncode} without a message"
