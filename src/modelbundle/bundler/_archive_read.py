@@ -47,11 +47,11 @@ class _CappedTarInfo(tarfile.TarInfo):
 
     def _proc_pax(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
         self._check_header_size()
-        return super()._proc_pax(tarfile)  # type: ignore[misc]
+        return super()._proc_pax(tarfile)  # type: ignore[misc,no-any-return]
 
     def _proc_gnulong(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
         self._check_header_size()
-        return super()._proc_gnulong(tarfile)  # type: ignore[misc]
+        return super()._proc_gnulong(tarfile)  # type: ignore[misc,no-any-return]
 
     def _check_header_size(self) -> None:
         if self.size > MAX_HEADER_BYTES:
@@ -97,7 +97,7 @@ def _members(tar: tarfile.TarFile, archive: Path) -> Iterator[tuple[tarfile.TarI
             if len(seen) > 2 * MAX_RECORD_ENTRIES:
                 raise IntegrityError(f"{archive}: more than {2 * MAX_RECORD_ENTRIES} members; this is not a bundle archive")
             yield member, name
-            tar.members.clear()  # tarfile keeps every member it has read; a stream needs none of them
+            tar.members.clear()  # type: ignore[attr-defined]  # tarfile keeps every member it has read; a stream needs none of them
     except _HeaderTooLarge as exc:
         raise IntegrityError(f"{archive}: refusing {exc}") from None
 
