@@ -57,7 +57,8 @@ artifacts = {{ greeting = "data/greeting.txt" }}
     assert tag.startswith("greeter:")
     data = manifest(home, tag)
     assert data["service"] == "app:Greeter"
-    assert data["labels"] == {"stage": "test", "team": "ml"}  # the flag wins over the file, key by key
+    # the flag wins over the file, key by key (and every build records that the secret scan ran)
+    assert data["labels"] == {"stage": "test", "team": "ml", "ai.modelbundle.secret-scan": "clean"}
     assert data["dependencies"]["requirements"] == sorted([*packages, f"modelbundle=={__version__}"])
     [greeting] = data["artifacts"]
     assert (greeting["name"], greeting["kind"], greeting["meta"]) == ("greeting", "file", {"filename": "greeting.txt"})

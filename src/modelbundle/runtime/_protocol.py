@@ -166,9 +166,20 @@ def accept_backlog(sockets: list[Any], protocol_factory: Any, loop: asyncio.Abst
     return pending
 
 
-#: Linux's SO_ATTACH_FILTER, and a classic BPF program of one instruction: "return 0", drop
+#: Linux's SO_ATTACH_FILTER, and a classic BPF program (struct sock_filter: code, jt, jf, k) that drops
+#: a TCP segment with SYN set and ACK clear (a new connection attempt) and keeps every other one: the ACK
+#: that completes a handshake begun before the filter must still reach the listener, or that connection
+#: stays half-open until the close resets it. A TCP socket's filter sees the segment from its TCP header.
 _SO_ATTACH_FILTER = 26
-_DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)
+_DROP_NEW_CONNECTIONS = b"".join([
+    struct.pack("HBBI", 0x30, 0, 0, 13),  # ldb [13]: the flags byte
+    struct.pack("HBBI", 0x54, 0, 0, 0x12),  # and SYN|ACK
+    struct.pack("HBBI", 0x15, 0, 1, 0x02),  # SYN alone? then the next instruction, else the one after
+    struct.pack("HBBI", 0x06, 0, 0, 0),  # drop
+    struct.pack("HBBI", 0x06, 0, 0, 0xFFFFFFFF),  # keep
+])
+#: how long handshakes begun before the filter have to complete and join the queue (a few round trips)
+HANDSHAKE_GRACE_S = 0.1
 
 
 def stop_new_connections(sock: socket.socket) -> None:
@@ -181,8 +192,8 @@ def stop_new_connections(sock: socket.socket) -> None:
     """
     if not sys.platform.startswith("linux"):
         return
-    program = ctypes.create_string_buffer(_DROP_ALL)
-    fprog = struct.pack("HL", 1, ctypes.addressof(program))  # struct sock_fprog {len; *filter}
+    program = ctypes.create_string_buffer(_DROP_NEW_CONNECTIONS)
+    fprog = struct.pack("HL", len(_DROP_NEW_CONNECTIONS) // 8, ctypes.addressof(program))  # struct sock_fprog {len; *filter}
     # closed already, or a kernel without socket filters: the drain still runs
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)

@@ -19,7 +19,7 @@ import uvicorn
 from ..errors import ServeError
 from ._app import create_app
 from ._config import MATH_THREAD_VARIABLES, ServeConfig
-from ._protocol import accept_backlog, protocol_class, stop_new_connections
+from ._protocol import HANDSHAKE_GRACE_S, accept_backlog, protocol_class, stop_new_connections
 from ._source import ServiceSource, resolve_source
 from ._state import ServerState
 
@@ -129,6 +129,7 @@ class _Server(uvicorn.Server):
         if self._sole_listener:  # with several workers the supervisor does it, for all of them
             for sock in sockets or []:
                 stop_new_connections(sock)
+        await asyncio.sleep(HANDSHAKE_GRACE_S)  # handshakes under way finish and join the queue
         for _ in range(MAX_BACKLOG_ROUNDS):  # more may queue while these are taken in
             pending = accept_backlog(list(sockets or []), protocol, loop)
             if not pending:
