@@ -27,7 +27,8 @@ def build(options: BuildOptions, store: LocalStore | None = None, *, force: bool
     if not options.service:
         raise BuildError("no service to build: pass TARGET (module:Class or path/file.py:Class) or set service in [tool.modelbundle]")
     store = store or LocalStore()
-    unchanged = None if force else _build_cache.lookup(options, store)
+    cache_entry = _build_cache.entry_path(options, store)
+    unchanged = None if force else _build_cache.lookup(cache_entry, options, store)
     if unchanged is not None:
         Reporter(options.quiet).info(f"{unchanged.tag}: nothing changed since it was built (--force builds again)")
         return unchanged
@@ -38,7 +39,7 @@ def build(options: BuildOptions, store: LocalStore | None = None, *, force: bool
     target.class_name = service_cls.__qualname__  # path/file.py alone names the file's one Service
     read: list[Path] = []
     bundle = assemble(service_cls, target, {}, options, store, read)
-    _build_cache.record(options, store, bundle, read)
+    _build_cache.record(cache_entry, options, bundle, read)
     return bundle
 
 

@@ -28,23 +28,38 @@ from ..service_base import target_root
 from . import _installed
 from ._atomic import write_text_atomically
 from ._options import PYPROJECT, BuildOptions
+from ._pip_settings import pip_config_files
 from ._store import LocalStore, StoredBundle
 
 BUILDS_DIR = "builds"
 #: environment variables that change what a build resolves or where it looks
 _ENV_PREFIXES = ("PIP_", "UV_", "MODELBUNDLE_", "CONDA", "PYTHON", "VIRTUAL_ENV", "XDG_CONFIG", "SSL_CERT", "REQUESTS_CA")
 _ENV_NAMES = ("HOME", "PATH")
-#: where pip reads its configuration (uv is handed the same settings)
-_PIP_CONFIG_FILES = ("/etc/pip.conf", "~/.pip/pip.conf", "~/.config/pip/pip.conf")
 IGNORE_FILE = ".bundleignore"
 
 #: (size, mtime in ns) of a file, or None for a file that must still be missing
 Stamp = tuple[int, int] | None
 
 
-def lookup(options: BuildOptions, store: LocalStore) -> StoredBundle | None:
-    """The bundle built from exactly these inputs, if it is still in the store."""
-    path = _entry_path(options, store)
+def entry_path(options: BuildOptions, store: LocalStore) -> Path | None:
+    """Where the entry for these options, environment and settings lives (None: no cache here, under conda)."""
+    if (Path(sys.prefix) / "conda-meta").is_dir():
+        return None  # a conda environment changes in ways its site-packages do not show
+    material = {
+        "modelbundle": __version__,
+        "python": [sys.executable, sys.version],
+        "environment": _installed.fingerprint(),
+        "options": options.model_dump(mode="json", exclude={"quiet"}),
+        "cwd": os.getcwd(),
+        "store": str(store.bundles.resolve()),
+        "env": sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES) or k in _ENV_NAMES),
+    }
+    key = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
+    return store.cache / BUILDS_DIR / f"{key}.json"
+
+
+def lookup(path: Path | None, options: BuildOptions, store: LocalStore) -> StoredBundle | None:
+    """The bundle built from exactly these inputs (the entry at ``path``), if it is still in the store."""
     if path is None:
         return None
     try:
@@ -63,9 +78,8 @@ def lookup(options: BuildOptions, store: LocalStore) -> StoredBundle | None:
         return None  # deleted since: build
 
 
-def record(options: BuildOptions, store: LocalStore, bundle: StoredBundle, read: Iterable[Path]) -> None:
-    """Remember that these inputs built ``bundle``; ``read`` is every project file the build read."""
-    path = _entry_path(options, store)
+def record(path: Path | None, options: BuildOptions, bundle: StoredBundle, read: Iterable[Path]) -> None:
+    """Remember at ``path`` that these inputs built ``bundle``; ``read`` is every project file the build read."""
     if path is None:
         return
     files = {Path(p).resolve() for p in read} | set(_config_files(options)) | set(_loaded_code())
@@ -77,22 +91,6 @@ def record(options: BuildOptions, store: LocalStore, bundle: StoredBundle, read:
     # a cache that cannot be written costs the next build its speed, nothing else
     with contextlib.suppress(OSError):
         write_text_atomically(path, json.dumps(entry, separators=(",", ":")))
-
-
-def _entry_path(options: BuildOptions, store: LocalStore) -> Path | None:
-    if (Path(sys.prefix) / "conda-meta").is_dir():
-        return None  # a conda environment changes in ways its site-packages do not show
-    material = {
-        "modelbundle": __version__,
-        "python": [sys.executable, sys.version],
-        "environment": _installed.fingerprint(),
-        "options": options.model_dump(mode="json", exclude={"quiet"}),
-        "cwd": os.getcwd(),
-        "store": str(store.bundles.resolve()),
-        "env": sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES) or k in _ENV_NAMES),
-    }
-    key = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
-    return store.cache / BUILDS_DIR / f"{key}.json"
 
 
 def _stamp(path: Path) -> Stamp:
@@ -107,9 +105,7 @@ def _config_files(options: BuildOptions) -> list[Path]:
     """Files whose appearance, change or removal changes a build: watched even while missing."""
     project = Path(options.project_dir or Path.cwd()).resolve()
     files = [project / PYPROJECT, project / IGNORE_FILE, Path.cwd().resolve() / PYPROJECT]
-    files += [Path(p).expanduser() for p in _PIP_CONFIG_FILES]
-    if os.environ.get("VIRTUAL_ENV"):
-        files.append(Path(os.environ["VIRTUAL_ENV"]) / "pip.conf")
+    files += pip_config_files(os.environ)  # uv is handed the same settings
     files += [Path(p).resolve() for p in options.find_links]  # a folder's mtime changes when a wheel is added
     if options.requirements:
         files.append(Path(options.requirements).resolve())

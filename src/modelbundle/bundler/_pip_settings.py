@@ -116,8 +116,8 @@ def read_pip_settings(
     return parse_pip_config(listing, cwd or Path.cwd())
 
 
-def _listing_key(env: Mapping[str, str]) -> str:
-    """What ``pip config list`` prints depends on: the files pip reads and the variables that name or override them."""
+def pip_config_files(env: Mapping[str, str]) -> list[Path]:
+    """Every file pip would read its configuration from, whether it exists or not."""
     home = Path(env.get("HOME", str(Path.home())))
     xdg_dirs = (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep)
     files = [
@@ -127,6 +127,12 @@ def _listing_key(env: Mapping[str, str]) -> str:
     ]
     if env.get("PIP_CONFIG_FILE"):
         files.append(Path(env["PIP_CONFIG_FILE"]))
+    return files
+
+
+def _listing_key(env: Mapping[str, str]) -> str:
+    """What ``pip config list`` prints depends on: the files pip reads and the variables that name or override them."""
+    files = pip_config_files(env)
     spec = importlib.util.find_spec("pip")
     if spec is not None and spec.origin:
         files.append(Path(spec.origin))  # another pip may read or print its configuration differently
