@@ -9,7 +9,6 @@ import socket
 import statistics
 import threading
 import time
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -18,11 +17,6 @@ SAMPLES = 15
 MAX_LATENCY_S = 0.100
 BODY = b"[[1, 2]]"
 
-
-def _address(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    assert parts.hostname is not None and parts.port is not None
-    return parts.hostname, parts.port
 
 
 def _head(fields: list[tuple[str, str]]) -> bytes:
@@ -48,7 +42,7 @@ def _status(answer: bytes) -> int:
 
 def test_a_head_over_the_size_limit_gets_a_readable_431(serve_in_subprocess):
     with serve_in_subprocess("echo.py:Echo", "--max-header-size", "8KiB") as server:
-        address = _address(server.url)
+        address = server.address
         fits = _exchange(address, _head([("X-Pad", "a" * 7000)]) + BODY)
         answers = {size: _exchange(address, _head([("X-Pad", "a" * size)]) + BODY) for size in (9000, 512 << 10)}
         long_url = _exchange(address, b"POST /predict?" + b"q" * 20000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -65,7 +59,7 @@ def test_a_head_over_the_size_limit_gets_a_readable_431(serve_in_subprocess):
 
 def test_too_many_header_fields_get_a_431(serve_in_subprocess):
     with serve_in_subprocess("echo.py:Echo", "--max-headers", "20") as server:
-        address = _address(server.url)
+        address = server.address
         # Host, Connection, Content-Type and Content-Length are four of the fields
         at_limit = _exchange(address, _head([(f"X-{i}", "v") for i in range(16)]) + BODY)
         over = _exchange(address, _head([(f"X-{i}", "v") for i in range(17)]) + BODY)
@@ -108,7 +102,7 @@ def test_huge_heads_being_sent_do_not_slow_other_requests(serve_in_subprocess, a
                     refused.append(1)
 
     with serve_in_subprocess("echo.py:Echo") as server:
-        address = _address(server.url)
+        address = server.address
         assert _normal_request(address)[0] == 200  # warm
         threads = [threading.Thread(target=attack, args=(address,), daemon=True) for _ in range(attackers)]
         for thread in threads:

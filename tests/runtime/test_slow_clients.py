@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,11 +24,6 @@ SAMPLES = 15
 MAX_LATENCY_S = 0.100
 BODY = b"[[1, 2]]"
 
-
-def _address(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    assert parts.hostname is not None and parts.port is not None
-    return parts.hostname, parts.port
 
 
 def _open_body(address: tuple[str, int], length: int = 1000) -> socket.socket:
@@ -93,7 +87,7 @@ def _answer(sock: socket.socket, timeout: float) -> bytes:
 
 def test_stalled_and_trickling_bodies_do_not_starve_normal_requests(serve_in_subprocess):
     with serve_in_subprocess("echo.py:Echo", "--max-concurrency", MAX_CONCURRENCY) as server:
-        address = _address(server.url)
+        address = server.address
         assert _normal_request(address)[0] == 200  # warm: the first call pays for imports
         stalled = [_open_body(address) for _ in range(STALLED)]
         trickling = [_open_body(address) for _ in range(TRICKLING)]
@@ -120,7 +114,7 @@ def test_stalled_and_trickling_bodies_do_not_starve_normal_requests(serve_in_sub
 )
 def test_a_slow_body_is_answered_408_and_its_connection_closed(serve_in_subprocess, kind, reason):
     with serve_in_subprocess("echo.py:Echo", "--body-timeout", "1", "--body-min-rate", "1KiB") as server:
-        address = _address(server.url)
+        address = server.address
         socks = [_open_body(address) for _ in range(5)]
         try:
             # trickling every 0.3 s never stalls for 1 s, but averages far below 1 KiB/s
@@ -144,7 +138,7 @@ def test_a_body_that_arrives_slowly_but_fast_enough_is_served(serve_in_subproces
     """Slow is allowed: a body trickling faster than --body-min-rate, never stalling, gets its answer."""
     body = b"[[1, 2]]" + b" " * 2000
     with serve_in_subprocess("echo.py:Echo", "--body-timeout", "1", "--body-min-rate", "1KiB") as server:
-        sock = socket.create_connection(_address(server.url), timeout=10)
+        sock = socket.create_connection(server.address, timeout=10)
         with sock:
             head = f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
             sock.sendall(head.encode())
