@@ -281,6 +281,7 @@ def _api_infos(service_cls: type[Service]) -> list[APIInfo]:
                 name=api.name, route=api.route, batchable=api.batchable, max_batch_size=api.max_batch_size,
                 max_latency_ms=api.max_latency_ms, batch_dim=api.batch_dim,
                 input_schema=input_schema, output_schema=output_schema, doc=api.doc,
+                streaming=api.streaming, websocket=api.websocket,
             )
         )
     return infos

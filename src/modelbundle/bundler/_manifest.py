@@ -77,6 +77,9 @@ class APIInfo(_Model):
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     doc: str = ""
+    #: the output schema is that of each item of a stream (SSE or NDJSON, or WebSocket messages)
+    streaming: bool = False
+    websocket: bool = False
 
 
 class ArtifactInfo(_Model):

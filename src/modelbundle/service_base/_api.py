@@ -27,6 +27,7 @@ class APIOptions:
     batch_dim: int = 0
     input: Adapter | Mapping[str, Adapter] | None = None
     output: Adapter | None = None
+    websocket: bool = False
 
 
 @overload
@@ -41,6 +42,7 @@ def api(
     batch_dim: int = 0,
     input: Adapter | Mapping[str, Adapter] | None = None,
     output: Adapter | None = None,
+    websocket: bool = False,
 ) -> Callable[[F], F]: ...
 def api(
     func: Callable[..., Any] | None = None,
@@ -53,6 +55,7 @@ def api(
     batch_dim: int = 0,
     input: Adapter | Mapping[str, Adapter] | None = None,
     output: Adapter | None = None,
+    websocket: bool = False,
 ) -> Any:
     """Mark a ``Service`` method as an API served at ``POST /<method name>`` (or ``route``).
 
@@ -71,6 +74,11 @@ def api(
     answered within ``max_latency_ms`` gets a 503. ``input`` (an adapter, or a
     mapping of parameter name to adapter) and ``output`` override the adapters
     inferred from the type hints.
+
+    A generator (or a method annotated ``-> Iterator[T]`` / ``-> AsyncIterator[T]``)
+    streams: each item goes out as it is yielded, as Server-Sent Events or NDJSON.
+    ``websocket=True`` serves ``async def f(self, messages: AsyncIterator[In]) ->
+    AsyncIterator[Out]`` as a WebSocket at ``GET /<method name>`` (or ``route``).
     """
     options = _check_options(
         route=route,
@@ -80,6 +88,7 @@ def api(
         batch_dim=batch_dim,
         input=input,
         output=output,
+        websocket=websocket,
     )
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -111,5 +120,9 @@ def _check_options(**kwargs: Any) -> APIOptions:
         raise DefinitionError(f"@api(input=...) must be an adapter or a mapping of parameter name to adapter, got {given_input!r}")
     if kwargs["output"] is not None and not isinstance(kwargs["output"], Adapter):
         raise DefinitionError(f"@api(output=...) must be an adapter, got {kwargs['output']!r}")
+    if not isinstance(kwargs["websocket"], bool):
+        raise DefinitionError(f"@api(websocket=...) must be True or False, got {kwargs['websocket']!r}")
+    if kwargs["websocket"] and kwargs["batchable"]:
+        raise DefinitionError("@api(websocket=True) cannot be batchable: each socket is its own stream")
     kwargs["max_latency_ms"] = float(latency)
     return APIOptions(**kwargs)

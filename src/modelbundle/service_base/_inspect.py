@@ -6,6 +6,7 @@ when the module is imported rather than on the first request.
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import typing
 from collections.abc import Callable, Mapping
@@ -19,6 +20,10 @@ from ._method import APIMethod, Param
 #: paths the runtime serves itself; an API may not take them
 RESERVED_ROUTES = frozenset({"/livez", "/readyz", "/metrics", "/docs", "/openapi.json", "/ping", "/invocations", "/v2"})
 RESERVED_PREFIXES = ("/docs/", "/v2/")
+
+# return hints that make an API stream; typing's aliases (typing.Iterator) have these origins too
+_SYNC_STREAMS = (collections.abc.Iterator, collections.abc.Iterable, collections.abc.Generator)
+_ASYNC_STREAMS = (collections.abc.AsyncIterator, collections.abc.AsyncIterable, collections.abc.AsyncGenerator)
 
 
 def inspect_apis(cls: type) -> dict[str, APIMethod]:
@@ -47,6 +52,17 @@ def _inspect_method(cls: type, name: str, func: Callable[..., Any], options: API
     if not parameters or parameters[0].name != "self":
         raise DefinitionError(f"{where}: an API is a method; its first parameter must be 'self'")
 
+    is_generator = inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func)
+    is_async = inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+    return_hint = hints.get("return")
+    stream_item = _stream_item(where, "the return type", return_hint)
+    streaming = is_generator or stream_item is not None or options.websocket
+    if is_generator and stream_item is None and (return_hint is not None or options.output is None):
+        kind = "AsyncIterator" if inspect.isasyncgenfunction(func) else "Iterator"
+        raise DefinitionError(f"{where}: a generator API streams; annotate the return type as {kind}[T] (T picks the wire format of each item)")
+    if options.websocket:
+        _check_websocket_signature(where, func, parameters, stream_item)
+
     explicit_inputs = _explicit_inputs(where, options, [p.name for p in parameters[1:]])
     params = []
     for parameter in parameters[1:]:
@@ -58,7 +74,10 @@ def _inspect_method(cls: type, name: str, func: Callable[..., Any], options: API
         if adapter is None:
             if parameter.name not in hints:
                 raise DefinitionError(f"{where}: parameter '{parameter.name}' needs a type hint (it picks the wire format)")
-            adapter = _adapter(where, f"parameter '{parameter.name}'", hints[parameter.name])
+            hint = hints[parameter.name]
+            if options.websocket:  # the stream of incoming messages: each is decoded by the item's adapter
+                hint = _stream_item(where, f"parameter '{parameter.name}'", hint)
+            adapter = _adapter(where, f"parameter '{parameter.name}'", hint)
         required = parameter.default is parameter.empty
         params.append(Param(parameter.name, adapter, required, None if required else parameter.default))
     if not params:
@@ -66,10 +85,15 @@ def _inspect_method(cls: type, name: str, func: Callable[..., Any], options: API
 
     output = options.output
     if output is None:
-        if "return" not in hints:
+        if return_hint is None:
             raise DefinitionError(f"{where}: the return type needs a hint (it picks the wire format)")
-        output = _adapter(where, "the return type", hints["return"])
+        output = _adapter(where, "the return type", stream_item if streaming else return_hint)
 
+    if options.batchable and streaming:
+        raise DefinitionError(
+            f"{where}: a streaming API cannot be batchable=True; each stream runs on its own "
+            "(drop batchable, or return the whole result instead of yielding it)"
+        )
     if options.batchable:
         for param in params:
             if not param.adapter.batchable:
@@ -88,13 +112,40 @@ def _inspect_method(cls: type, name: str, func: Callable[..., Any], options: API
         route=options.route or f"/{name}",
         params=tuple(params),
         output=output,
-        is_async=inspect.iscoroutinefunction(func),
+        is_async=is_async,
         batchable=options.batchable,
         max_batch_size=options.max_batch_size,
         max_latency_ms=options.max_latency_ms,
         batch_dim=options.batch_dim,
         doc=inspect.getdoc(func) or "",
+        streaming=streaming,
+        websocket=options.websocket,
     )
+
+
+def _stream_item(where: str, what: str, annotation: Any) -> Any:
+    """The item type of a stream hint (``Iterator[T]``, ``AsyncIterator[T]``...), or None if it is no stream."""
+    origin = typing.get_origin(annotation) or annotation
+    if origin not in _SYNC_STREAMS and origin not in _ASYNC_STREAMS:
+        return None
+    args = typing.get_args(annotation)
+    if not args:
+        raise DefinitionError(f"{where}: {what} is a stream; name its item type, e.g. {origin.__name__}[str]")
+    return args[0]
+
+
+def _check_websocket_signature(where: str, func: Callable[..., Any], parameters: list[inspect.Parameter], out_item: Any) -> None:
+    shape = "async def f(self, messages: AsyncIterator[In]) -> AsyncIterator[Out]"
+    if not (inspect.isasyncgenfunction(func) or inspect.iscoroutinefunction(func)):
+        raise DefinitionError(f"{where}: a WebSocket API is async: {shape}")
+    if len(parameters) != 2:
+        raise DefinitionError(f"{where}: a WebSocket API takes one parameter, the stream of incoming messages: {shape}")
+    hints = _type_hints(where, func)
+    incoming = hints.get(parameters[1].name)
+    if incoming is not None and typing.get_origin(incoming) not in _ASYNC_STREAMS:
+        raise DefinitionError(f"{where}: the parameter of a WebSocket API is an AsyncIterator of messages: {shape}")
+    if out_item is not None and typing.get_origin(hints.get("return")) not in _ASYNC_STREAMS:
+        raise DefinitionError(f"{where}: a WebSocket API yields its answers: {shape}")
 
 
 def _type_hints(where: str, func: Callable[..., Any]) -> dict[str, Any]:

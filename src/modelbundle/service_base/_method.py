@@ -27,12 +27,18 @@ class APIMethod:
     route: str
     params: tuple[Param, ...]
     output: Adapter
+    #: runs on the event loop: an ``async def`` or an async generator function
     is_async: bool
     batchable: bool
     max_batch_size: int
     max_latency_ms: float
     batch_dim: int
     doc: str
+    #: the API answers with a stream of items; ``output`` encodes each item
+    streaming: bool = False
+    #: served as a WebSocket (GET): the one parameter is the stream of incoming messages,
+    #: decoded one by one by its adapter; ``streaming`` is also set
+    websocket: bool = False
 
     @functools.cached_property
     def param_names(self) -> frozenset[str]:
