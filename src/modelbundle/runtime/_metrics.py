@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests, latency, batch sizes, queue depth and in-flight, per API.
+"""Prometheus metrics: requests, latency, batch sizes, queue depth, in-flight and cancelled, per API.
 
 With several workers the server sets ``PROMETHEUS_MULTIPROC_DIR`` before they
 start; each worker then writes its values to files there and ``/metrics``
@@ -45,6 +45,12 @@ class Metrics:
         self.in_flight = Gauge(
             "modelbundle_in_flight_requests", "Requests being handled.", ["api"], multiprocess_mode="livesum", registry=r
         )
+        self.cancelled = Counter(
+            "modelbundle_cancelled_requests",
+            "Requests (and streams) whose client went away before the answer was complete; their work was stopped.",
+            ["api"],
+            registry=r,
+        )
 
     def for_api(self, api: str) -> APIMetrics:
         return APIMetrics(self, api)
@@ -61,13 +67,15 @@ class Metrics:
 class APIMetrics:
     """The children of one API, looked up once so the request path does no label lookups."""
 
-    __slots__ = ("_batch_size", "_by_status", "_metrics", "api", "in_flight", "queue_depth")
+    __slots__ = ("_batch_size", "_by_status", "_metrics", "api", "cancelled", "in_flight", "queue_depth")
 
     def __init__(self, metrics: Metrics, api: str) -> None:
         self._metrics = metrics
         self.api = api
         self.queue_depth = metrics.queue_depth.labels(api)
         self.in_flight = metrics.in_flight.labels(api)
+        #: ``cancelled.inc()`` once per request or stream abandoned by its client
+        self.cancelled = metrics.cancelled.labels(api)
         self._by_status: dict[int, tuple[Any, Any]] = {}
         self._batch_size: Any = None
 
