@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from websockets.sync.client import connect as websockets_connect
 
 from fixtures.cli import cli, failed
 from fixtures.servers import Scrape
@@ -106,6 +108,33 @@ def test_three_replicas_on_two_nodes_share_the_load_through_the_proxy(deployed: 
     calls = {replica: scrape.value("modelbundle_batch_size_count", api="predict") for replica, scrape in scrapes.items()}
     print(f"rows per model call, by replica: { {r: round(rows[r] / calls[r], 2) for r in rows} }")
     assert sum(rows.values()) >= len(outcomes) and sum(rows.values()) > sum(calls.values())
+
+
+def test_streams_and_websockets_pass_through_the_proxy_as_they_are_made(deployed: Cluster) -> None:
+    cluster = deployed
+    factor = 2.0  # scaler v1
+    with httpx.Client(base_url=cluster.proxy_url, timeout=30) as client:
+        # SSE: each item reaches the client when it is yielded, not when the stream ends
+        events: list[tuple[float, str]] = []
+        with client.stream("POST", "/count", json={"n": 4, "pause_ms": 300}, headers={"Accept": "text/event-stream"}) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["x-replica"]
+            events.extend((time.monotonic(), line) for line in response.iter_lines() if line)
+        data = [line.removeprefix("data: ") for _, line in events if line.startswith("data: ")]
+        assert [float(item) for item in data[:-1]] == [i * factor for i in range(1, 5)], events
+        assert "event: end" in [line for _, line in events], events
+        first_item, last_line = events[0][0], events[-1][0]
+        assert last_line - first_item > 0.6, f"the proxy held the items back: {events}"
+        # NDJSON, the default
+        ndjson = client.post("/count", json={"n": 3})
+        assert ndjson.headers["content-type"].startswith("application/x-ndjson")
+        assert [float(line) for line in ndjson.text.splitlines()] == [factor, 2 * factor, 3 * factor]
+    # a WebSocket through the proxy: each message answered on the same socket
+    with websockets_connect(cluster.proxy_url.replace("http://", "ws://") + "/scale", open_timeout=30) as socket:
+        for value in (1.5, -4.0):
+            socket.send(json.dumps(value))
+            assert float(socket.recv(timeout=30)) == value * factor
 
 
 def test_a_killed_replica_loses_only_its_own_requests_and_is_replaced(deployed: Cluster) -> None:

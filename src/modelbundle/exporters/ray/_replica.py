@@ -129,7 +129,7 @@ class ReplicaHeaders:
         if scope["type"] == "lifespan" and self.lifespan is not None:
             await self.lifespan.answer(receive, send)  # the app started when the replica was made
             return
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         root = scope.get("root_path", "")
@@ -138,6 +138,9 @@ class ReplicaHeaders:
             # Ray passes the whole path with the route prefix as root_path (ASGI's rule); the app
             # matches its routes on the path below the prefix
             scope = {**scope, "path": path[len(root):] or "/"}
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
 
         async def send_named(message: Message) -> None:
             if message["type"] == "http.response.start":
