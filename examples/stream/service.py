@@ -7,6 +7,7 @@ gives the same words. See README.md for curl and Python clients.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import time
@@ -36,7 +37,7 @@ class BigramModel:
     def __init__(self, text: str) -> None:
         words = _WORD.findall(text.lower())
         followers: dict[str, list[str]] = {}
-        for first, second in zip(words, words[1:]):
+        for first, second in itertools.pairwise(words):
             followers.setdefault(first, []).append(second)
         self.followers = followers
         self.starts = sorted(followers)

@@ -250,7 +250,9 @@ class ServiceApp:
         async def oip_server_metadata(request: Request) -> Response:
             return JSONResponse(self.oip.server_metadata())
 
-        routes: list[BaseRoute] = [Route(api.route, not_ready, methods=["POST"]) for api in self.service_cls.__apis__.values()]
+        routes: list[BaseRoute] = [
+            Route(api.route, not_ready, methods=["POST"]) for api in self.service_cls.__apis__.values() if not api.websocket
+        ]
         if self.config.sagemaker:
             routes += [Route(INVOCATIONS_PATH, not_ready, methods=["POST"]), Route(PING_PATH, ping, methods=["GET"])]
         routes += [

@@ -58,11 +58,10 @@ class ThreadedItems:
 
     async def aclose(self) -> None:
         pending = self._pending
-        if pending is not None and not pending.done():
-            # cancelled if still queued; if running, it is waited for (see the class docstring)
-            if not pending.cancel():
-                with contextlib.suppress(Exception):
-                    await asyncio.wrap_future(pending)
+        # cancelled if still queued; if running, it is waited for (see the class docstring)
+        if pending is not None and not pending.done() and not pending.cancel():
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(pending)
         close = getattr(self._iterator, "close", None)
         if close is not None:
             # the generator's finally may block (release a GPU, close a file): off the loop too
