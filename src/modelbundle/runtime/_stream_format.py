@@ -67,7 +67,7 @@ class ServerSentEvents(StreamFormat):
     def item(self, value: Any) -> bytes:
         if not self._text:
             return b"data: " + self._json(value) + b"\n\n"
-        text = self._adapter.to_json(value)
+        text: str = self._adapter.to_json(value)
         if "\n" not in text and "\r" not in text:  # the common case: one data line
             return b"data: " + text.encode("utf-8") + b"\n\n"
         return "".join(f"data: {line}\n" for line in _LINE_BREAK.split(text)).encode("utf-8") + b"\n"
