@@ -125,3 +125,18 @@ def test_curl_n_reads_the_tokens_of_the_readme(server):
     events = parse_sse(sse_lines(result.stdout))
     assert [e.event for e in events] == ["message"] * 5 + ["end"]
     assert [e.data for e in events[:5]] == _tokens(server, json.loads(body))
+
+
+def test_the_readme_python_client_prints_the_generated_text(server):
+    readme = (EXAMPLE / "README.md").read_text()
+    snippet = readme.split("```python\n", 1)[1].split("```", 1)[0].replace("http://localhost:3000", server.url)
+    result = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout == "".join(_tokens(server, {"prompt": "the river", "max_tokens": 20, "seed": 2})) + "\n"
+
+
+def test_the_readme_curl_lines_show_what_the_server_sends(server):
+    readme = (EXAMPLE / "README.md").read_text()
+    shown = [line.removeprefix("# ") for line in readme.splitlines() if line.startswith("# data: ") or line.startswith("# event: ")]
+    tokens = _tokens(server, {"prompt": "the river", "max_tokens": 20, "seed": 2})
+    assert shown[:2] == [f"data: {t}" for t in tokens[:2]]
+    assert shown[-2:] == ["event: end", 'data: {"items":20}']

@@ -28,7 +28,6 @@ formats of ``_stream_format.py``; a failure ends it with an error event/line.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -156,16 +155,16 @@ class _Stream:
                 self.cancelled = True
                 pump.cancel()
             # the pump closes the generator whichever way it ends: wait for that
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+            await asyncio.wait((pump,))
         except asyncio.CancelledError:  # the server is stopping this request
             pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+            await asyncio.wait((pump,))
             raise
         finally:
             self._watchdog.cancel()
             watch.cancel()
+        if not pump.cancelled():
+            pump.result()  # a RequestError before the first item, or a bug
 
     def _check_timeout(self, pump: asyncio.Task[None]) -> None:
         # one timer per stream, re-armed from the time the current wait began: no timer per item
