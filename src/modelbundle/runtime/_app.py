@@ -1,7 +1,7 @@
 """``create_app``: the ASGI app that serves one Service class.
 
 POSTs to an API route go straight to that API's endpoint (the hot path skips
-routing); so do Open Inference Protocol infer POSTs (``_oip.py``) and, with
+routing; a streaming API's is a ``StreamEndpoint``, ``_stream.py``); so do Open Inference Protocol infer POSTs (``_oip.py``) and, with
 ``--sagemaker``, SageMaker's /invocations (``_sagemaker.py``), which share the
 API's invoke and so its batcher. Everything else (health, metrics, OpenAPI,
 docs, the protocol's /v2 metadata, 404/405) is a small Starlette router: no
@@ -49,6 +49,7 @@ from ._oip import PREFIX as OIP_PREFIX
 from ._oip import OpenInference
 from ._sagemaker import INVOCATIONS_PATH, PING_PATH, Invocations, default_api
 from ._state import ServerState
+from ._stream import StreamEndpoint
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("modelbundle.server")
@@ -179,8 +180,11 @@ class ServiceApp:
         self._invokers = Invokers(service, self.config, self.metrics)
         by_name = {}
         for api in self.service_cls.__apis__.values():
+            if api.websocket:  # a GET, served by the WebSocket runtime
+                continue
             invoke, metrics = self._invokers.build(api), self.metrics.for_api(api.name)
-            by_name[api.name] = self._endpoints[api.route] = APIEndpoint(api, invoke, metrics, self.config, self.state)
+            endpoint_cls = StreamEndpoint if api.streaming else APIEndpoint
+            by_name[api.name] = self._endpoints[api.route] = endpoint_cls(api, invoke, metrics, self.config, self.state)
             # Open Inference Protocol infer paths share the invoke, so they join the same batcher
             self._endpoints.update(self.oip.endpoints(api, invoke, metrics, self.config))
         if default is not None:
@@ -246,7 +250,9 @@ class ServiceApp:
         async def oip_server_metadata(request: Request) -> Response:
             return JSONResponse(self.oip.server_metadata())
 
-        routes: list[BaseRoute] = [Route(api.route, not_ready, methods=["POST"]) for api in self.service_cls.__apis__.values()]
+        routes: list[BaseRoute] = [
+            Route(api.route, not_ready, methods=["POST"]) for api in self.service_cls.__apis__.values() if not api.websocket
+        ]
         if self.config.sagemaker:
             routes += [Route(INVOCATIONS_PATH, not_ready, methods=["POST"]), Route(PING_PATH, ping, methods=["GET"])]
         routes += [

@@ -1,9 +1,13 @@
-"""How each API is called: awaited, on a thread, or through its micro-batcher."""
+"""How each API is called: awaited, on a thread, or through its micro-batcher.
+
+A streaming API's invoke answers with its items as an async iterator (``_stream_items.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,6 +17,7 @@ from ._batcher import Batcher
 from ._config import ServeConfig
 from ._empty_batch import answering_empty_batches
 from ._metrics import Metrics
+from ._stream_items import as_async_items
 from ._types import Invoke
 
 
@@ -34,6 +39,8 @@ class Invokers:
 
     def _build(self, api: APIMethod) -> Invoke:
         method = getattr(self._service, api.name)
+        if api.streaming:  # never batchable (service_base refuses it)
+            return _stream_opener(method, api.is_async, self._pool)
         if api.batchable and self._config.batching:
             # one thread per batcher: batches of one API run one after another, off the loop
             pool = ThreadPoolExecutor(1, thread_name_prefix=f"modelbundle-batch-{api.name}")
@@ -62,3 +69,26 @@ def _caller(method: Callable[..., Any], is_async: bool, pool: ThreadPoolExecutor
         return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(method, **kwargs))
 
     return call_in_thread
+
+
+def _stream_opener(method: Callable[..., Any], is_async: bool, pool: ThreadPoolExecutor) -> Invoke:
+    """Calls a streaming API and answers with its items as an async iterator."""
+    if inspect.isasyncgenfunction(method) or inspect.isgeneratorfunction(method):
+        # calling a generator function runs none of its body: nothing to keep off the loop
+        async def open_generator(kwargs: dict[str, Any]) -> Any:
+            return as_async_items(method(**kwargs), pool)
+
+        return open_generator
+    if is_async:  # an async def that returns an iterator
+
+        async def open_async(kwargs: dict[str, Any]) -> Any:
+            return as_async_items(await method(**kwargs), pool)
+
+        return open_async
+
+    async def open_in_thread(kwargs: dict[str, Any]) -> Any:
+        # a plain function that returns an iterator may do its work before returning it
+        result = await asyncio.get_running_loop().run_in_executor(pool, functools.partial(method, **kwargs))
+        return as_async_items(result, pool)
+
+    return open_in_thread

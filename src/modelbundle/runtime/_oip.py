@@ -131,6 +131,8 @@ class TensorModel:
 
 def tensor_model(api: APIMethod, version: str) -> TensorModel | str:
     """``api`` as a protocol model, or why it cannot be one."""
+    if api.streaming:  # the protocol's infer answers with one set of tensors
+        return "it streams its answer, and the protocol has no streaming responses"
     numpy_array = _numpy_adapter_class()
     if numpy_array is None:
         return "its inputs and output are not numpy arrays"

@@ -34,13 +34,22 @@ _ERROR_RESPONSES = {
     "504": "The request ran past the server's timeout.",
 }
 _BINARY = {"type": "string", "format": "binary"}
+_SSE = "text/event-stream"
+_NDJSON = "application/x-ndjson"
+_STREAM_DESCRIPTION = (
+    "A stream, one item at a time as the API yields it. With `Accept: text/event-stream`: Server-Sent Events, "
+    "one `data:` event per item (a string as is, anything else as compact JSON), then `event: end` with "
+    '`{"items": N}`, or `event: error` with the error JSON if the API fails mid-stream. Otherwise NDJSON: '
+    'one JSON item per line; a failure mid-stream ends it with a line `{"error": {...}}`. '
+    "The schema below is that of one item."
+)
 
 
 def build_openapi(service: type[Service], version: str | None = None) -> dict[str, Any]:
     defs: dict[str, Any] = {"Error": _ERROR_SCHEMA}
     paths: dict[str, Any] = {}
     for api in service.__apis__.values():
-        paths[api.route] = {"post": _operation(api, defs)}
+        paths[api.route] = {"get": _websocket_operation(api, defs)} if api.websocket else {"post": _operation(api, defs)}
     paths.update(_health_paths())
     return {
         "openapi": "3.1.0",
@@ -78,7 +87,11 @@ def _operation(api: APIMethod, defs: dict[str, Any]) -> dict[str, Any]:
         content[JSON] = {"schema": body_schema}
 
     output_content: dict[str, Any] = {}
-    for media_type in api.output.media_types:
+    if api.streaming:
+        item = api.output.json_schema(defs)
+        output_content[_SSE] = {"schema": item}
+        output_content[_NDJSON] = {"schema": item}
+    for media_type in () if api.streaming else api.output.media_types:
         if media_type == JSON:
             output_content[JSON] = {"schema": api.output.json_schema(defs)}
         else:
@@ -91,7 +104,8 @@ def _operation(api: APIMethod, defs: dict[str, Any]) -> dict[str, Any]:
             f"up to {api.max_batch_size} rows; requests that cannot be answered within "
             f"{api.max_latency_ms:g} ms get a 503."
         )
-    responses: dict[str, Any] = {"200": {"description": "The API's result.", "content": output_content}}
+    result = _STREAM_DESCRIPTION if api.streaming else "The API's result."
+    responses: dict[str, Any] = {"200": {"description": result, "content": output_content}}
     for status, text in _ERROR_RESPONSES.items():
         responses[status] = {
             "description": text,
@@ -103,6 +117,21 @@ def _operation(api: APIMethod, defs: dict[str, Any]) -> dict[str, Any]:
         "description": description.strip(),
         "requestBody": {"required": True, "content": content},
         "responses": responses,
+    }
+
+
+def _websocket_operation(api: APIMethod, defs: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI has no WebSockets: the upgrade GET, with the schema of each message under x-websocket."""
+    (param,) = api.params
+    return {
+        "operationId": api.name,
+        "summary": (api.doc.splitlines() or [api.name])[0],
+        "description": (
+            f"{api.doc}\n\nA WebSocket: open it with a GET (Upgrade: websocket) to {api.route}. Each message sent is "
+            "one input item, each message received one output item (their schemas: x-websocket)."
+        ).strip(),
+        "x-websocket": {"receives": param.adapter.json_schema(defs), "sends": api.output.json_schema(defs)},
+        "responses": {"101": {"description": "Switching to the WebSocket protocol."}},
     }
 
 
