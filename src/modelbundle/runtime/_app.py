@@ -8,7 +8,8 @@ docs, the protocol's /v2 metadata, 404/405) is a small Starlette router: no
 FastAPI, whose import alone costs a third of a start-up and whose features
 (dependency injection, generated OpenAPI) the runtime does not use; the OpenAPI
 document is built from the Service's declarations. Every response carries
-X-Request-ID.
+X-Request-ID. WebSocket handshakes go to the API's ``WebSocketEndpoint``
+(``_websocket.py``), or are refused with an HTTP error (503 before ready, 404).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from ._sagemaker import INVOCATIONS_PATH, PING_PATH, Invocations, default_api
 from ._state import ServerState
 from ._stream import StreamEndpoint
 from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._websocket import OpenSockets, WebSocketEndpoint, refuse_handshake
 
 logger = logging.getLogger("modelbundle.server")
 REQUEST_ID_KEY = "modelbundle.request_id"
@@ -92,6 +94,10 @@ class ServiceApp:
         self.startup_error: ModelbundleError | None = None
         self._invokers: Invokers | None = None
         self._endpoints: dict[str, ASGIApp] = {}
+        #: WebSocket APIs by route, once set up
+        self._websockets: dict[str, WebSocketEndpoint] = {}
+        #: the open sockets' shared shutdown deadline (the server starts it: ``_server.py``)
+        self.sockets = OpenSockets()
         self.openapi = build_openapi(service_cls, version)
         self.oip = OpenInference(service_cls, state)
         #: called when setup() fails after the server started (SageMaker mode); the server sets it to stop itself
@@ -104,6 +110,9 @@ class ServiceApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self.router(scope, receive, self._quiet_expected_failure(send))
+            return
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
             return
         if scope["type"] != "http":
             await self.router(scope, receive, send)
@@ -122,6 +131,20 @@ class ServiceApp:
             await send(message)
 
         await self.router(scope, receive, send_with_id)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self._websockets.get(scope["path"])
+        if endpoint is not None:
+            await endpoint(scope, receive, send)
+            return
+        request_id = self.state.request_id(_header(scope, b"x-request-id"))
+        await receive()  # websocket.connect
+        routes = [api.route for api in self.service_cls.__apis__.values() if api.websocket]
+        if scope["path"] in routes:  # before setup() is done, or after shutdown began
+            error: RequestError = Overloaded("the service is not ready", headers={"Retry-After": "1"})
+        else:
+            error = NotFound(f"no WebSocket API at {scope['path']}; the WebSocket APIs are {', '.join(routes) or 'none'}")
+        await refuse_handshake(scope, send, error, request_id)
 
     # -- lifecycle ---------------------------------------------------------------------
     def _quiet_expected_failure(self, send: Send) -> Send:
@@ -164,11 +187,12 @@ class ServiceApp:
         finally:  # ready or failed, start-up is over
             _startup_gc.resume_after_startup()
         self.state.mark_ready()
-        logger.info("%s is ready: %s", self.service_cls.name, ", ".join(f"POST {a.route}" for a in self.service_cls.__apis__.values()))
+        logger.info("%s is ready: %s", self.service_cls.name, self._api_list())
 
     async def _set_up(self, service: Service) -> None:
         # a wrong --default-api fails before the artifacts load, not after
-        default = default_api(self.service_cls.__apis__, self.config.default_api) if self.config.sagemaker else None
+        http_apis = {name: api for name, api in self.service_cls.__apis__.items() if not api.websocket}
+        default = default_api(http_apis, self.config.default_api) if self.config.sagemaker else None
         if self._load_artifacts is not None:
             try:
                 bind_artifacts(service, await asyncio.to_thread(self._load_artifacts))
@@ -180,7 +204,10 @@ class ServiceApp:
         self._invokers = Invokers(service, self.config, self.metrics)
         by_name = {}
         for api in self.service_cls.__apis__.values():
-            if api.websocket:  # a GET, served by the WebSocket runtime
+            if api.websocket:  # called once per socket, by its endpoint
+                self._websockets[api.route] = WebSocketEndpoint(
+                    api, getattr(service, api.name), self.metrics.for_api(api.name), self.config, self.state, self.sockets
+                )
                 continue
             invoke, metrics = self._invokers.build(api), self.metrics.for_api(api.name)
             endpoint_cls = StreamEndpoint if api.streaming else APIEndpoint
@@ -212,6 +239,7 @@ class ServiceApp:
         except TimeoutError:
             logger.error("a batch of %s was still running at shutdown; leaving it", self.service_cls.name)
         self._endpoints.clear()
+        self._websockets.clear()
         try:
             await _call_hook(service.teardown, inline=self.hooks_inline)
         except Exception:
@@ -250,8 +278,18 @@ class ServiceApp:
         async def oip_server_metadata(request: Request) -> Response:
             return JSONResponse(self.oip.server_metadata())
 
+        async def upgrade_required(request: Request) -> Response:
+            # a plain GET of a WebSocket API (a browser's address bar, curl without the upgrade)
+            error = RequestError(
+                f"{request.url.path} is a WebSocket API: connect with a WebSocket client (ws://host:port{request.url.path})",
+                headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+            )
+            error.status_code, error.error_type = 426, "upgrade_required"
+            raise error
+
         routes: list[BaseRoute] = [
-            Route(api.route, not_ready, methods=["POST"]) for api in self.service_cls.__apis__.values() if not api.websocket
+            Route(api.route, upgrade_required, methods=["GET"]) if api.websocket else Route(api.route, not_ready, methods=["POST"])
+            for api in self.service_cls.__apis__.values()
         ]
         if self.config.sagemaker:
             routes += [Route(INVOCATIONS_PATH, not_ready, methods=["POST"]), Route(PING_PATH, ping, methods=["GET"])]
@@ -291,7 +329,7 @@ class ServiceApp:
         )
 
     def _api_list(self) -> str:
-        return ", ".join(f"POST {a.route}" for a in self.service_cls.__apis__.values()) or "none"
+        return ", ".join(f"{'WebSocket' if a.websocket else 'POST'} {a.route}" for a in self.service_cls.__apis__.values()) or "none"
 
 
 def _error_response(request: Request, error: RequestError) -> Response:

@@ -22,6 +22,7 @@ from ._config import MATH_THREAD_VARIABLES, ServeConfig
 from ._protocol import HANDSHAKE_GRACE_S, accept_backlog, protocol_class, stop_new_connections
 from ._source import ServiceSource, resolve_source
 from ._state import ServerState
+from ._ws_protocol import PING_INTERVAL_S, PING_TIMEOUT_S, GracefulWebSocketProtocol
 
 logger = logging.getLogger("modelbundle.server")
 #: at shutdown, rounds of taking in queued connections before the listener closes regardless
@@ -65,9 +66,15 @@ def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, 
             timeout_graceful_shutdown=math.ceil(config.graceful_timeout),
             log_config=None,
             http=protocol_class(config.max_header_size, config.max_headers),
+            ws=GracefulWebSocketProtocol,
+            # a message above --max-body-size closes its socket with 1009, as a body above it gets a 413
+            ws_max_size=config.max_body_size,
+            ws_ping_interval=PING_INTERVAL_S,
+            ws_ping_timeout=PING_TIMEOUT_S,
         ),
         on_exit=state.mark_stopping,
         sole_listener=config.workers == 1,
+        on_shutdown=lambda: app.sockets.drain(config.graceful_timeout),
     )
     app.on_startup_failure = server.stop  # setup() in the background (SageMaker mode) failed
     # uvicorn re-raises the signal that stopped it once it has shut down; with these
@@ -103,11 +110,20 @@ def artifacts_from(source: ServiceSource, config: ServeConfig) -> Callable[[], d
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, telling the app when a stop signal arrives so /readyz turns 503 at once."""
+    """uvicorn's server, telling the app when a stop signal arrives so /readyz turns 503 at once,
+    and when its shutdown begins so open WebSockets get the graceful timeout (``_ws_protocol.py``)."""
 
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None], *, sole_listener: bool) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        on_exit: Callable[[], None],
+        *,
+        sole_listener: bool,
+        on_shutdown: Callable[[], None] = lambda: None,
+    ) -> None:
         super().__init__(config)
         self._on_exit = on_exit
+        self._on_shutdown = on_shutdown
         #: this process alone listens on the socket (one worker), so it may stop the socket's queue
         self._sole_listener = sole_listener
 
@@ -120,6 +136,7 @@ class _Server(uvicorn.Server):
         closing a listener resets the connections still in its queue, which their clients
         made before the stop and whose requests are owed an answer."""
         loop = asyncio.get_running_loop()
+        self._on_shutdown()  # the graceful timeout of open WebSockets starts now
 
         def protocol() -> asyncio.Protocol:
             return self.config.http_protocol_class(  # type: ignore[call-arg]
