@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def test_bytes_go_both_ways_as_binary_messages_on_the_api_route(served):
     ("message", "reason_start"),
     [
         ("not json", "malformed JSON"),
-        ('"seven"', "n: "),  # JSON, but not an int: the adapter says so, naming the parameter
+        ('"seven"', "messages: "),  # JSON, but not an int: the adapter says so, naming the parameter
         ("13", "n: 13 is unlucky"),  # the API raised InvalidInput
     ],
 )
@@ -169,14 +170,14 @@ def test_a_client_that_leaves_mid_stream_stops_the_generator_and_is_counted(serv
     server, record = served
     n = 100_000 + (1 if how == "close" else 2) + (10 if "2-workers" in request.node.name else 0)
     before = server.scrape().value("modelbundle_cancelled_requests_total", api="count")
-    ws = _ws(server, "/count")
-    ws.send(str(n))  # 100,000 items, one every 10 ms: the stream would last about 17 minutes
-    assert [json.loads(ws.recv(timeout=WAIT_S)) for _ in range(3)] == [0, 1, 2]
-    _wait_for_line(record, f"start {n}")
-    if how == "close":
-        ws.close()  # the closing handshake
-    else:
-        ws.socket.close()  # the connection drops, with no close frame
+    with _ws(server, "/count") as ws:
+        ws.send(str(n))  # 100,000 items, one every 10 ms: the stream would last about 17 minutes
+        assert [json.loads(ws.recv(timeout=WAIT_S)) for _ in range(3)] == [0, 1, 2]
+        _wait_for_line(record, f"start {n}")
+        if how == "close":
+            ws.close()  # the closing handshake
+        else:
+            ws.socket.shutdown(socket.SHUT_RDWR)  # the connection drops, with no close frame
     _wait_for_line(record, f"finally {n}")
     deadline = time.monotonic() + WAIT_S
     while server.scrape().value("modelbundle_cancelled_requests_total", api="count") < before + 1:
@@ -199,7 +200,7 @@ def test_a_client_that_closes_while_the_api_waits_for_a_message_ends_it_without_
 # -- the handshake ----------------------------------------------------------------------------
 def test_a_handshake_to_a_path_with_no_websocket_api_gets_a_404_naming_the_websocket_apis(served):
     server, _ = served
-    for path in ["/nope", "/ping"]:
+    for path in ["/nope", "/echo"]:
         with pytest.raises(InvalidStatus) as caught:
             _ws(server, path)
         response = caught.value.response
@@ -207,7 +208,7 @@ def test_a_handshake_to_a_path_with_no_websocket_api_gets_a_404_naming_the_webso
         error = json.loads(response.body)["error"]
         assert error["type"] == "not_found"
         assert "/shout" in error["message"] and "/reverse-bytes" in error["message"]
-        assert "/ping" not in error["message"]
+        assert "/echo" not in error["message"].partition("the WebSocket APIs are")[2]
 
 
 def test_plain_http_on_a_websocket_route_says_to_upgrade(served):
@@ -218,7 +219,7 @@ def test_plain_http_on_a_websocket_route_says_to_upgrade(served):
     assert "WebSocket" in response.json()["error"]["message"]
     post = server.post("/shout", json="hi")
     assert post.status_code == 405
-    assert server.post("/ping", json=3).json() == 3
+    assert server.post("/echo", json=3).json() == 3
 
 
 def test_an_open_socket_is_one_request_in_flight_against_max_concurrency(serve_in_subprocess):
@@ -231,7 +232,7 @@ def test_an_open_socket_is_one_request_in_flight_against_max_concurrency(serve_i
                 _ws(server, "/shout")
             assert caught.value.response.status_code == 503
             assert caught.value.response.headers["retry-after"] == "1"
-            assert server.post("/ping", json=1).status_code == 503
+            assert server.post("/echo", json=1).status_code == 503
         deadline = time.monotonic() + WAIT_S
         while server.scrape().value("modelbundle_in_flight_requests", api="shout") != 0:
             assert time.monotonic() < deadline, "the closed socket still counts as in flight"

@@ -47,9 +47,7 @@ def test_sigterm_drains_open_sockets_then_closes_them_with_1001(serve_in_subproc
     record.touch()
     args = ("--workers", workers, "--graceful-timeout", str(GRACE_S))
     with serve_in_subprocess("sockets.py:Sockets", *args, env={"MODELBUNDLE_TEST_RECORD": str(record)}) as server:
-        chat = _ws(server, "/shout")
-        stream = _ws(server, "/count")
-        try:
+        with _ws(server, "/shout") as chat, _ws(server, "/count") as stream:
             chat.send("before")
             assert chat.recv(timeout=WAIT_S) == "BEFORE"
             stream.send(str(STREAM))
@@ -71,9 +69,6 @@ def test_sigterm_drains_open_sockets_then_closes_them_with_1001(serve_in_subproc
                 assert caught.value.rcvd is not None
                 assert caught.value.rcvd.code == 1001
                 assert caught.value.rcvd.reason == "the server is shutting down"
-        finally:
-            chat.close()
-            stream.close()
 
         assert server.wait() == 0, server.stderr
         assert f"finally {STREAM}" in record.read_text().splitlines()  # the generator was stopped, not abandoned
