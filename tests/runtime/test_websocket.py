@@ -251,3 +251,29 @@ def test_an_api_that_returns_closes_with_1000(served):
             ws.recv(timeout=WAIT_S)
     assert caught.value.rcvd is not None
     assert caught.value.rcvd.code == 1000
+
+
+def test_a_handshake_before_setup_is_done_gets_a_503_then_works(serve_in_subprocess, tmp_path):
+    # with --sagemaker the server answers while setup() runs (elsewhere connections wait in the backlog)
+    gate = tmp_path / "setup-may-finish"
+    env = {"MODELBUNDLE_TEST_SETUP_GATE": str(gate)}
+    with serve_in_subprocess("sockets.py:Sockets", "--sagemaker", env=env, ready=False) as server:
+        server.wait_for_port()
+        with pytest.raises(InvalidStatus) as caught:
+            _ws(server, "/shout")
+        assert caught.value.response.status_code == 503
+        assert caught.value.response.headers["retry-after"] == "1"
+        assert json.loads(caught.value.response.body)["error"]["message"] == "the service is not ready"
+        gate.touch()
+        server.wait_ready()
+        with _ws(server, "/shout") as ws:
+            ws.send("ready")
+            assert ws.recv(timeout=WAIT_S) == "READY"
+        # /invocations calls the first HTTP API, never a WebSocket one
+        assert server.post("/invocations", json=5).json() == 5
+
+
+def test_the_server_answers_pings(served):
+    server, _ = served
+    with _ws(server, "/shout") as ws:
+        assert ws.ping(b"are you there").wait(WAIT_S)
