@@ -153,6 +153,16 @@ def test_an_api_that_raises_closes_with_1011_and_the_error_is_logged_with_the_re
         assert ws.recv(timeout=WAIT_S) == "OK"
 
 
+def test_an_item_the_return_type_cannot_carry_closes_with_1011(served):
+    server, _ = served
+    with _ws(server, "/broken") as ws:
+        ws.send("go")
+        closed = _closed(ws)
+    assert closed.rcvd is not None
+    assert closed.rcvd.code == 1011
+    assert closed.rcvd.reason.startswith("broken yielded float, which cannot be sent as bytes"), closed.rcvd.reason
+
+
 def test_a_message_above_max_body_size_closes_with_1009(served):
     server, _ = served
     with _ws(server, "/shout") as ws:

@@ -14,6 +14,7 @@ anything else as binary ones.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -27,7 +28,7 @@ TEXT = "text/plain"
 MAX_REASON_BYTES = 123
 
 
-def decode_message(adapter: Adapter, field: str, message: dict[str, Any]) -> Any:
+def decode_message(adapter: Adapter, field: str, message: Mapping[str, Any]) -> Any:
     """The value carried by one ``websocket.receive`` message; RequestError for bad input."""
     text = message.get("text")
     if text is not None:
@@ -49,7 +50,7 @@ def binary_media_type(adapter: Adapter) -> str | None:
     return None
 
 
-def message_size(message: dict[str, Any]) -> int:
+def message_size(message: Mapping[str, Any]) -> int:
     text = message.get("text")
     return len(text) if text is not None else len(message.get("bytes") or b"")
 
