@@ -13,7 +13,16 @@ from ._openapi import add_job_paths
 from ._routes import job_routes
 from ._service import JobsService, job_apis, prepare_jobs_for_workers
 from ._sqlite import SQLiteJobStore
-from ._store import DEFAULT_INLINE_LIMIT, FINISHED, Delivery, Job, JobStatus, JobStore, NewJob, new_job_id
+from ._store import (
+    DEFAULT_INLINE_LIMIT,
+    FINISHED,
+    Delivery,
+    Job,
+    JobStatus,
+    JobStore,
+    NewJob,
+    new_job_id,
+)
 
 __all__ = [
     "DEFAULT_INLINE_LIMIT",

@@ -8,7 +8,6 @@ queued. ``GET .../result`` answers as the API would have (``_result.py``).
 from __future__ import annotations
 
 import asyncio
-
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -67,7 +66,7 @@ def job_routes(api: APIMethod, jobs: JobsService, config: ServeConfig) -> list[B
         store, _ = jobs.require()
         status = _status_filter(request.query_params.get("status"))
         limit = _limit(request.query_params.get("limit"))
-        found = await asyncio.to_thread(store.list, api.name, status, limit)
+        found = await asyncio.to_thread(store.list_jobs, api.name, status, limit)
         return JSONResponse({"jobs": [status_document(job) for job in found]})
 
     async def status(request: Request) -> Response:

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..._job_context import JobContext, set_current_job
 from ...errors import RequestError
 from ...service_base import APIMethod
 from .._codec import decode_request
 from .._types import Invoke
-from ..._job_context import JobContext, set_current_job
 from ._result import ResultNotEncodable, pack_result
 from ._store import Job, JobStore
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ...errors import ModelbundleError, Overloaded, ServeError
 from ...service_base import APIMethod
@@ -36,7 +36,7 @@ logger = logging.getLogger("modelbundle.jobs")
 STALE_AFTER_SECONDS = 30.0
 
 
-def job_apis(apis: dict[str, APIMethod]) -> list[APIMethod]:
+def job_apis(apis: Mapping[str, APIMethod]) -> list[APIMethod]:
     """The APIs that can run as jobs: all but streaming and WebSocket ones (a job has one result)."""
     return [api for api in apis.values() if not api.streaming and not api.websocket]
 

@@ -141,7 +141,7 @@ class SQLiteJobStore(JobStore):
         rows = self._read(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
         return _job(rows[0]) if rows else None
 
-    def list(self, api: str, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
+    def list_jobs(self, api: str, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
         if status is None:
             rows = self._read(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE api = ? ORDER BY seq DESC LIMIT ?", (api, limit))
         else:
