@@ -50,6 +50,7 @@ from ._oip import OpenInference
 from ._sagemaker import INVOCATIONS_PATH, PING_PATH, Invocations, default_api
 from ._state import ServerState
 from ._types import ASGIApp, Message, Receive, Scope, Send
+from .jobs import JobsService, add_job_paths, job_apis, job_routes
 
 logger = logging.getLogger("modelbundle.server")
 REQUEST_ID_KEY = "modelbundle.request_id"
@@ -93,6 +94,9 @@ class ServiceApp:
         self._endpoints: dict[str, ASGIApp] = {}
         self.openapi = build_openapi(service_cls, version)
         self.oip = OpenInference(service_cls, state)
+        self.jobs = JobsService(service_cls.name, config, may_claim=lambda: not state.draining)
+        if config.jobs:
+            add_job_paths(self.openapi, job_apis(service_cls.__apis__))
         #: called when setup() fails after the server started (SageMaker mode); the server sets it to stop itself
         self.on_startup_failure: Callable[[], None] = lambda: None
         #: run a sync teardown() on the event loop's thread rather than a worker thread: set when the
@@ -160,6 +164,9 @@ class ServiceApp:
     async def _start(self, service: Service) -> None:
         try:
             await self._set_up(service)
+        except BaseException:
+            self.jobs.close()  # the lock on the jobs folder goes with the failed start
+            raise
         finally:  # ready or failed, start-up is over
             _startup_gc.resume_after_startup()
         self.state.mark_ready()
@@ -168,6 +175,11 @@ class ServiceApp:
     async def _set_up(self, service: Service) -> None:
         # a wrong --default-api fails before the artifacts load, not after
         default = default_api(self.service_cls.__apis__, self.config.default_api) if self.config.sagemaker else None
+        try:  # a bad --jobs-dir fails before the artifacts load too
+            await asyncio.to_thread(self.jobs.open)
+        except ModelbundleError as exc:
+            self.startup_error = exc
+            raise
         if self._load_artifacts is not None:
             try:
                 bind_artifacts(service, await asyncio.to_thread(self._load_artifacts))
@@ -177,14 +189,17 @@ class ServiceApp:
         await _call_hook(service.setup)
         self.service = service
         self._invokers = Invokers(service, self.config, self.metrics)
-        by_name = {}
+        by_name, invokes = {}, {}
         for api in self.service_cls.__apis__.values():
             invoke, metrics = self._invokers.build(api), self.metrics.for_api(api.name)
+            invokes[api.name] = invoke
             by_name[api.name] = self._endpoints[api.route] = APIEndpoint(api, invoke, metrics, self.config, self.state)
             # Open Inference Protocol infer paths share the invoke, so they join the same batcher
             self._endpoints.update(self.oip.endpoints(api, invoke, metrics, self.config))
         if default is not None:
             self._endpoints[INVOCATIONS_PATH] = Invocations(by_name, default, self.state)
+        # jobs call the endpoints' invoke, so a batchable API's jobs join its batcher
+        self.jobs.start({api.name: (api, invokes[api.name]) for api in job_apis(self.service_cls.__apis__)})
 
     async def _start_in_background(self, service: Service) -> None:
         try:
@@ -203,6 +218,8 @@ class ServiceApp:
     async def _stop(self, service: Service) -> None:
         self.state.mark_stopping()
         assert self._invokers is not None
+        # jobs first: running ones get the graceful timeout, then go back to the queue
+        await self.jobs.stop(self.config.graceful_timeout)
         try:  # uvicorn already waited graceful_timeout for requests; a stuck model must not hang the exit
             await asyncio.wait_for(self._invokers.close(), self.config.graceful_timeout + 1)
         except TimeoutError:
@@ -249,6 +266,9 @@ class ServiceApp:
         routes: list[BaseRoute] = [Route(api.route, not_ready, methods=["POST"]) for api in self.service_cls.__apis__.values()]
         if self.config.sagemaker:
             routes += [Route(INVOCATIONS_PATH, not_ready, methods=["POST"]), Route(PING_PATH, ping, methods=["GET"])]
+        if self.config.jobs:
+            for api in job_apis(self.service_cls.__apis__):
+                routes += job_routes(api, self.jobs, self.config)
         routes += [
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),

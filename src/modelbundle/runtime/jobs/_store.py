@@ -118,7 +118,7 @@ class JobStore(abc.ABC):
         """The job, or None for an unknown (or purged) id."""
 
     @abc.abstractmethod
-    def list(self, api: str, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
+    def list_jobs(self, api: str, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
         """Jobs of ``api``, newest first (by created_at, then id), at most ``limit``."""
 
     @abc.abstractmethod
@@ -214,5 +214,6 @@ class JobStore(abc.ABC):
     def deliveries(self, job_id: str) -> list[Delivery]:
         """The job's deliveries, oldest first (shown in its status document)."""
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Release connections and locks (the store is not used after)."""
