@@ -215,7 +215,7 @@ class PostgresJobStore(JobStore):
             row = cur.fetchone()
         return None if row is None else _job(row)
 
-    def list(self, api: str, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
+    def list_jobs(self, api: str, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
         with self._transaction() as cur:
             cur.execute(
                 f"SELECT {_JOB_COLUMNS} FROM modelbundle_jobs WHERE api = %s AND (%s::text IS NULL OR status = %s)"
