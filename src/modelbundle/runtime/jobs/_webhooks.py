@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._document import status_document
 from ._store import Delivery, JobStore
 
 SIGNATURE_HEADER = "X-Modelbundle-Signature"
@@ -74,16 +75,14 @@ def retry_delay(attempts: int, settings: WebhookSettings, rng: random.Random | N
     return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
 
 
-def delivery_document(delivery: Delivery) -> dict[str, Any]:
-    """The ``webhook`` part of a job's status document."""
-    return {
-        "url": delivery.url,
-        "attempts": delivery.attempts,
-        "last_status": delivery.last_status,
-        "last_error": delivery.last_error,
-        "delivered_at": None if not delivery.delivered else delivery.next_attempt_at,
-        "next_attempt_at": None if delivery.delivered else delivery.next_attempt_at,
-    }
+def job_document(store: JobStore) -> Callable[[str], dict[str, Any] | None]:
+    """What a delivery POSTs: the job's status document as GET .../jobs/<id> answers it, or None once purged."""
+
+    def document(job_id: str) -> dict[str, Any] | None:
+        job = store.get(job_id)
+        return None if job is None else status_document(job, store.deliveries(job_id))
+
+    return document
 
 
 @dataclass(frozen=True)
@@ -137,20 +136,21 @@ async def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -
 class WebhookSender:
     """The background task that sends due deliveries; ``run()`` until cancelled.
 
-    ``document(job_id)`` gives the job's status document (what is POSTed), or None if the job
-    is gone (purged): its delivery is then dropped as given up.
+    ``document(job_id)`` gives the job's status document (what is POSTed; ``job_document``), or
+    None if the job is gone (purged): its delivery is then given up. The runner's ``on_finished``
+    calls ``notify`` so that a finished job's webhook goes at once rather than at the next poll.
     """
 
     def __init__(
         self,
         store: JobStore,
-        document: Callable[[str], dict[str, Any] | None],
         settings: WebhookSettings,
+        document: Callable[[str], dict[str, Any] | None] | None = None,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.document = document
+        self.document = document or job_document(store)
         self.settings = settings
         self.clock = clock
         self._wake = asyncio.Event()
