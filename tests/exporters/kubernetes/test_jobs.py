@@ -11,7 +11,12 @@ from fixtures.cli import cli, failed, ok
 from modelbundle.bundler import StoredBundle
 from modelbundle.errors import ExportError
 from modelbundle.exporters.docker._dockerfile import JOBS_DIR as DOCKER_JOBS_DIR
-from modelbundle.exporters.kubernetes import KubernetesOptions, export_kubernetes, kubernetes_versions, validate_manifest
+from modelbundle.exporters.kubernetes import (
+    KubernetesOptions,
+    export_kubernetes,
+    kubernetes_versions,
+    validate_manifest,
+)
 
 from .conftest import IMAGE, Built, read_manifests
 

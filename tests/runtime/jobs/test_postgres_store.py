@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,20 @@ def database(postgres: PostgresCluster) -> str:
     return postgres.new_database()
 
 
+_OPENED: list[PostgresJobStore] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def _store(url: str, **kwargs: object) -> PostgresJobStore:
-    return PostgresJobStore(url, **kwargs)  # type: ignore[arg-type]
+    store = PostgresJobStore(url, **kwargs)  # type: ignore[arg-type]
+    _OPENED.append(store)
+    return store
 
 
 def test_two_stores_starting_at_once_both_make_or_find_the_schema(database: str) -> None:
@@ -47,8 +60,6 @@ def test_two_stores_starting_at_once_both_make_or_find_the_schema(database: str)
     assert errors == []
     job, _ = stores[0].submit(NewJob("predict", b"{}", "application/json"))
     assert all(store.get(job.id) == job for store in stores)
-    for store in stores:
-        store.close()
 
 
 def test_concurrent_claims_from_two_replicas_hand_out_each_job_once(database: str) -> None:
@@ -70,8 +81,6 @@ def test_concurrent_claims_from_two_replicas_hand_out_each_job_once(database: st
     assert max(counts.values()) == 1
     assert {owner[0] for owner, _ in claimed} == {"a", "b"}, "one replica claimed everything"
     assert all(second.get(job_id).attempts == 1 for job_id in submitted)  # type: ignore[union-attr]
-    first.close()
-    second.close()
 
 
 def test_only_a_job_whose_lease_ran_out_is_requeued_and_out_of_attempts_it_fails(database: str) -> None:
@@ -93,12 +102,12 @@ def test_only_a_job_whose_lease_ran_out_is_requeued_and_out_of_attempts_it_fails
     assert other.finish(orphan.id, "dead", result=b"late") is False
 
     assert live.claim("live", ["predict"]).attempts == 2  # type: ignore[union-attr]
-    assert other.requeue_stale(time.time() + 1, max_attempts=2) == (0, 2)
+    # now both leases run out: the job on its first attempt goes back, the one on its last fails
+    assert other.requeue_stale(time.time() + 1, max_attempts=2) == (1, 1)
+    assert live.get(kept.id).status is JobStatus.QUEUED  # type: ignore[union-attr]
     failed = live.get(orphan.id)
     assert failed is not None and failed.status is JobStatus.FAILED and "2" in (failed.error or "")
     assert [d.url for d in live.deliveries(orphan.id)] == ["http://127.0.0.1:9/hook"]
-    live.close()
-    other.close()
 
 
 def test_large_payloads_live_in_the_blob_store_and_go_with_the_job(database: str, tmp_path: Path) -> None:
@@ -118,8 +127,6 @@ def test_large_payloads_live_in_the_blob_store_and_go_with_the_job(database: str
     assert store.purge(time.time() + 1) == 1
     assert blobs.list_keys("jobs") == [] and reader.get(job.id) is None
     assert reader.get(small.id) is not None, "a queued job is never purged"
-    store.close()
-    reader.close()
 
 
 def test_one_idempotency_key_makes_one_job_across_replicas(database: str) -> None:
@@ -137,8 +144,6 @@ def test_one_idempotency_key_makes_one_job_across_replicas(database: str) -> Non
         thread.join()
     assert len({job_id for job_id, _ in answers}) == 1
     assert sorted(created for _, created in answers) == [False, False, False, True]
-    for store in stores:
-        store.close()
 
 
 def test_deliveries_are_leased_to_one_sender_and_recorded(database: str) -> None:
@@ -157,8 +162,6 @@ def test_deliveries_are_leased_to_one_sender_and_recorded(database: str) -> None
     (done,) = first.deliveries(job.id)
     assert (done.delivered, done.attempts, done.last_status) == (True, 2, 200)
     assert first.claim_deliveries(now + 3600, lease=60, limit=10) == []
-    first.close()
-    second.close()
 
 
 def test_an_unreachable_database_is_one_clear_error(postgres: PostgresCluster) -> None:

@@ -203,7 +203,7 @@ def plan(bundle: StoredBundle, options: KubernetesOptions) -> Plan:
     cores = parse_quantity(limits.get("cpu", requests["cpu"]), "cpu")
     # os.cpu_count() in a container is the node's: without this, BLAS would start one thread per node core
     blas_threads = max(1, int(cores / Decimal(options.workers)))
-    env = [
+    env: list[dict[str, Any]] = [
         {"name": "HOME", "value": HOME_DIR},  # where the home emptyDir is mounted, whatever the image says
         {"name": "MODELBUNDLE_HOST", "value": "0.0.0.0"},
         {"name": "MODELBUNDLE_PORT", "value": str(SERVER_PORT)},

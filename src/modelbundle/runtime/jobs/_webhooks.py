@@ -44,6 +44,7 @@ SIGNATURE_HEADER = "X-Modelbundle-Signature"
 TIMESTAMP_HEADER = "X-Modelbundle-Timestamp"
 SECRET_ENV = "MODELBUNDLE_WEBHOOK_SECRET"
 USER_AGENT = "modelbundle-webhooks"
+_RANDOM = random.Random()
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,8 @@ def sign(body: bytes, secret: str) -> str:
 def retry_delay(attempts: int, settings: WebhookSettings, rng: random.Random | None = None) -> float:
     """Seconds before the next try after ``attempts`` failed ones: doubling, capped, and jittered
     (half fixed, half random) so that targets coming back are not hit by every sender at once."""
-    ceiling = min(settings.max_delay, settings.base_delay * 2 ** max(attempts - 1, 0))
-    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+    ceiling = min(settings.max_delay, settings.base_delay * 2.0 ** max(attempts - 1, 0))
+    return ceiling / 2 + (rng or _RANDOM).uniform(0, ceiling / 2)
 
 
 def job_document(store: JobStore) -> Callable[[str], dict[str, Any] | None]:
