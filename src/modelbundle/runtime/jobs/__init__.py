@@ -23,6 +23,7 @@ from ._store import (
     NewJob,
     new_job_id,
 )
+from ._webhooks import start_webhooks, stop_webhooks
 
 __all__ = [
     "DEFAULT_INLINE_LIMIT",
@@ -42,4 +43,6 @@ __all__ = [
     "new_job_id",
     "prepare_jobs_for_workers",
     "status_document",
+    "start_webhooks",
+    "stop_webhooks",
 ]

@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._document import status_document
+from ._runner import JobRunner
 from ._store import Delivery, JobStore
 
 SIGNATURE_HEADER = "X-Modelbundle-Signature"
@@ -205,3 +206,19 @@ class WebhookSender:
         )  # fmt: skip
         self._wake.set()  # a slot is free
 
+
+
+def start_webhooks(store: JobStore | None, runner: JobRunner | None, secret: str | None) -> asyncio.Task[None] | None:
+    """The server's sender as a background task (None without jobs); its runner wakes it when a job ends."""
+    if store is None or runner is None:
+        return None
+    sender = WebhookSender(store, WebhookSettings(secret=secret))
+    runner.on_finished = lambda job_id: sender.notify()
+    return asyncio.create_task(sender.run(), name="modelbundle-webhooks")
+
+
+async def stop_webhooks(task: asyncio.Task[None] | None) -> None:
+    """Stop the sender: an attempt in flight is dropped, and its delivery is tried again after its lease."""
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
