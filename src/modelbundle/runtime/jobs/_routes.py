@@ -87,7 +87,8 @@ def job_routes(api: APIMethod, jobs: JobsService, config: ServeConfig) -> list[B
         encodings = unpack_result(packed)
         if media_type not in encodings:
             raise ModelError(f"the result of job {job.id} could not be encoded as {media_type} when it finished")
-        return Response(encodings[media_type], media_type=media_type)
+        # the header as given: Starlette would add a charset to text/* that the API's own route does not send
+        return Response(encodings[media_type], headers={"content-type": media_type})
 
     async def cancel(request: Request) -> Response:
         store, runner = jobs.require()
