@@ -1,8 +1,10 @@
 """Jobs benchmark: how fast jobs are submitted, and what running a call as a job adds to it.
 
-For each job store (``--store``, repeatable: ``sqlite``, the default, in a temporary
-``--jobs-dir``; or a ``postgresql://...`` URL passed to ``--jobs-url``), it serves the iris
-example with ``bundle serve`` in its own process on 127.0.0.1, then measures:
+For each job store (``--store``, repeatable: ``sqlite`` in a temporary ``--jobs-dir``;
+``postgresql``, a throwaway cluster of Debian's ``postgresql`` server that the benchmark starts
+on 127.0.0.1 in a temporary folder; or a ``postgresql://...`` URL of a running server; the
+default is ``sqlite`` and ``postgresql``, so one run compares them), it serves the iris example
+with ``bundle serve`` --jobs-dir/--jobs-url in its own process on 127.0.0.1, then measures:
 
 - **submit/s**: ``--jobs`` POSTs to ``/predict/jobs`` from ``--concurrency`` connections at once,
   each answered 202 (the job durably committed: SQLite ``synchronous=FULL``);
@@ -17,21 +19,33 @@ It prints one row per store and always exits 0: it measures, it does not gate.
 
     .venv/bin/python bench/jobs_bench.py [--jobs 500] [--concurrency 16] [--samples 50]
     .venv/bin/python bench/jobs_bench.py --store sqlite --store postgresql://user@127.0.0.1:5432/jobs
+
+The PostgreSQL rows need psycopg in this Python (``pip install 'modelbundle[postgres]'``) and,
+for the throwaway cluster, the server (``apt-get install postgresql``; as root it runs as the
+``postgres`` user). The throwaway cluster runs with fsync off, as the tests' does: its figures
+are the queue's cost, not the disk's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import glob
+import importlib.util
 import os
+import pwd
 import re
+import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +156,43 @@ def one_call(client: httpx.Client) -> float:
     return time.perf_counter() - started
 
 
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A PostgreSQL cluster in a temporary folder on 127.0.0.1 (as tests/fixtures/postgres.py makes
+    one); its URL. Stopped and removed at the end."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if not found:
+        sys.exit("no PostgreSQL server under /usr/lib/postgresql: apt-get install postgresql, or pass --store postgresql://...")
+    bin_dir = Path(found[-1]).parent
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    root = Path(tempfile.mkdtemp(prefix="modelbundle-jobs-bench-pg-"))
+    try:
+        if run_as:  # PostgreSQL refuses to run as root
+            user = pwd.getpwnam("postgres")
+            os.chown(root, user.pw_uid, user.pw_gid)
+        data = root / "data"
+        subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync"],
+                       check=True, capture_output=True)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root}"
+                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "-o", options,
+                        "start"], check=True, capture_output=True)
+        try:
+            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                           capture_output=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def measure(store: str, jobs: int, concurrency: int, samples: int) -> dict[str, Any]:
+    if store == "postgresql":
+        with throwaway_postgres() as url:
+            return measure(url, jobs, concurrency, samples)
     with tempfile.TemporaryDirectory(prefix="modelbundle-jobs-bench-") as tmp:
         args = ["--jobs-dir", tmp] if store == "sqlite" else ["--jobs-url", store]
         server = Server(args)
@@ -163,14 +213,18 @@ def measure(store: str, jobs: int, concurrency: int, samples: int) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--store", action="append", help="sqlite (default) or a postgresql:// URL; repeat for several")
+    parser.add_argument("--store", action="append",
+                        help="sqlite, postgresql (a throwaway cluster) or a postgresql:// URL; repeat for several [default: sqlite and postgresql]")
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--samples", type=int, default=50)
     options = parser.parse_args(argv)
     if not (IRIS_DIR / "model.joblib").is_file():
         subprocess.run([sys.executable, str(IRIS_DIR / "train.py")], cwd=REPO_ROOT, check=True)
-    rows = [measure(store, options.jobs, options.concurrency, options.samples) for store in options.store or ["sqlite"]]
+    stores = options.store or ["sqlite", "postgresql"]
+    if any(store.startswith("postgres") for store in stores) and importlib.util.find_spec("psycopg") is None:
+        sys.exit("the PostgreSQL rows need psycopg: pip install 'modelbundle[postgres]' (or pass --store sqlite)")
+    rows = [measure(store, options.jobs, options.concurrency, options.samples) for store in stores]
     print(f"\n{options.jobs} jobs from {options.concurrency} connections; {options.samples} one-at-a-time samples (iris predict, 2 rows)")
     print(f"{'store':<12} {'submit/s':>9} {'done/s':>8} {'sync ms':>8} {'job ms':>8} {'overhead ms':>12}")
     for row in rows:
