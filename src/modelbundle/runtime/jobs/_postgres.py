@@ -89,7 +89,7 @@ _JOB_COLUMNS = (
 )
 _DELIVERY_COLUMNS = "id, job_id, url, attempts, next_attempt_at, last_status, last_error, delivered, created_at"
 #: what a job finished by requeue_stale says, once it has used its attempts
-_OUT_OF_ATTEMPTS = "its server stopped while running it {attempts} time(s) (at most {max_attempts} attempts)"
+_OUT_OF_ATTEMPTS = "its server stopped while it ran, {attempts} times (--job-max-attempts {max_attempts})"
 
 
 def _job(row: dict[str, Any]) -> Job:
