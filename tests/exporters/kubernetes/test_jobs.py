@@ -17,6 +17,7 @@ from modelbundle.exporters.kubernetes import (
     kubernetes_versions,
     validate_manifest,
 )
+from modelbundle.runtime import ServeConfig
 
 from .conftest import IMAGE, Built, read_manifests
 
@@ -66,13 +67,24 @@ def test_a_jobs_url_secret_reaches_every_replica_as_the_jobs_url(
     assert "jobs-pvc.yaml" not in manifests and "hpa.yaml" in manifests  # replicas scale as usual
 
 
-def test_no_jobs_flag_no_jobs_objects(bundle: StoredBundle, tmp_path: Path) -> None:
+def test_without_a_jobs_flag_the_pods_serve_no_jobs(bundle: StoredBundle, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert "jobs-pvc.yaml" in _export(bundle, out, jobs_volume="1Gi")
     manifests = _export(bundle, out)  # again into the same directory: the stale claim goes
     assert "jobs-pvc.yaml" not in manifests
     _, container = _pod(manifests)
-    assert not any(item["name"].startswith("MODELBUNDLE_JOBS") for item in container["env"])
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    # a queue in the pod's emptyDir would go with the pod, and differ from replica to replica
+    assert not ServeConfig.resolve({}, env).jobs
+    assert "MODELBUNDLE_JOBS_DIR" not in env and "MODELBUNDLE_JOBS_URL" not in env
+
+
+@pytest.mark.parametrize("flags", [{"jobs_volume": "1Gi"}, {"jobs_url_secret": "db"}])
+def test_with_a_jobs_flag_the_server_keeps_jobs_on(bundle: StoredBundle, tmp_path: Path, flags: dict[str, Any]) -> None:
+    _, container = _pod(_export(bundle, tmp_path / "out", **flags))
+    env = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+    config = ServeConfig.resolve({}, env)
+    assert config.jobs and config.jobs_dir == env.get("MODELBUNDLE_JOBS_DIR")
 
 
 @pytest.mark.parametrize(

@@ -211,6 +211,10 @@ def plan(bundle: StoredBundle, options: KubernetesOptions) -> Plan:
         {"name": "MODELBUNDLE_GRACEFUL_TIMEOUT", "value": _number(options.graceful_timeout)},
         {"name": "MODELBUNDLE_BLAS_THREADS", "value": str(blas_threads)},
     ]
+    if options.jobs_volume is None and options.jobs_url_secret is None:
+        # the default queue would sit in the pod's emptyDir: lost with the pod, and one per replica
+        # (a job submitted to one pod unknown to the next), so no jobs rather than jobs that vanish
+        env.append({"name": "MODELBUNDLE_JOBS", "value": "false"})
     if options.jobs_volume is not None:
         env.append({"name": "MODELBUNDLE_JOBS_DIR", "value": JOBS_DIR})
     if options.jobs_url_secret is not None:
