@@ -169,3 +169,18 @@ def test_an_unreachable_database_is_one_clear_error(postgres: PostgresCluster) -
     with pytest.raises(ServeError, match=r"cannot reach the jobs database postgresql://postgres:\*\*\*@.*no_such_database") as info:
         _store(url)
     assert "secret" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_database_that_goes_away_is_one_clear_error_and_the_next_call_reconnects(database: str) -> None:
+    import psycopg
+
+    store = _store(database)
+    job, _ = store.submit(NewJob("predict", b"{}", "application/json"))
+    with psycopg.connect(database, autocommit=True) as admin:  # what a server restart does to open connections
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(ServeError, match=r"the jobs database postgresql://.* failed: ") as info:
+        store.get(job.id)
+    assert "\n" not in str(info.value)
+    assert store.get(job.id) == job

@@ -132,8 +132,7 @@ class PostgresJobStore(JobStore):
         try:
             return psycopg.connect(self.url, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT)
         except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ServeError(f"cannot reach the jobs database {_redacted(self.url)}: {reason}") from None
+            raise ServeError(f"cannot reach the jobs database {_redacted(self.url)}: {_first_line(exc)}") from None
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -142,11 +141,19 @@ class PostgresJobStore(JobStore):
             conn = self._idle.pop() if self._idle else None
         if conn is None or conn.closed:
             conn = self._connect()
+        import psycopg
+
         broken = True
         try:
             with conn.transaction(), conn.cursor() as cur:
                 yield cur
             broken = False
+        except psycopg.OperationalError as exc:  # the server went away or restarted: one line, and new connections next time
+            with self._lock:
+                stale, self._idle = self._idle, []
+            for other in stale:
+                other.close()
+            raise ServeError(f"the jobs database {_redacted(self.url)} failed: {_first_line(exc)}") from exc
         finally:
             with self._lock:
                 if broken or self._closed or len(self._idle) >= POOL_SIZE:
@@ -408,6 +415,11 @@ def _add_delivery(cur: Any, job_id: str, callback_url: str | None, now: float) -
             "INSERT INTO modelbundle_job_deliveries (id, job_id, url, next_attempt_at, created_at) VALUES (%s, %s, %s, %s, %s)",
             (uuid.uuid4().hex, job_id, callback_url, now, now),
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _redacted(url: str) -> str:
