@@ -132,14 +132,18 @@ class JobsService:
         if self.webhooks is not None:
             self.webhooks.start()
 
-    async def stop(self, timeout: float) -> None:
+    async def stop(self, timeout: float, *, inline: bool = False) -> None:
+        """Drain the runner, stop the sender, close the store; ``inline``: no threads (interpreter exit)."""
         if self.runner is not None:
-            await self.runner.stop(timeout)
+            await self.runner.stop(timeout, inline=inline)
             self.runner = None
         if self.webhooks is not None:
             await self.webhooks.stop()
             self.webhooks = None
-        await asyncio.to_thread(self.close)
+        if inline:
+            self.close()
+        elif self.store is not None or self._lock is not None:
+            await asyncio.to_thread(self.close)
 
     def close(self) -> None:
         if self.store is not None:
