@@ -181,3 +181,16 @@ def test_a_jobs_dir_that_cannot_be_made_is_a_one_line_error(tmp_path: Path, serv
         assert server.wait() != 0
         assert f"cannot use {blocker / 'jobs'} as the jobs directory" in server.stderr
         assert "Traceback" not in server.stderr
+
+
+def test_several_workers_share_one_jobs_dir_and_run_each_job_once(tmp_path: Path, serve_in_subprocess: Any) -> None:
+    args = ("--jobs-dir", str(tmp_path / "jobs"), "--workers", "2")
+    with serve_in_subprocess("slow.py:Slow", *args) as server:
+        ids = submit_all(server.url, "/asleep/jobs", [{"seconds": 0.05} for _ in range(40)])
+        jobs = wait_until_all_finished(server, "asleep", len(ids))
+        assert sorted(job["id"] for job in jobs) == sorted(ids)
+        assert {(job["status"], job["attempts"]) for job in jobs} == {("succeeded", 1)}
+        # the parent holds the folder for its workers: a second server is refused
+        with serve_in_subprocess("slow.py:Slow", "--jobs-dir", str(tmp_path / "jobs"), ready=False) as second:
+            assert second.wait() != 0 and "is in use by another server" in second.stderr
+        assert server.stop() == 0

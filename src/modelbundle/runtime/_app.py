@@ -176,11 +176,12 @@ class ServiceApp:
     async def _set_up(self, service: Service) -> None:
         # a wrong --default-api fails before the artifacts load, not after
         default = default_api(self.service_cls.__apis__, self.config.default_api) if self.config.sagemaker else None
-        try:  # a bad --jobs-dir fails before the artifacts load too
-            await asyncio.to_thread(self.jobs.open)
-        except ModelbundleError as exc:
-            self.startup_error = exc
-            raise
+        if self.config.jobs:
+            try:  # a bad --jobs-dir fails before the artifacts load too
+                await asyncio.to_thread(self.jobs.open)
+            except ModelbundleError as exc:
+                self.startup_error = exc
+                raise
         if self._load_artifacts is not None:
             try:
                 bind_artifacts(service, await asyncio.to_thread(self._load_artifacts))
@@ -222,7 +223,7 @@ class ServiceApp:
         assert self._invokers is not None
         await stop_webhooks(self._webhooks)  # an unsent webhook stays in the store for the next start
         # jobs first: running ones get the graceful timeout, then go back to the queue
-        await self.jobs.stop(self.config.graceful_timeout)
+        await self.jobs.stop(self.config.graceful_timeout, inline=self.hooks_inline)
         try:  # uvicorn already waited graceful_timeout for requests; a stuck model must not hang the exit
             await asyncio.wait_for(self._invokers.close(), self.config.graceful_timeout + 1)
         except TimeoutError:

@@ -180,7 +180,7 @@ class LambdaHandler:
 def lambda_config() -> ServeConfig:
     """Serving settings for Lambda: ``MODELBUNDLE_*`` variables apply as for ``bundle serve``.
 
-    By default batching is off and access logs too: an execution environment
+    Jobs are always off; by default batching is off and access logs too: an execution environment
     gets one event at a time, so there is never a second request to batch with,
     and Lambda logs every invocation itself.
     """
@@ -190,4 +190,7 @@ def lambda_config() -> ServeConfig:
     for name, value in (("batching", False), ("access_log", False)):
         if not os.environ.get(f"MODELBUNDLE_{name.upper()}"):
             flags[name] = value
+    # no jobs, whatever the environment says: Lambda freezes the process between events, so a
+    # job runner would never run, and its filesystem outlives no execution environment
+    flags["jobs"] = False
     return ServeConfig.resolve(flags)

@@ -91,8 +91,11 @@ class JobRunner:
         task.cancel()
         return True
 
-    async def stop(self, timeout: float) -> None:
-        """Drain: claim nothing more, give running jobs ``timeout`` seconds, hand the rest back to the queue."""
+    async def stop(self, timeout: float, *, inline: bool = False) -> None:
+        """Drain: claim nothing more, give running jobs ``timeout`` seconds, hand the rest back to the queue.
+
+        ``inline``: call the store on this thread (at interpreter exit, thread pools take no work).
+        """
         self._stopping = True
         self._wake.set()
         running = list(self._running.values())
@@ -104,14 +107,16 @@ class JobRunner:
         for task in self._slots:
             task.cancel()
         await asyncio.gather(*self._slots, return_exceptions=True)
-        requeued = await asyncio.to_thread(self.store.requeue_owned, self.owner)
+        if inline:
+            requeued = self.store.requeue_owned(self.owner)
+        else:
+            requeued = await asyncio.to_thread(self.store.requeue_owned, self.owner)
         if requeued:
             logger.warning("%d running job(s) did not finish within the graceful timeout; re-queued", requeued)
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        await self._flush_progress()
 
     # -- slots --------------------------------------------------------------------------
     async def _slot(self) -> None:

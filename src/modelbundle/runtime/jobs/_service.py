@@ -18,9 +18,12 @@ copy of a service on one machine, a read-only home). A folder given with --jobs-
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import logging
 import math
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from ...errors import ModelbundleError, Overloaded, ServeError
 from ...service_base import APIMethod
@@ -34,6 +37,22 @@ from ._store import JobStore
 logger = logging.getLogger("modelbundle.jobs")
 #: a worker's or replica's running jobs go back to the queue after it has not beaten this long
 STALE_AFTER_SECONDS = 30.0
+#: the webhook sender, "module:class"; built as ``cls(store, secret)`` (``_webhooks.py``)
+WEBHOOK_SENDER = "modelbundle.runtime.jobs._webhooks:WebhookSender"
+
+
+class WebhookSender(Protocol):
+    """Sends the deliveries the store records (``JobStore.claim_deliveries``), on its own tasks:
+    never blocking the runner, health or cancellation."""
+
+    def start(self) -> None:
+        """Begin sending (called on the event loop, once the runner runs)."""
+
+    def wake(self, job_id: str) -> None:
+        """``job_id`` just finished or was cancelled: its delivery (if any) is due now."""
+
+    async def stop(self) -> None:
+        """Stop sending; undelivered deliveries stay in the store for the next start."""
 
 
 def job_apis(apis: Mapping[str, APIMethod]) -> list[APIMethod]:
@@ -71,6 +90,7 @@ class JobsService:
         self._may_claim = may_claim
         self.store: JobStore | None = None
         self.runner: JobRunner | None = None
+        self.webhooks: WebhookSender | None = None
         self._lock: DirectoryLock | None = None
         #: why jobs are off, for the 503 the job routes answer
         self.off_reason = "jobs are off (--no-jobs)" if not config.jobs else "the service is not ready"
@@ -105,14 +125,25 @@ class JobsService:
             ttl=config.job_ttl,
             stale_after=STALE_AFTER_SECONDS if shared else None,
         )
-        self.runner = JobRunner(self.store, apis, settings, may_claim=self._may_claim)
+        self.webhooks = _webhook_sender(self.store, config.webhook_secret)
+        on_finished = self.webhooks.wake if self.webhooks is not None else (lambda job_id: None)
+        self.runner = JobRunner(self.store, apis, settings, may_claim=self._may_claim, on_finished=on_finished)
         self.runner.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
 
-    async def stop(self, timeout: float) -> None:
+    async def stop(self, timeout: float, *, inline: bool = False) -> None:
+        """Drain the runner, stop the sender, close the store; ``inline``: no threads (interpreter exit)."""
         if self.runner is not None:
-            await self.runner.stop(timeout)
+            await self.runner.stop(timeout, inline=inline)
             self.runner = None
-        await asyncio.to_thread(self.close)
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+            self.webhooks = None
+        if inline:
+            self.close()
+        elif self.store is not None or self._lock is not None:
+            await asyncio.to_thread(self.close)
 
     def close(self) -> None:
         if self.store is not None:
@@ -127,6 +158,15 @@ class JobsService:
         if self.store is None or self.runner is None:
             raise Overloaded(self.off_reason, headers={"Retry-After": "1"})
         return self.store, self.runner
+
+
+def _webhook_sender(store: JobStore, secret: str | None) -> WebhookSender | None:
+    """The sender, once its module is there (it is written beside this one, separately)."""
+    module_name, _, class_name = WEBHOOK_SENDER.partition(":")
+    if importlib.util.find_spec(module_name) is None:
+        return None
+    sender: WebhookSender = getattr(importlib.import_module(module_name), class_name)(store, secret)
+    return sender
 
 
 def _requeue_orphans(store: JobStore, max_attempts: int) -> None:
