@@ -50,7 +50,7 @@ from ._oip import OpenInference
 from ._sagemaker import INVOCATIONS_PATH, PING_PATH, Invocations, default_api
 from ._state import ServerState
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .jobs import JobsService, add_job_paths, job_apis, job_routes, start_webhooks, stop_webhooks
+from .jobs import JobsService, add_job_paths, job_apis, job_routes
 
 logger = logging.getLogger("modelbundle.server")
 REQUEST_ID_KEY = "modelbundle.request_id"
@@ -91,7 +91,6 @@ class ServiceApp:
         #: why startup failed, when it is something to tell the user in one line
         self.startup_error: ModelbundleError | None = None
         self._invokers: Invokers | None = None
-        self._webhooks: asyncio.Task[None] | None = None
         self._endpoints: dict[str, ASGIApp] = {}
         self.openapi = build_openapi(service_cls, version)
         self.oip = OpenInference(service_cls, state)
@@ -202,7 +201,6 @@ class ServiceApp:
             self._endpoints[INVOCATIONS_PATH] = Invocations(by_name, default, self.state)
         # jobs call the endpoints' invoke, so a batchable API's jobs join its batcher
         self.jobs.start({api.name: (api, invokes[api.name]) for api in job_apis(self.service_cls.__apis__)})
-        self._webhooks = start_webhooks(self.jobs.store, self.jobs.runner, self.config.webhook_secret)
 
     async def _start_in_background(self, service: Service) -> None:
         try:
@@ -221,7 +219,6 @@ class ServiceApp:
     async def _stop(self, service: Service) -> None:
         self.state.mark_stopping()
         assert self._invokers is not None
-        await stop_webhooks(self._webhooks)  # an unsent webhook stays in the store for the next start
         # jobs first: running ones get the graceful timeout, then go back to the queue
         await self.jobs.stop(self.config.graceful_timeout, inline=self.hooks_inline)
         try:  # uvicorn already waited graceful_timeout for requests; a stuck model must not hang the exit

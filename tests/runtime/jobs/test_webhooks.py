@@ -93,12 +93,13 @@ async def _until(condition: Any) -> None:
 def test_a_target_down_at_first_gets_the_signed_callback_later(store: PostgresJobStore) -> None:
     port = _unused_port()  # nothing listens there yet: connections are refused
     job_id = _finished_job(store, f"http://127.0.0.1:{port}/hook?from=test")
-    settings = WebhookSettings(secret=SECRET, base_delay=0.05, max_delay=0.2, poll_interval=0.05)
+    settings = WebhookSettings(base_delay=0.05, max_delay=0.2, poll_interval=0.05)
     receiver: Receiver | None = None
 
     async def scenario() -> None:
         nonlocal receiver
-        sender = asyncio.create_task(WebhookSender(store, settings).run())
+        sender = WebhookSender(store, SECRET, settings=settings)  # as the jobs service makes and drives it
+        sender.start()
         try:
             await _until(lambda: store.deliveries(job_id)[0].attempts >= 2)
             refused = store.deliveries(job_id)[0]
@@ -107,8 +108,7 @@ def test_a_target_down_at_first_gets_the_signed_callback_later(store: PostgresJo
             receiver = Receiver(port, [503])  # up, but failing once more
             await _until(lambda: store.deliveries(job_id)[0].delivered)
         finally:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
+            await sender.stop()
 
     try:
         asyncio.run(scenario())
@@ -137,7 +137,7 @@ def test_a_hanging_target_holds_up_no_other_delivery(store: PostgresJobStore) ->
     settings = WebhookSettings(timeout=600, poll_interval=0.05)
 
     async def scenario() -> None:
-        sender = asyncio.create_task(WebhookSender(store, settings, _document(store)).run())
+        sender = asyncio.create_task(WebhookSender(store, settings=settings, document=_document(store)).run())
         try:
             await _until(lambda: store.deliveries(fine)[0].delivered)
         finally:
@@ -151,6 +151,7 @@ def test_a_hanging_target_holds_up_no_other_delivery(store: PostgresJobStore) ->
         hanging.close()
     assert store.deliveries(stuck)[0].attempts == 0, "the hanging attempt was still in flight"
     assert [json.loads(body)["id"] for _, body, _ in receiver.received] == [fine]
+    assert "X-Modelbundle-Signature" not in receiver.received[0][0], "signed without a secret"
 
 
 def test_an_answer_that_is_not_http_is_a_failed_attempt_not_a_crash() -> None:

@@ -23,7 +23,6 @@ from ._store import (
     NewJob,
     new_job_id,
 )
-from ._webhooks import start_webhooks, stop_webhooks
 
 __all__ = [
     "DEFAULT_INLINE_LIMIT",
@@ -43,6 +42,4 @@ __all__ = [
     "new_job_id",
     "prepare_jobs_for_workers",
     "status_document",
-    "start_webhooks",
-    "stop_webhooks",
 ]

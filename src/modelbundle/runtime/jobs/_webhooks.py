@@ -38,7 +38,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._document import status_document
-from ._runner import JobRunner
 from ._store import Delivery, JobStore
 
 SIGNATURE_HEADER = "X-Modelbundle-Signature"
@@ -50,9 +49,8 @@ _RANDOM = random.Random()
 
 @dataclass(frozen=True)
 class WebhookSettings:
-    """How deliveries are signed and retried."""
+    """How deliveries are retried."""
 
-    secret: str | None = None
     #: the first retry waits about this long; each next one twice as long, up to ``max_delay``
     base_delay: float = 2.0
     max_delay: float = 600.0
@@ -63,6 +61,9 @@ class WebhookSettings:
     poll_interval: float = 1.0
     #: deliveries in flight at once, per server
     concurrency: int = 16
+
+
+DEFAULT_SETTINGS = WebhookSettings()
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -136,33 +137,48 @@ async def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -
 
 
 class WebhookSender:
-    """The background task that sends due deliveries; ``run()`` until cancelled.
+    """The background task that sends due deliveries: ``start()`` on the event loop, ``stop()`` at the end.
 
-    ``document(job_id)`` gives the job's status document (what is POSTed; ``job_document``), or
-    None if the job is gone (purged): its delivery is then given up. The runner's ``on_finished``
-    calls ``notify`` so that a finished job's webhook goes at once rather than at the next poll.
+    Made by the jobs service as ``WebhookSender(store, secret)`` (``_service.py``); the runner
+    calls ``wake(job_id)`` when a job ends, so its webhook goes at once rather than at the next
+    poll. ``document(job_id)`` gives what is POSTed (default: the job's status document), or None
+    once the job is gone (purged): its delivery is then given up.
     """
 
     def __init__(
         self,
         store: JobStore,
-        settings: WebhookSettings,
-        document: Callable[[str], dict[str, Any] | None] | None = None,
+        secret: str | None = None,
         *,
+        settings: WebhookSettings = DEFAULT_SETTINGS,
+        document: Callable[[str], dict[str, Any] | None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.document = document or job_document(store)
+        self.secret = secret
         self.settings = settings
+        self.document = document or job_document(store)
         self.clock = clock
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
 
-    def notify(self) -> None:
-        """A job just finished: look for due deliveries now rather than at the next poll."""
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="modelbundle-webhooks")
+
+    def wake(self, job_id: str) -> None:
+        """A job just ended: look for due deliveries now rather than at the next poll."""
         self._wake.set()
 
+    async def stop(self) -> None:
+        """Stop sending: an attempt in flight is dropped, and its delivery tried again after its lease."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
     async def run(self) -> None:
+        """Send due deliveries until cancelled (``start`` runs it as a task)."""
         try:
             while True:
                 free = self.settings.concurrency - len(self._in_flight)
@@ -191,10 +207,11 @@ class WebhookSender:
             return
         body = json.dumps(document, separators=(",", ":")).encode()
         headers = {TIMESTAMP_HEADER: str(int(self.clock()))}
-        if self.settings.secret:
-            headers[SIGNATURE_HEADER] = sign(body, self.settings.secret)
+        if self.secret:
+            headers[SIGNATURE_HEADER] = sign(body, self.secret)
         outcome = await post(delivery.url, body, headers, self.settings.timeout)
         now = self.clock()
+        # delivered: the time it was (the status document's delivered_at); else when to try again
         next_attempt_at: float | None = now
         if not outcome.delivered:
             next_attempt_at = now + retry_delay(delivery.attempts + 1, self.settings)
@@ -205,20 +222,3 @@ class WebhookSender:
             delivered=outcome.delivered, next_attempt_at=next_attempt_at,
         )  # fmt: skip
         self._wake.set()  # a slot is free
-
-
-
-def start_webhooks(store: JobStore | None, runner: JobRunner | None, secret: str | None) -> asyncio.Task[None] | None:
-    """The server's sender as a background task (None without jobs); its runner wakes it when a job ends."""
-    if store is None or runner is None:
-        return None
-    sender = WebhookSender(store, WebhookSettings(secret=secret))
-    runner.on_finished = lambda job_id: sender.notify()
-    return asyncio.create_task(sender.run(), name="modelbundle-webhooks")
-
-
-async def stop_webhooks(task: asyncio.Task[None] | None) -> None:
-    """Stop the sender: an attempt in flight is dropped, and its delivery is tried again after its lease."""
-    if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
