@@ -139,6 +139,8 @@ class JobRunner:
             except asyncio.CancelledError:
                 if not task.done():
                     raise
+            except Exception:  # the store failed while finishing: the slot carries on with the next job
+                logger.exception("job %s could not be finished; it is re-run when the queue is next recovered", job.id)
             finally:
                 if task.done():
                     self._running.pop(job.id, None)
