@@ -27,6 +27,7 @@ import httpx
 import pytest
 import uvicorn
 
+from fixtures.postgres import postgres  # noqa: F401  (a session fixture: this session's PostgreSQL cluster)
 from fixtures.servers import START_TIMEOUT, STOP_TIMEOUT, ProcessServer, RunningServer
 from modelbundle.runtime import ServeConfig, ServiceApp, create_app
 from modelbundle.service_base import Service

@@ -61,6 +61,23 @@ def test_serve_translates_every_flag(runner: CliRunner, serve: mock.MagicMock) -
     serve.assert_called_once_with("pkg.mod:Svc", expected)
 
 
+def test_serve_translates_the_job_flags(runner: CliRunner, serve: mock.MagicMock) -> None:
+    args = [
+        "serve", "m:S", "--jobs-dir", "/srv/jobs", "--job-max-attempts", "5", "--job-ttl", "12h",
+        "--job-concurrency", "2", "--webhook-secret", "s3cret",
+    ]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    config = serve.call_args.args[1]
+    assert (config.jobs, config.jobs_dir, config.job_max_attempts, config.job_ttl, config.job_concurrency) == (
+        True, "/srv/jobs", 5, 12 * 3600.0, 2,
+    )
+    assert config.webhook_secret == "s3cret"
+    off = runner.invoke(main, ["serve", "m:S", "--no-jobs", "--jobs-url", "postgresql://db/jobs"])
+    assert off.exit_code == 0 and serve.call_args.args[1].jobs is False
+    assert serve.call_args.args[1].jobs_url == "postgresql://db/jobs"
+
+
 def test_every_config_field_has_a_flag() -> None:
     serve_command = main.commands["serve"]
     flags = {param.name for param in serve_command.params} - {"target"}

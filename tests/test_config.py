@@ -149,3 +149,25 @@ def test_blas_threads_default_stays_off_when_the_environment_sets_a_thread_count
 def test_blas_threads_flag_wins_over_env() -> None:
     config = ServeConfig.resolve({"blas_threads": 5}, env={"MODELBUNDLE_BLAS_THREADS": "2", "OMP_NUM_THREADS": "3"})
     assert config.blas_threads == 5
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("7d", 7 * 86400.0), ("12h", 43200.0), ("30m", 1800.0), ("1.5s", 1.5), ("90", 90.0)])
+def test_job_ttl_takes_durations_from_flag_and_env(text: str, seconds: float) -> None:
+    assert ServeConfig.resolve({"job_ttl": text}, env={}).job_ttl == seconds
+    assert ServeConfig.resolve({}, env={"MODELBUNDLE_JOB_TTL": text}).job_ttl == seconds
+
+
+def test_job_settings_default_and_bad_ones_name_their_source() -> None:
+    config = ServeConfig.resolve({}, env={})
+    assert (config.jobs, config.job_max_attempts, config.job_concurrency, config.job_ttl) == (True, 3, 4, 7 * 86400.0)
+    with pytest.raises(ServeError, match=r"--job-ttl: .*not a duration: 'soon'"):
+        ServeConfig.resolve({"job_ttl": "soon"}, env={})
+    with pytest.raises(ServeError, match="MODELBUNDLE_JOB_MAX_ATTEMPTS"):
+        ServeConfig.resolve({}, env={"MODELBUNDLE_JOB_MAX_ATTEMPTS": "0"})
+    with pytest.raises(ServeError, match="--jobs-dir and --jobs-url cannot be combined"):
+        ServeConfig.resolve({"jobs_dir": "/tmp/j", "jobs_url": "postgresql://x"}, env={})
+
+
+def test_secrets_stay_out_of_the_config_repr() -> None:
+    config = ServeConfig.resolve({"webhook_secret": "s3cret", "jobs_url": "postgresql://u:pw@h/db"}, env={})
+    assert "s3cret" not in repr(config) and "pw@" not in repr(config)

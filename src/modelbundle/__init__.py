@@ -17,6 +17,7 @@ no numpy, pydantic, uvicorn or docker.
 from __future__ import annotations
 
 from ._bundles import list_bundles, load
+from ._job_context import JobContext, current_job
 from ._version import __version__
 from .adapters import DType, Shape
 from .errors import DefinitionError, InvalidInput, ModelbundleError
@@ -30,6 +31,9 @@ __all__ = [
     # annotating inputs
     "DType",
     "Shape",
+    # inside an API run as a job
+    "current_job",
+    "JobContext",
     # using built bundles from Python
     "load",
     "list_bundles",

@@ -18,6 +18,7 @@
         ├── InvalidInput       422: parsed, but a field is missing or of the wrong type or shape
         ├── NotFound           404: no such route
         ├── MethodNotAllowed   405: the route exists, the method does not
+        ├── JobNotFinished     409: a job's result was asked for before it succeeded
         ├── PayloadTooLarge    413: the body is above the server's limit
         ├── UnsupportedMediaType 415: the API does not take bodies of this Content-Type
         ├── Overloaded         503: the server cannot meet the latency budget; retry later
@@ -45,6 +46,7 @@ __all__ = [
     "ImportTargetError",
     "IntegrityError",
     "InvalidInput",
+    "JobNotFinished",
     "MethodNotAllowed",
     "ModelError",
     "ModelbundleError",
@@ -166,6 +168,13 @@ class MethodNotAllowed(RequestError):
 
     status_code = 405
     error_type = "method_not_allowed"
+
+
+class JobNotFinished(RequestError):
+    """A job's result was asked for before the job succeeded; the message gives its status."""
+
+    status_code = 409
+    error_type = "job_not_finished"
 
 
 class PayloadTooLarge(RequestError):

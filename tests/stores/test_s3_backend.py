@@ -261,3 +261,12 @@ def test_a_malformed_endpoint_url_is_refused_up_front(monkeypatch: pytest.Monkey
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with pytest.raises(RemoteStoreError, match=r"'localhost:9000' is not a usable S3 endpoint URL"):
         S3Backend("bucket", endpoint_url="localhost:9000")  # no scheme
+
+
+def test_delete_removes_one_object_and_a_missing_one_is_no_error(moto_s3: MotoS3) -> None:
+    backend = _backend(moto_s3, "jobs-blobs")
+    backend.put_bytes("jobs/a/result", b"1")
+    backend.put_bytes("jobs/a/body", b"2")
+    backend.delete("jobs/a/result")
+    backend.delete("jobs/a/result")  # again: already gone
+    assert moto_s3.keys() == ["jobs-blobs/jobs/a/body"]

@@ -63,6 +63,10 @@ def _run(kind: str, ref: str, output: Path, validate: bool | None, flags: dict[s
 @click.command(name="kubernetes")
 @_manifest_options
 @click.option("--replicas", type=int, default=None, help="A fixed number of replicas instead of autoscaling.")
+@click.option("--jobs-volume", default=None, metavar="SIZE",
+              help="A PersistentVolumeClaim of SIZE (e.g. 10Gi) for the jobs queue, at /var/lib/modelbundle/jobs; one replica.")
+@click.option("--jobs-url-secret", default=None, metavar="NAME[:KEY]",
+              help="The jobs queue on PostgreSQL: its URL from this Secret's KEY [default key: url], for every replica.")
 def export_kubernetes(ref: str, output: Path, validate: bool | None, **flags: Any) -> None:
     """Write a Deployment, Service, HorizontalPodAutoscaler and PodDisruptionBudget for an image of the bundle."""
     _run("kubernetes", ref, output, validate, flags)

@@ -67,6 +67,16 @@ def server_options(func: F) -> F:
             "--model-dir", default=None,
             help="Load artifacts from this folder (an unpacked model.tar.gz of bundle export sagemaker) instead of the bundle.",
         ),
+        click.option("--jobs/--no-jobs", default=None, help="Serve every API as durable jobs too (POST <route>/jobs). [default: on]"),
+        click.option(
+            "--jobs-dir", default=None,
+            help="Folder of the SQLite job store (a volume in a container). [default: $MODELBUNDLE_HOME/jobs/<service>]",
+        ),
+        click.option("--jobs-url", default=None, help="postgresql://... : a job queue shared by several replicas, instead of --jobs-dir."),
+        click.option("--job-max-attempts", type=int, default=None, help="Runs a job may start before it fails. [default: 3]"),
+        click.option("--job-ttl", default=None, help="How long finished jobs are kept, e.g. 7d, 12h, 30m. [default: 7d]"),
+        click.option("--job-concurrency", type=int, default=None, help="Jobs run at once per worker. [default: 4]"),
+        click.option("--webhook-secret", default=None, help="Secret that signs job webhooks (HMAC-SHA256 of the body)."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -53,6 +53,7 @@ from ._state import ServerState
 from ._stream import StreamEndpoint
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from ._websocket import OpenSockets, WebSocketEndpoint, refuse_handshake
+from .jobs import JobsService, add_job_paths, job_apis, job_routes
 
 logger = logging.getLogger("modelbundle.server")
 REQUEST_ID_KEY = "modelbundle.request_id"
@@ -100,6 +101,9 @@ class ServiceApp:
         self.sockets = OpenSockets()
         self.openapi = build_openapi(service_cls, version)
         self.oip = OpenInference(service_cls, state)
+        self.jobs = JobsService(service_cls.name, config, may_claim=lambda: not state.draining)
+        if config.jobs:
+            add_job_paths(self.openapi, job_apis(service_cls.__apis__))
         #: called when setup() fails after the server started (SageMaker mode); the server sets it to stop itself
         self.on_startup_failure: Callable[[], None] = lambda: None
         #: run a sync teardown() on the event loop's thread rather than a worker thread: set when the
@@ -184,6 +188,9 @@ class ServiceApp:
     async def _start(self, service: Service) -> None:
         try:
             await self._set_up(service)
+        except BaseException:
+            self.jobs.close()  # the lock on the jobs folder goes with the failed start
+            raise
         finally:  # ready or failed, start-up is over
             _startup_gc.resume_after_startup()
         self.state.mark_ready()
@@ -193,6 +200,12 @@ class ServiceApp:
         # a wrong --default-api fails before the artifacts load, not after
         http_apis = {name: api for name, api in self.service_cls.__apis__.items() if not api.websocket}
         default = default_api(http_apis, self.config.default_api) if self.config.sagemaker else None
+        if self.config.jobs:
+            try:  # a bad --jobs-dir fails before the artifacts load too
+                await asyncio.to_thread(self.jobs.open)
+            except ModelbundleError as exc:
+                self.startup_error = exc
+                raise
         if self._load_artifacts is not None:
             try:
                 bind_artifacts(service, await asyncio.to_thread(self._load_artifacts))
@@ -202,7 +215,7 @@ class ServiceApp:
         await _call_hook(service.setup)
         self.service = service
         self._invokers = Invokers(service, self.config, self.metrics)
-        by_name = {}
+        by_name, invokes = {}, {}
         for api in self.service_cls.__apis__.values():
             if api.websocket:  # called once per socket, by its endpoint
                 self._websockets[api.route] = WebSocketEndpoint(
@@ -210,12 +223,15 @@ class ServiceApp:
                 )
                 continue
             invoke, metrics = self._invokers.build(api), self.metrics.for_api(api.name)
+            invokes[api.name] = invoke
             endpoint_cls = StreamEndpoint if api.streaming else APIEndpoint
             by_name[api.name] = self._endpoints[api.route] = endpoint_cls(api, invoke, metrics, self.config, self.state)
             # Open Inference Protocol infer paths share the invoke, so they join the same batcher
             self._endpoints.update(self.oip.endpoints(api, invoke, metrics, self.config))
         if default is not None:
             self._endpoints[INVOCATIONS_PATH] = Invocations(by_name, default, self.state)
+        # jobs call the endpoints' invoke, so a batchable API's jobs join its batcher
+        self.jobs.start({api.name: (api, invokes[api.name]) for api in job_apis(self.service_cls.__apis__)})
 
     async def _start_in_background(self, service: Service) -> None:
         try:
@@ -234,6 +250,8 @@ class ServiceApp:
     async def _stop(self, service: Service) -> None:
         self.state.mark_stopping()
         assert self._invokers is not None
+        # jobs first: running ones get the graceful timeout, then go back to the queue
+        await self.jobs.stop(self.config.graceful_timeout, inline=self.hooks_inline)
         try:  # uvicorn already waited graceful_timeout for requests; a stuck model must not hang the exit
             await asyncio.wait_for(self._invokers.close(), self.config.graceful_timeout + 1)
         except TimeoutError:
@@ -293,6 +311,9 @@ class ServiceApp:
         ]
         if self.config.sagemaker:
             routes += [Route(INVOCATIONS_PATH, not_ready, methods=["POST"]), Route(PING_PATH, ping, methods=["GET"])]
+        if self.config.jobs:
+            for api in job_apis(self.service_cls.__apis__):
+                routes += job_routes(api, self.jobs, self.config)
         routes += [
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),

@@ -23,12 +23,17 @@ DEFAULT_BODY_MIN_RATE = 1024
 DEFAULT_MAX_HEADER_SIZE = 64 * 1024
 DEFAULT_MAX_HEADERS = 100
 DEFAULT_THREADS = 4
+DEFAULT_JOB_MAX_ATTEMPTS = 3
+DEFAULT_JOB_TTL = 7 * 24 * 3600.0
+DEFAULT_JOB_CONCURRENCY = 4
 ENV_PREFIX = "MODELBUNDLE_"
 #: what --blas-threads sets; any of them already in the environment turns the default off
 MATH_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_size(value: str | int) -> int:
@@ -44,6 +49,16 @@ def parse_size(value: str | int) -> int:
     else:
         factor = _UNITS[unit.rstrip("b") if unit != "b" else "b"]
     return int(number * factor)
+
+
+def parse_duration(value: str | float) -> float:
+    """``"7d"``, ``"12h"``, ``"30m"``, ``"1.5s"`` or a number of seconds -> seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (try 7d, 12h, 30m or a number of seconds)")
+    return float(match.group(1)) * _SECONDS[(match.group(2) or "").lower()]
 
 
 class ServeConfig(BaseModel):
@@ -89,11 +104,30 @@ class ServeConfig(BaseModel):
     #: load the artifacts from this folder (an unpacked ``bundle export sagemaker`` model.tar.gz,
     #: e.g. /opt/ml/model) instead of from the bundle; names and kinds must match the bundle's
     model_dir: str | None = None
+    #: every API can also be run as a durable job (POST <route>/jobs; runtime/jobs/)
+    jobs: bool = True
+    #: the SQLite job store's folder; default $MODELBUNDLE_HOME/jobs/<service name>
+    jobs_dir: str | None = None
+    #: postgresql://... puts the job queue on PostgreSQL, shared by several replicas (instead of --jobs-dir)
+    jobs_url: str | None = Field(default=None, repr=False)
+    #: runs a job may start before it is failed (a server dying while it ran spends one)
+    job_max_attempts: int = Field(default=DEFAULT_JOB_MAX_ATTEMPTS, ge=1)
+    #: seconds a finished job and its result are kept (flags take 7d, 12h, 30m)
+    job_ttl: float = Field(default=DEFAULT_JOB_TTL, gt=0)
+    #: jobs run at once per worker
+    job_concurrency: int = Field(default=DEFAULT_JOB_CONCURRENCY, ge=1)
+    #: signs webhook bodies (HMAC-SHA256)
+    webhook_secret: str | None = Field(default=None, repr=False)
 
     @field_validator("max_body_size", "body_min_rate", "max_header_size", mode="before")
     @classmethod
     def _size(cls, value: Any) -> Any:
         return parse_size(value) if isinstance(value, str) else value
+
+    @field_validator("job_ttl", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
 
     @classmethod
     def resolve(cls, flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> ServeConfig:
@@ -119,6 +153,8 @@ class ServeConfig(BaseModel):
             raise ServeError(f"{sources.get(field, field)}: {error['msg']}") from None
         if config.reload and config.workers > 1:
             raise ServeError("--reload and --workers > 1 cannot be combined; reload runs one worker")
+        if config.jobs_dir is not None and config.jobs_url is not None:
+            raise ServeError("--jobs-dir and --jobs-url cannot be combined: the queue is in a folder (SQLite) or on PostgreSQL")
         if config.blas_threads is None and not any(name in env for name in MATH_THREAD_VARIABLES):
             config = config.model_copy(update={"blas_threads": max(1, (os.cpu_count() or 1) // (2 * config.workers))})
         return config

@@ -6,6 +6,7 @@ A streaming API's invoke answers with its items as an async iterator (``_stream_
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 from collections.abc import Callable
@@ -66,7 +67,10 @@ def _caller(method: Callable[..., Any], is_async: bool, pool: ThreadPoolExecutor
         return call_async
 
     async def call_in_thread(kwargs: dict[str, Any]) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(method, **kwargs))
+        # run_in_executor does not carry context variables: the caller's go along so that
+        # modelbundle.current_job() works in a sync API run as a job
+        call = functools.partial(contextvars.copy_context().run, method, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
 
     return call_in_thread
 

@@ -49,8 +49,15 @@ def serve(target: str, config: ServeConfig) -> None:
             run_worker(source, config, sock, ServerState())
         return
     from ._supervisor import Supervisor
+    from .jobs import prepare_jobs_for_workers
 
-    Supervisor(source.pinned_target, config, sock).run()
+    # the workers share one SQLite jobs folder: this process holds its lock and re-queues at start
+    config, jobs_lock = prepare_jobs_for_workers(config, source.service_cls.name)
+    try:
+        Supervisor(source.pinned_target, config, sock).run()
+    finally:
+        if jobs_lock is not None:
+            jobs_lock.release()
 
 
 def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, state: ServerState) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ._backend import BlobBackend
 from ._base import BaseStore, RemoteBundle, TransferReport
 from ._progress import TransferProgress
-from ._url import open_store, split_bundle_url
+from ._url import open_blob_backend, open_store, split_bundle_url
 
-__all__ = ["BaseStore", "RemoteBundle", "TransferProgress", "TransferReport", "open_store", "split_bundle_url"]
+__all__ = ["BaseStore", "BlobBackend", "RemoteBundle", "TransferProgress", "TransferReport", "open_blob_backend", "open_store", "split_bundle_url"]

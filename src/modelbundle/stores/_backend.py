@@ -40,3 +40,7 @@ class BlobBackend(ABC):
     @abstractmethod
     def list_keys(self, prefix: str) -> list[str]:
         """Every key under ``prefix`` (recursively), sorted."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove object ``key``; nothing happens if it does not exist."""

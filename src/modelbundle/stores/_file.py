@@ -64,6 +64,12 @@ class FileBackend(BlobBackend):
             return []
         return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file() and not p.name.startswith("."))
 
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise RemoteStoreError(f"cannot remove {self._path(key)}: {exc.strerror}") from None
+
     def _atomic(self, key: str) -> AbstractContextManager[BinaryIO]:
         return _atomic_write(self._path(key))
 

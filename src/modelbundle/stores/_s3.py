@@ -156,6 +156,10 @@ class S3Backend(BlobBackend):
                 raise
             return bytes(response["Body"].read())
 
+    def delete(self, key: str) -> None:
+        with self._translate_errors(key):  # S3 answers 204 for a key that is not there
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
     def list_keys(self, prefix: str) -> list[str]:
         # ``prefix`` names a directory, as in FileBackend: "bundles/a" must not list "bundles/ab/...".
         under = "/".join(part for part in (self.prefix, prefix.strip("/")) if part)

@@ -98,6 +98,19 @@ def test_get_routes_of_the_app_work_too(handler: LambdaHandler) -> None:
     assert (answer["statusCode"], json.loads(answer["body"])) == (200, {"status": "ready"})
 
 
+@pytest.mark.parametrize(("method", "path"), [("POST", "/add/jobs"), ("GET", "/add/jobs/0123abcd"), ("GET", "/greet/jobs/")])
+def test_jobs_are_refused_with_one_line_that_says_why(handler: LambdaHandler, method: str, path: str) -> None:
+    request = event("function-url.json", path, "{}", "application/json")
+    request["requestContext"]["http"]["method"] = method
+    answer = handler(request, SimpleNamespace(aws_request_id="job-1"))
+    assert answer["statusCode"] == 501
+    error = json.loads(answer["body"])["error"]
+    assert (error["type"], error["request_id"]) == ("not_implemented", "job-1")
+    assert "long-running server" in error["message"] and "\n" not in error["message"]
+    # a route that only starts like one is the app's as before
+    assert handler(event("function-url.json", "/add", '{"x": [1]}', "application/json"))["statusCode"] == 200
+
+
 def test_direct_invocations(handler: LambdaHandler) -> None:
     assert handler({"api": "add", "input": {"x": [1, 2]}}) == 3.0
     assert handler({"api": "greet", "input": "you"}) == "hello you"

@@ -81,6 +81,8 @@ def test_runs_as_non_root_becomes_healthy_and_stops_cleanly(session: ImageSessio
         denied = container.container.exec_run(["sh", "-c", "touch /opt/bundle/x || touch /opt/venv/x || echo denied"])
         assert b"denied" in denied.output
         assert container.container.exec_run(["touch", "/home/bundle/scratch"]).exit_code == 0
+        # and so is the directory a jobs volume is mounted on (README: docker run -v NAME:/var/lib/modelbundle/jobs)
+        assert container.container.exec_run(["touch", "/var/lib/modelbundle/jobs/scratch"]).exit_code == 0
         code, took = container.stop(grace=20)
         logs = container.logs
     assert code == 0, logs

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from ...runtime import ServeConfig, ServiceApp
 
 logger = logging.getLogger("modelbundle.lambda")
+#: why ``/<api>/jobs`` is refused here: the queue outlives the request, and an execution environment does not
+JOBS_REFUSAL = (
+    "jobs need a long-running server: Lambda freezes an execution environment between invocations, so a queued "
+    "job would never run; call the API directly here, or serve the bundle's image (bundle containerize)"
+)
 
 
 class LambdaHandler:
@@ -33,6 +38,7 @@ class LambdaHandler:
     def __init__(self, app: ServiceApp) -> None:
         self.app = app
         self.routes = {api.name: api.route for api in app.service_cls.__apis__.values()}
+        self._job_paths = tuple(route.rstrip("/") + "/jobs" for route in self.routes.values())
         self._loop = asyncio.new_event_loop()
         self._lifespan: asyncio.Task[None] | None = None
         self._lifespan_events: asyncio.Queue[dict[str, Any]] | None = None
@@ -70,6 +76,10 @@ class LambdaHandler:
 
     async def handle(self, request: HTTPRequest) -> HTTPResponse:
         """Run one request through the ASGI app."""
+        if self._is_jobs_path(request.path):
+            request_id = (request.header(b"x-request-id") or b"").decode("latin-1")
+            body = {"error": {"type": "not_implemented", "message": JOBS_REFUSAL, "request_id": request_id}}
+            return HTTPResponse(501, [(b"content-type", b"application/json")], json.dumps(body).encode())
         status = 500
         headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
@@ -102,6 +112,10 @@ class LambdaHandler:
         finally:
             finished.set()
         return HTTPResponse(status, headers, b"".join(chunks))
+
+    def _is_jobs_path(self, path: str) -> bool:
+        path = path.rstrip("/")
+        return any(path == jobs or path.startswith(jobs + "/") for jobs in self._job_paths)
 
     # -- lifespan ------------------------------------------------------------------------
     def start(self) -> None:
@@ -166,7 +180,7 @@ class LambdaHandler:
 def lambda_config() -> ServeConfig:
     """Serving settings for Lambda: ``MODELBUNDLE_*`` variables apply as for ``bundle serve``.
 
-    By default batching is off and access logs too: an execution environment
+    Jobs are always off; by default batching is off and access logs too: an execution environment
     gets one event at a time, so there is never a second request to batch with,
     and Lambda logs every invocation itself.
     """
@@ -176,4 +190,7 @@ def lambda_config() -> ServeConfig:
     for name, value in (("batching", False), ("access_log", False)):
         if not os.environ.get(f"MODELBUNDLE_{name.upper()}"):
             flags[name] = value
+    # no jobs, whatever the environment says: Lambda freezes the process between events, so a
+    # job runner would never run, and its filesystem outlives no execution environment
+    flags["jobs"] = False
     return ServeConfig.resolve(flags)

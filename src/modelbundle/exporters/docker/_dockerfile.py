@@ -36,6 +36,9 @@ BUNDLE_DIR = "/opt/bundle"
 USER_NAME = "bundle"
 USER_ID = 10001
 HOME_DIR = f"/home/{USER_NAME}"
+#: a directory the server user owns, for a volume that keeps the jobs queue (`--jobs-dir`): a named
+#: volume mounted there starts with its owner, so the non-root server can write to it
+JOBS_DIR = "/var/lib/modelbundle/jobs"
 DEFAULT_PORT = 3000
 #: on the builder stage's images (never run): docker image prune --filter label=ai.modelbundle.stage=builder
 BUILDER_LABEL = "ai.modelbundle.stage"
@@ -119,8 +122,8 @@ def builder_stage(base_image: str, python: str, has_debs: bool = False) -> list[
     make_user = (
         f"useradd --uid {USER_ID} --user-group --no-create-home --home-dir {HOME_DIR} "
         f"--shell /usr/sbin/nologin {USER_NAME}; "
-        f"mkdir -p /out/etc /out{HOME_DIR}; cp /etc/passwd /etc/group /out/etc/; "
-        f"chown {USER_ID}:{USER_ID} /out{HOME_DIR}; "
+        f"mkdir -p /out/etc /out{HOME_DIR} /out{JOBS_DIR}; cp /etc/passwd /etc/group /out/etc/; "
+        f"chown {USER_ID}:{USER_ID} /out{HOME_DIR} /out{JOBS_DIR}; "
     )
     return [
         "# Made by `bundle containerize`; builds with the classic builder or BuildKit, offline.",

@@ -17,7 +17,7 @@ from ._validate import kubernetes_versions, validate_manifest
 from ._yaml import to_yaml, write_directory
 
 #: every file name each export may write (an earlier export's files may be replaced)
-KUBERNETES_FILES = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml")
+KUBERNETES_FILES = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml", "jobs-pvc.yaml")
 KSERVE_FILES = ("inferenceservice.yaml",)
 
 

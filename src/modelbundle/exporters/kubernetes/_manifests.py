@@ -11,6 +11,7 @@ from typing import Any
 
 from ._options import (
     HOME_DIR,
+    JOBS_DIR,
     LIVENESS_PATH,
     METRICS_PATH,
     READINESS_PATH,
@@ -27,6 +28,7 @@ PORT_NAME = "http"
 SERVICE_PORT = 80
 TMP_VOLUME = "tmp"
 HOME_VOLUME = "home"
+JOBS_VOLUME = "jobs"
 
 
 def metadata(plan: Plan, *, name: str | None = None, annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -90,7 +92,11 @@ def container(plan: Plan, *, name: str = CONTAINER_NAME, port_name: str = PORT_N
         },
         # the server writes to /tmp (Prometheus multiprocess files, spooled bodies); a model library may write
         # under $HOME (~/.cache, ~/.config): both writable, as in `docker run`, while the root stays read-only
-        "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}, {"name": HOME_VOLUME, "mountPath": HOME_DIR}],
+        "volumeMounts": [
+            {"name": TMP_VOLUME, "mountPath": "/tmp"},
+            {"name": HOME_VOLUME, "mountPath": HOME_DIR},
+            *([{"name": JOBS_VOLUME, "mountPath": JOBS_DIR}] if plan.jobs_volume else []),
+        ],
     }
     if prestop and plan.prestop_sleep:
         # keep serving while endpoints and load balancers drop the pod; SIGTERM comes after this
@@ -114,6 +120,7 @@ def pod_settings(plan: Plan) -> dict[str, Any]:
         "volumes": [
             {"name": TMP_VOLUME, "emptyDir": {"sizeLimit": plan.tmp_size}},
             {"name": HOME_VOLUME, "emptyDir": {"sizeLimit": plan.home_size}},
+            *([{"name": JOBS_VOLUME, "persistentVolumeClaim": {"claimName": jobs_claim_name(plan)}}] if plan.jobs_volume else []),
         ],
     }
 
@@ -130,8 +137,10 @@ def deployment(plan: Plan) -> Manifest:
         {
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": dict(plan.selector)},
-            # a new pod must be ready (models loaded) before an old one goes
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            # a new pod must be ready (models loaded) before an old one goes; but a jobs volume belongs to one
+            # server at a time (it takes the running jobs it finds there for orphans), so the old pod goes first
+            "strategy": {"type": "Recreate"} if plan.jobs_volume
+            else {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
                 "metadata": {
                     "labels": dict(plan.labels),
@@ -186,9 +195,26 @@ def pod_disruption_budget(plan: Plan) -> Manifest:
     }
 
 
+def jobs_claim_name(plan: Plan) -> str:
+    return f"{plan.name}-jobs"
+
+
+def jobs_volume_claim(plan: Plan) -> Manifest:
+    """The jobs queue's volume (``--jobs-volume``): one replica's, so ReadWriteOnce."""
+    assert plan.jobs_volume is not None
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(plan, name=jobs_claim_name(plan)),
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": plan.jobs_volume}}},
+    }
+
+
 def kubernetes_manifests(plan: Plan) -> dict[str, Manifest]:
     """File name -> object, for ``bundle export kubernetes``."""
     files = {"deployment.yaml": deployment(plan), "service.yaml": service(plan)}
+    if plan.jobs_volume:
+        files["jobs-pvc.yaml"] = jobs_volume_claim(plan)
     if plan.replicas is None:
         files["hpa.yaml"] = horizontal_pod_autoscaler(plan)
     files["pdb.yaml"] = pod_disruption_budget(plan)

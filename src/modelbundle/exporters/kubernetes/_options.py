@@ -8,6 +8,7 @@ record resources, and the defaults below are derived from what it does record
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -33,6 +34,10 @@ RUN_AS_USER = 10001
 #: the image's $HOME: writable in the pod (an emptyDir), as in `docker run`, for libraries that cache under ~/.cache
 HOME_DIR = "/home/bundle"
 LIVENESS_PATH, READINESS_PATH, METRICS_PATH = "/livez", "/readyz", "/metrics"
+#: where --jobs-volume mounts its PersistentVolumeClaim, handed to the server as --jobs-dir
+JOBS_DIR = "/var/lib/modelbundle/jobs"
+#: the key of the --jobs-url-secret Secret that holds the PostgreSQL URL (NAME:KEY picks another)
+JOBS_URL_SECRET_KEY = "url"
 
 DEFAULT_CPU = "1"
 DEFAULT_MIN_REPLICAS = 2
@@ -50,6 +55,7 @@ STARTUP_PERIOD_SECONDS = 5
 _EXIT_MARGIN_SECONDS = 10
 
 DeploymentMode = Literal["RawDeployment", "Serverless"]
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 
 class KubernetesOptions(BaseModel):
@@ -80,6 +86,10 @@ class KubernetesOptions(BaseModel):
     tmp_size: str = DEFAULT_TMP_SIZE
     #: the size limit of the emptyDir at $HOME (model caches such as ~/.cache/huggingface land there)
     home_size: str = DEFAULT_HOME_SIZE
+    #: a PersistentVolumeClaim of this size for the jobs queue (SQLite: one replica owns it)
+    jobs_volume: str | None = None
+    #: a Secret (NAME or NAME:KEY) holding the jobs queue's PostgreSQL URL, shared by every replica
+    jobs_url_secret: str | None = None
     #: KServe only
     deployment_mode: DeploymentMode = "RawDeployment"
 
@@ -92,7 +102,21 @@ class KubernetesOptions(BaseModel):
             check_resource_name(self.namespace, "--namespace")
         if self.replicas is not None and (self.min_replicas is not None or self.max_replicas is not None):
             raise ExportError("--replicas (a fixed count) cannot be combined with --min-replicas/--max-replicas (autoscaling)")
-        for field in ("cpu", "cpu_limit", "memory", "memory_limit", "tmp_size", "home_size"):
+        if self.jobs_volume is not None and self.jobs_url_secret is not None:
+            raise ExportError("--jobs-volume (a queue on a volume) and --jobs-url-secret (a queue on PostgreSQL) are alternatives; give one")
+        if self.jobs_volume is not None and (
+            (self.replicas or 1) > 1 or self.min_replicas is not None or self.max_replicas is not None
+        ):
+            raise ExportError(
+                "--jobs-volume keeps the jobs queue in one pod's volume, so it runs one replica; "
+                "for several, put the queue on PostgreSQL with --jobs-url-secret"
+            )
+        if self.jobs_url_secret is not None:
+            secret, _, key = self.jobs_url_secret.partition(":")
+            check_resource_name(secret, "--jobs-url-secret")
+            if ":" in self.jobs_url_secret and not _SECRET_KEY.fullmatch(key):
+                raise ExportError(f"--jobs-url-secret {self.jobs_url_secret!r}: the key after ':' must be letters, digits, '-', '_' or '.'")
+        for field in ("cpu", "cpu_limit", "memory", "memory_limit", "tmp_size", "home_size", "jobs_volume"):
             value = getattr(self, field)
             if value is not None:
                 parse_quantity(value, "--" + field.replace("_", "-"))
@@ -122,7 +146,7 @@ class Plan:
     annotations: dict[str, str]
     requests: dict[str, str]
     limits: dict[str, str]
-    env: list[dict[str, str]]
+    env: list[dict[str, Any]]
     replicas: int | None
     min_replicas: int
     max_replicas: int
@@ -132,6 +156,8 @@ class Plan:
     termination_grace_seconds: int
     tmp_size: str
     home_size: str
+    #: the jobs PersistentVolumeClaim's size (None: no claim)
+    jobs_volume: str | None
     deployment_mode: DeploymentMode
 
 
@@ -177,7 +203,7 @@ def plan(bundle: StoredBundle, options: KubernetesOptions) -> Plan:
     cores = parse_quantity(limits.get("cpu", requests["cpu"]), "cpu")
     # os.cpu_count() in a container is the node's: without this, BLAS would start one thread per node core
     blas_threads = max(1, int(cores / Decimal(options.workers)))
-    env = [
+    env: list[dict[str, Any]] = [
         {"name": "HOME", "value": HOME_DIR},  # where the home emptyDir is mounted, whatever the image says
         {"name": "MODELBUNDLE_HOST", "value": "0.0.0.0"},
         {"name": "MODELBUNDLE_PORT", "value": str(SERVER_PORT)},
@@ -185,9 +211,19 @@ def plan(bundle: StoredBundle, options: KubernetesOptions) -> Plan:
         {"name": "MODELBUNDLE_GRACEFUL_TIMEOUT", "value": _number(options.graceful_timeout)},
         {"name": "MODELBUNDLE_BLAS_THREADS", "value": str(blas_threads)},
     ]
+    if options.jobs_volume is None and options.jobs_url_secret is None:
+        # the default queue would sit in the pod's emptyDir: lost with the pod, and one per replica
+        # (a job submitted to one pod unknown to the next), so no jobs rather than jobs that vanish
+        env.append({"name": "MODELBUNDLE_JOBS", "value": "false"})
+    if options.jobs_volume is not None:
+        env.append({"name": "MODELBUNDLE_JOBS_DIR", "value": JOBS_DIR})
+    if options.jobs_url_secret is not None:
+        secret, _, key = options.jobs_url_secret.partition(":")
+        env.append({"name": "MODELBUNDLE_JOBS_URL", "valueFrom": {"secretKeyRef": {"name": secret, "key": key or JOBS_URL_SECRET_KEY}}})
 
-    if options.replicas is not None:
-        min_replicas = max_replicas = options.replicas
+    replicas = 1 if options.jobs_volume is not None else options.replicas
+    if replicas is not None:
+        min_replicas = max_replicas = replicas
     else:
         min_replicas = options.min_replicas or min(DEFAULT_MIN_REPLICAS, options.max_replicas or DEFAULT_MIN_REPLICAS)
         max_replicas = options.max_replicas or max(DEFAULT_MAX_REPLICAS, min_replicas)
@@ -204,7 +240,7 @@ def plan(bundle: StoredBundle, options: KubernetesOptions) -> Plan:
         requests=requests,
         limits=limits,
         env=env,
-        replicas=options.replicas,
+        replicas=replicas,
         min_replicas=min_replicas,
         max_replicas=max_replicas,
         target_cpu=options.target_cpu,
@@ -213,6 +249,7 @@ def plan(bundle: StoredBundle, options: KubernetesOptions) -> Plan:
         termination_grace_seconds=grace,
         tmp_size=options.tmp_size,
         home_size=options.home_size,
+        jobs_volume=options.jobs_volume,
         deployment_mode=options.deployment_mode,
     )
 
