@@ -73,6 +73,14 @@ def server_options(func: F) -> F:
             help="Folder of the SQLite job store (a volume in a container). [default: $MODELBUNDLE_HOME/jobs/<service>]",
         ),
         click.option("--jobs-url", default=None, help="postgresql://... : a job queue shared by several replicas, instead of --jobs-dir."),
+        click.option(
+            "--jobs-blobs", default=None,
+            help="With --jobs-url: file:///path or s3://bucket/prefix for job bodies and results above 64 KiB.",
+        ),
+        click.option(
+            "--job-lease", default=None,
+            help="A worker's running jobs go back to the queue after it has not beaten this long, e.g. 30s. [default: 30s]",
+        ),
         click.option("--job-max-attempts", type=int, default=None, help="Runs a job may start before it fails. [default: 3]"),
         click.option("--job-ttl", default=None, help="How long finished jobs are kept, e.g. 7d, 12h, 30m. [default: 7d]"),
         click.option("--job-concurrency", type=int, default=None, help="Jobs run at once per worker. [default: 4]"),

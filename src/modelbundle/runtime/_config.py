@@ -25,6 +25,7 @@ DEFAULT_MAX_HEADERS = 100
 DEFAULT_THREADS = 4
 DEFAULT_JOB_MAX_ATTEMPTS = 3
 DEFAULT_JOB_TTL = 7 * 24 * 3600.0
+DEFAULT_JOB_LEASE = 30.0
 DEFAULT_JOB_CONCURRENCY = 4
 ENV_PREFIX = "MODELBUNDLE_"
 #: what --blas-threads sets; any of them already in the environment turns the default off
@@ -110,6 +111,11 @@ class ServeConfig(BaseModel):
     jobs_dir: str | None = None
     #: postgresql://... puts the job queue on PostgreSQL, shared by several replicas (instead of --jobs-dir)
     jobs_url: str | None = Field(default=None, repr=False)
+    #: with --jobs-url: bodies and results above 64 KiB go to this blob store (file:///path, s3://bucket/prefix)
+    #: instead of the database
+    jobs_blobs: str | None = None
+    #: seconds without a heartbeat after which a worker's or replica's running jobs go back to the queue
+    job_lease: float = Field(default=DEFAULT_JOB_LEASE, ge=1)
     #: runs a job may start before it is failed (a server dying while it ran spends one)
     job_max_attempts: int = Field(default=DEFAULT_JOB_MAX_ATTEMPTS, ge=1)
     #: seconds a finished job and its result are kept (flags take 7d, 12h, 30m)
@@ -124,7 +130,7 @@ class ServeConfig(BaseModel):
     def _size(cls, value: Any) -> Any:
         return parse_size(value) if isinstance(value, str) else value
 
-    @field_validator("job_ttl", mode="before")
+    @field_validator("job_ttl", "job_lease", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
@@ -155,6 +161,8 @@ class ServeConfig(BaseModel):
             raise ServeError("--reload and --workers > 1 cannot be combined; reload runs one worker")
         if config.jobs_dir is not None and config.jobs_url is not None:
             raise ServeError("--jobs-dir and --jobs-url cannot be combined: the queue is in a folder (SQLite) or on PostgreSQL")
+        if config.jobs_blobs is not None and config.jobs_url is None:
+            raise ServeError("--jobs-blobs goes with --jobs-url: a SQLite job store keeps large payloads in its own folder")
         if config.blas_threads is None and not any(name in env for name in MATH_THREAD_VARIABLES):
             config = config.model_copy(update={"blas_threads": max(1, (os.cpu_count() or 1) // (2 * config.workers))})
         return config

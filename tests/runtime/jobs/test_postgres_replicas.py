@@ -96,7 +96,8 @@ def test_a_job_of_a_killed_replica_runs_again_on_the_other(
     serve_in_subprocess: Serve, database: str, tmp_path: Path
 ) -> None:
     with ExitStack() as stack:
-        servers = _replicas(serve_in_subprocess, stack, database, tmp_path)
+        # a short lease: the survivor takes the killed replica's job 3 s after its last heartbeat
+        servers = _replicas(serve_in_subprocess, stack, database, tmp_path, "--job-lease", "3s")
         answer = servers[0].post("/square/jobs", json={"x": 7})
         assert answer.status_code == 202, answer.text
         job_id = answer.json()["id"]

@@ -1,6 +1,7 @@
 """Which job store a server uses, from ``--jobs-url`` / ``--jobs-dir``, and taking a SQLite folder.
 
-``--jobs-url postgresql://...`` -> ``PostgresJobStore(url)`` (``_postgres.py``, imported only then);
+``--jobs-url postgresql://...`` -> ``PostgresJobStore(url, blobs=...)`` (``_postgres.py``, imported only then;
+large payloads in the ``--jobs-blobs`` blob store when given);
 otherwise SQLite in ``--jobs-dir`` or ``$MODELBUNDLE_HOME/jobs/<service name>``.
 """
 
@@ -10,7 +11,7 @@ import importlib
 from pathlib import Path
 
 from ...bundler import default_home
-from ...errors import ServeError
+from ...errors import ServeError, StoreError
 from .._config import ServeConfig
 from ._lock import DirectoryLock
 from ._sqlite import SQLiteJobStore
@@ -61,5 +62,13 @@ def open_store(config: ServeConfig, directory: Path) -> JobStore:
         raise ServeError(f"--jobs-url takes postgresql://...; {scheme}:// is not a job store")
     module_name, _, class_name = target.partition(":")
     store_cls = getattr(importlib.import_module(module_name), class_name)
-    store: JobStore = store_cls(config.jobs_url)
+    blobs = None
+    if config.jobs_blobs is not None:
+        from ...stores import open_blob_backend  # the stores package only when asked for
+
+        try:
+            blobs = open_blob_backend(config.jobs_blobs)
+        except StoreError as exc:
+            raise ServeError(f"--jobs-blobs {exc}") from None
+    store: JobStore = store_cls(config.jobs_url, blobs=blobs)
     return store

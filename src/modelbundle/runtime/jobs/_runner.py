@@ -33,6 +33,7 @@ logger = logging.getLogger("modelbundle.jobs")
 POLL_SECONDS = 0.5
 #: how often progress is written and running jobs beat
 TICK_SECONDS = 0.25
+#: at most; a shorter --job-lease beats three times per lease
 HEARTBEAT_SECONDS = 2.0
 #: bodies above this are decoded on a thread, as the endpoint does
 OFFLOAD_BYTES = 256 * 1024
@@ -183,6 +184,7 @@ class JobRunner:
     async def _tick(self) -> None:
         last_beat = last_sweep = last_purge = last_poll = 0.0
         sweep_every = (self._settings.stale_after or math.inf) / 4
+        beat_every = min(HEARTBEAT_SECONDS, (self._settings.stale_after or math.inf) / 3)
         purge_every = min(max(self._settings.ttl / 4, TICK_SECONDS), 60.0)
         while True:
             await asyncio.sleep(TICK_SECONDS)
@@ -192,7 +194,7 @@ class JobRunner:
                 self.wake()
             try:
                 await self._flush_progress()
-                if now - last_beat >= HEARTBEAT_SECONDS and self._running:
+                if now - last_beat >= beat_every and self._running:
                     last_beat = now
                     for job_id in await asyncio.to_thread(self.store.heartbeat, self.owner, list(self._running)):
                         self.cancel_local(job_id)  # cancelled by another replica, or taken for dead

@@ -7,7 +7,7 @@ Where the store is and who owns it:
 * SQLite, ``--workers N``: the server's parent process locks the folder and re-queues at start
   (``prepare_jobs_for_workers``); every worker runs a runner over the same database (claims are
   ``BEGIN IMMEDIATE`` transactions), and the jobs of a worker that died while serving are
-  re-queued once it has not beaten for ``STALE_AFTER_SECONDS``.
+  re-queued once it has not beaten for ``--job-lease`` seconds.
 * PostgreSQL: no lock; every replica re-queues jobs whose runner stopped beating.
 
 The default folder ($MODELBUNDLE_HOME/jobs/<service>) is best effort: if it cannot be made or
@@ -35,8 +35,6 @@ from ._runner import JobRunner, RunnerSettings
 from ._store import JobStore
 
 logger = logging.getLogger("modelbundle.jobs")
-#: a worker's or replica's running jobs go back to the queue after it has not beaten this long
-STALE_AFTER_SECONDS = 30.0
 #: the webhook sender, "module:class"; built as ``cls(store, secret)`` (``_webhooks.py``)
 WEBHOOK_SENDER = "modelbundle.runtime.jobs._webhooks:WebhookSender"
 
@@ -123,7 +121,7 @@ class JobsService:
             concurrency=config.job_concurrency,
             max_attempts=config.job_max_attempts,
             ttl=config.job_ttl,
-            stale_after=STALE_AFTER_SECONDS if shared else None,
+            stale_after=config.job_lease if shared else None,
         )
         self.webhooks = _webhook_sender(self.store, config.webhook_secret)
         on_finished = self.webhooks.wake if self.webhooks is not None else (lambda job_id: None)

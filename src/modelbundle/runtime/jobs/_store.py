@@ -65,7 +65,8 @@ class Delivery:
     job_id: str
     url: str
     attempts: int  # POSTs tried so far
-    next_attempt_at: float
+    #: None once it was delivered or given up
+    next_attempt_at: float | None
     last_status: int | None  # the HTTP status of the last attempt; None: no answer (refused, timed out)
     last_error: str | None
     delivered: bool
