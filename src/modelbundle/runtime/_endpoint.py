@@ -17,7 +17,7 @@ from ..service_base import APIMethod
 from ._body import BodyLimits, read_body
 from ._codec import decode_request, encode_result, error_body
 from ._config import ServeConfig
-from ._disconnect import Abandoned, DisconnectWatch
+from ._disconnect import Abandoned, DisconnectWatches
 from ._metrics import APIMetrics
 from ._state import ServerState
 from ._types import Invoke, Receive, Scope, Send
@@ -64,6 +64,7 @@ class APIEndpoint:
         self._body_limits = BodyLimits(config.max_body_size, config.body_timeout, config.body_min_rate)
         self._timeout = config.timeout
         self._max_concurrency = config.max_concurrency
+        self._watches = DisconnectWatches()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -138,7 +139,7 @@ class APIEndpoint:
         Given ``receive``, a client that disconnects meanwhile cancels the call: ``Abandoned``.
         """
         deadline = _timeout(self._timeout)
-        watch = DisconnectWatch(receive) if receive is not None else None
+        watch = self._watches.start(receive) if receive is not None else None
         try:
             async with deadline:
                 result = await self._invoke(kwargs)
@@ -152,7 +153,7 @@ class APIEndpoint:
             raise RequestTimeout(f"{self.api.name} did not answer within {self._timeout:g} s") from None
         finally:
             if watch is not None:
-                watch.stop()
+                self._watches.finish(watch)
         if watch is not None and watch.disconnected:  # the API swallowed the cancellation: drop its answer anyway
             watch.forget_cancel()
             raise Abandoned
