@@ -31,6 +31,14 @@ def server(serve_in_thread: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(autouse=True)
+def _nothing_entered_yet(server: Any) -> None:
+    """Each test reads only the calls it made: earlier ones that did not wait for a release are forgotten."""
+    entered = server.service.entered
+    while not entered.empty():
+        entered.get_nowait()
+
+
+@pytest.fixture(autouse=True)
 def _no_warnings_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """A client going away is no error of the server's: nothing is logged for it."""
     caplog.set_level(logging.WARNING)
@@ -145,3 +153,21 @@ def test_a_client_that_waits_is_answered_and_nothing_counts_as_cancelled(server:
     assert server.post("/block", json={"n": 1}).json() == 2
     assert server.post("/predict", json={"x": [[1.0], [2.0]]}).json() == [[10.0], [20.0]]
     assert {api: _cancelled(server, api) for api in before} == before
+
+
+def test_an_open_inference_protocol_request_whose_client_left_is_dropped_too(server: Any) -> None:
+    service, cancelled = server.service, _cancelled(server, "predict")
+    seen = len(service.batches)
+    tensor = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [8.0]}]}
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(server.post, "/predict", json={"x": [[HOLD]]})
+        assert service.entered.get(timeout=WAIT_S) == "predict"
+        gone = _send(server.address, "v2/models/predict/infer", tensor)
+        _until(lambda: _metric(server, "modelbundle_queue_depth", "predict") == 1, "the request is queued")
+        assert _leave(gone) == b""
+        _until(lambda: _cancelled(server, "predict") == cancelled + 1, "the request is counted as cancelled")
+        service.release()
+        assert held.result().status_code == 200
+    answered = server.post("/v2/models/predict/infer", json=tensor)
+    assert answered.json()["outputs"][0]["data"] == [80.0]  # the same request, waited for, is computed
+    assert _rows_since(service, seen) == [[HOLD], [8.0]]
