@@ -1,5 +1,5 @@
 """Streaming APIs on Lambda: refused without --buffer-streams (at export and at init), answered whole with it;
-WebSocket APIs left out. In-process handlers over the real runtime app, and one real bundle."""
+WebSocket APIs left out; the Lambda image refuses streams. In-process handlers over the real runtime app, and one real bundle."""
 
 from __future__ import annotations
 
@@ -145,3 +145,11 @@ def test_a_handler_from_the_bundle_answers_with_whole_streams(streams_bundle: St
     finally:
         handler.close()
 
+
+
+def test_the_lambda_image_refuses_a_streaming_bundle_before_building(streams_bundle: StoredBundle) -> None:
+    from modelbundle.exporters.awslambda._image import lambda_image_recipe
+
+    first = next(api.name for api in streams_bundle.manifest.apis if api.streaming)
+    with pytest.raises(ExportError, match=rf"^{streams_bundle.tag}: {first} streams its answer, .*--buffer-streams.*default image"):
+        lambda_image_recipe(streams_bundle, "python:3.11-slim")

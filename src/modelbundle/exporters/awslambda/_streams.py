@@ -3,8 +3,9 @@
 A zip function cannot send a response in pieces through this handler, so a streaming
 API is refused, at export and again at init, unless ``--buffer-streams``: then it runs
 to its end and answers with the whole stream (``str`` items joined into one string,
-other items as one JSON array). A WebSocket API cannot be served at all: the zip is
-still made for the other APIs (with a warning), and an event for it gets a 501.
+other items as one JSON array). The Lambda image has no such flag and refuses them.
+A WebSocket API cannot be served at all: the zip is still made for the other APIs
+(with a warning), and an event for it gets a 501.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ APIKinds = Sequence[tuple[str, bool, bool]]
 
 BUFFER_HINT = (
     "a Lambda zip answers each event with one response; pass --buffer-streams to answer with the whole stream at once"
+)
+#: the Lambda image has no --buffer-streams: its ways out
+IMAGE_HINT = (
+    "a Lambda image answers each event with one response; export a zip with `bundle export lambda --buffer-streams` "
+    "to answer with the whole stream at once, or build the default image, which streams"
 )
 
 
@@ -40,12 +46,12 @@ def check_streams(service: str, apis: APIKinds, buffer_streams: bool) -> None:
         raise ServeError(str(exc)) from None
 
 
-def check_export(owner: str, apis: APIKinds, buffer_streams: bool) -> list[str]:
+def check_export(owner: str, apis: APIKinds, buffer_streams: bool, hint: str = BUFFER_HINT) -> list[str]:
     """The WebSocket APIs the zip leaves out; ExportError for a streaming API without ``buffer_streams``,
     or when every API is a WebSocket one (nothing would be served)."""
     streams = streaming_apis(apis)
     if streams and not buffer_streams:
-        raise ExportError(f"{owner}: {streams[0]} streams its answer, and {BUFFER_HINT}")
+        raise ExportError(f"{owner}: {streams[0]} streams its answer, and {hint}")
     websockets = websocket_apis(apis)
     if websockets and len(websockets) == len(apis):
         raise ExportError(f"{owner}: every API is a WebSocket API ({', '.join(websockets)}), which Lambda cannot serve")
