@@ -5,11 +5,12 @@ Once the body is read, the only message ASGI can still deliver for a request is
 the request's task is cancelled: an ``async`` API gets ``CancelledError``, a batched
 request leaves the queue, and a call already on a thread has its answer dropped.
 
-A pending ``receive()`` is a task, which costs about as much as the rest of a fast
-request (measured with bench/limits_bench.py). So, as for the body limits, one sweep
+A pending ``receive()`` is a task: one per request cost about 17 µs of CPU, a quarter
+of what a small batched request costs in-process. So, as for the body limits, one sweep
 runs every ``WATCH_AFTER`` seconds over the calls in progress, and only a call it
 finds still running on two sweeps running gets its watcher: most requests finish first,
-having cost one set insertion.
+having cost one set insertion. A client that leaves is noticed at most about
+``2 * WATCH_AFTER`` after its call started, or at once if it leaves later than that.
 """
 
 from __future__ import annotations
