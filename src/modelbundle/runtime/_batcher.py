@@ -31,13 +31,15 @@ CallBatch = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 class _Item:
-    __slots__ = ("deadline", "future", "inputs", "rows")
+    __slots__ = ("deadline", "future", "inputs", "queued", "rows")
 
     def __init__(self, inputs: dict[str, Any], rows: int, future: asyncio.Future[Any], deadline: float) -> None:
         self.inputs = inputs
         self.rows = rows
         self.future = future
         self.deadline = deadline
+        #: still in the queue (not yet taken into a batch)
+        self.queued = True
 
 
 class Batcher:
@@ -69,7 +71,8 @@ class Batcher:
         now = loop.time()
         self._admit(rows, now)
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append(_Item(inputs, rows, future, now + self._max_latency))
+        item = _Item(inputs, rows, future, now + self._max_latency)
+        self._queue.append(item)
         self._queued_rows += rows
         self._metrics.queue_depth.inc()
         if self._task is None or self._task.done():
@@ -77,7 +80,23 @@ class Batcher:
             self._task.add_done_callback(self._on_dispatcher_exit)
         elif self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:  # the client went away, or --timeout: its rows are never computed
+            self._withdraw(item)
+            raise
+
+    def _withdraw(self, item: _Item) -> None:
+        """Take a cancelled request out of the queue now, so its rows stop counting for admission."""
+        if not item.queued:  # already in a batch: its answer is dropped when the batch ends
+            return
+        self._queue.remove(item)  # rare (a cancellation), and the queue is bounded
+        self._dequeued(item)
+
+    def _dequeued(self, item: _Item) -> None:
+        item.queued = False
+        self._queued_rows -= item.rows
+        self._metrics.queue_depth.dec()
 
     def _on_dispatcher_exit(self, task: asyncio.Task[None]) -> None:
         """The dispatcher only ends on close(); if a bug ends it, fail the waiters instead of hanging them."""
@@ -86,8 +105,7 @@ class Batcher:
         logger.error("the batcher of %s stopped", self.api.name, exc_info=task.exception())
         while self._queue:
             item = self._queue.popleft()
-            self._queued_rows -= item.rows
-            self._metrics.queue_depth.dec()
+            self._dequeued(item)
             if not item.future.done():
                 item.future.set_exception(RuntimeError("the batcher stopped unexpectedly"))
 
@@ -153,9 +171,8 @@ class Batcher:
             if items and rows + item.rows > self._max_rows:
                 break
             queue.popleft()
-            self._queued_rows -= item.rows
-            self._metrics.queue_depth.dec()
-            if item.future.done():  # the caller timed out or went away
+            self._dequeued(item)
+            if item.future.done():  # settled while queued (cancellations leave at once, through _withdraw)
                 continue
             if now >= item.deadline:  # admitted on an estimate that proved too hopeful
                 item.future.set_exception(self._overloaded(f"{self.api.name} could not start this request within max_latency_ms"))

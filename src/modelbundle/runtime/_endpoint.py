@@ -17,6 +17,7 @@ from ..service_base import APIMethod
 from ._body import BodyLimits, read_body
 from ._codec import decode_request, encode_result, error_body
 from ._config import ServeConfig
+from ._disconnect import Abandoned, DisconnectWatches
 from ._metrics import APIMetrics
 from ._state import ServerState
 from ._types import Invoke, Receive, Scope, Send
@@ -63,6 +64,7 @@ class APIEndpoint:
         self._body_limits = BodyLimits(config.max_body_size, config.body_timeout, config.body_min_rate)
         self._timeout = config.timeout
         self._max_concurrency = config.max_concurrency
+        self._watches = DisconnectWatches()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -91,12 +93,15 @@ class APIEndpoint:
                 kwargs = await asyncio.to_thread(decode_request, self.api, body, content_type.decode("latin-1"))
             else:
                 kwargs = decode_request(self.api, body, content_type.decode("latin-1"))
-            result = await self._call(kwargs)
+            result = await self._call(kwargs, receive)
             if offload:  # a big request usually means a big answer
                 payload, media_type = await asyncio.to_thread(self._encode, result, accept.decode("latin-1"), request_id)
             else:
                 payload, media_type = self._encode(result, accept.decode("latin-1"), request_id)
             status = 200
+        except Abandoned:  # the client left while its answer was computed: no one to answer
+            self._metrics.cancelled.inc()
+            return
         except RequestError as exc:
             status, extra_headers = exc.status_code, exc.headers
             payload, media_type = error_body(exc.error_type, exc.message, request_id.decode()), b"application/json"
@@ -128,16 +133,31 @@ class APIEndpoint:
         self._state.in_flight -= 1
         self._metrics.in_flight.dec()
 
-    async def _call(self, kwargs: dict[str, Any]) -> Any:
-        """The API (through its batcher, if any) under --timeout: past it, a 504."""
+    async def _call(self, kwargs: dict[str, Any], receive: Receive | None = None) -> Any:
+        """The API (through its batcher, if any) under --timeout: past it, a 504.
+
+        Given ``receive``, a client that disconnects meanwhile cancels the call: ``Abandoned``.
+        """
         deadline = _timeout(self._timeout)
+        watch = self._watches.start(receive) if receive is not None else None
         try:
             async with deadline:
-                return await self._invoke(kwargs)
-        except TimeoutError:
-            if not deadline.expired():  # the API itself raised TimeoutError: a model failure
+                result = await self._invoke(kwargs)
+        except (Exception, asyncio.CancelledError) as exc:
+            # whatever the call did once its client left (cancelled, timed out, raised), no one reads it
+            if watch is not None and watch.disconnected:
+                watch.forget_cancel()
+                raise Abandoned from None
+            if not isinstance(exc, TimeoutError) or not deadline.expired():  # an API's own TimeoutError is a model failure
                 raise
             raise RequestTimeout(f"{self.api.name} did not answer within {self._timeout:g} s") from None
+        finally:
+            if watch is not None:
+                self._watches.finish(watch)
+        if watch is not None and watch.disconnected:  # the API swallowed the cancellation: drop its answer anyway
+            watch.forget_cancel()
+            raise Abandoned
+        return result
 
     async def _respond(
         self,

@@ -39,6 +39,7 @@ from ..errors import (
 from ..service_base import APIMethod, Service
 from ._codec import method_not_allowed
 from ._config import ServeConfig
+from ._disconnect import Abandoned
 from ._endpoint import OFFLOAD_BYTES, APIEndpoint
 from ._metrics import APIMetrics
 from ._state import ServerState
@@ -327,13 +328,16 @@ class InferEndpoint(APIEndpoint):
                 request, kwargs = await asyncio.to_thread(self._decode, body, length)
             else:
                 request, kwargs = self._decode(body, length)
-            result = await self._call(kwargs)
+            result = await self._call(kwargs, receive)
             if offload:
                 payload, json_length = await asyncio.to_thread(self._encode_response, request, result, request_id)
             else:
                 payload, json_length = self._encode_response(request, result, request_id)
             media = BINARY_MEDIA_TYPE if json_length is not None else JSON_MEDIA_TYPE
             status = 200
+        except Abandoned:  # the client left while its answer was computed: no one to answer
+            self._metrics.cancelled.inc()
+            return
         except RequestError as exc:
             status, extra_headers = exc.status_code, exc.headers
             payload, media = error_body(exc.message), JSON_MEDIA_TYPE

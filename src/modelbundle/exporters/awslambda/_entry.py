@@ -23,7 +23,9 @@ from modelbundle import _startup_gc
 _startup_gc.pause()  # until the service is ready: init allocates what lives as long as the sandbox
 from modelbundle.exporters.awslambda import LambdaHandler  # noqa: E402
 
-_HANDLER = LambdaHandler.from_bundle(os.path.join(os.path.dirname(os.path.abspath(__file__)), "{bundle_dir}"))
+_HANDLER = LambdaHandler.from_bundle(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "{bundle_dir}"), buffer_streams={buffer_streams}
+)
 
 
 def handler(event, context):
@@ -32,7 +34,8 @@ def handler(event, context):
 '''
 
 
-def handler_source(bundle_dir: str = BUNDLE_DIR) -> str:
-    """The module's text; ``bundle_dir`` is relative to the module (the zip) or absolute (/opt/bundle in an image)."""
+def handler_source(bundle_dir: str = BUNDLE_DIR, *, buffer_streams: bool = False) -> str:
+    """The module's text; ``bundle_dir`` is relative to the module (the zip) or absolute (/opt/bundle in an image);
+    ``buffer_streams``: streaming APIs answer with their whole stream (``bundle export lambda --buffer-streams``)."""
     where = "" if bundle_dir.startswith("/") else "/ beside this file"
-    return _SOURCE.format(handler=HANDLER, bundle_dir=bundle_dir, where=where)
+    return _SOURCE.format(handler=HANDLER, bundle_dir=bundle_dir, where=where, buffer_streams=buffer_streams)

@@ -16,6 +16,7 @@ from ._entry import BUNDLE_DIR, HANDLER, HANDLER_MODULE, handler_source
 from ._install import install_lock
 from ._platform import LambdaRuntime, lambda_runtime
 from ._slim import slim
+from ._streams import check_export
 from ._zip import ZipEntry, tree_files, write_zip
 
 MIB = 1024 * 1024
@@ -58,6 +59,7 @@ def export_lambda(
     find_links: Sequence[Path] = (),
     reporter: Reporter | None = None,
     limits: LambdaLimits = DEFAULT_LIMITS,
+    buffer_streams: bool = False,
 ) -> LambdaZip:
     """Write ``output``: a zip for a Lambda ``python`` runtime (default: the bundle's Python) on ``arch``.
 
@@ -68,9 +70,13 @@ def export_lambda(
     (``_bytecode.py``: all of it, or what fits), so cold starts do not compile them. The bundle's own files are
     left as RECORD lists them: the handler checks them at init and refuses any extra.
     The size limits are checked before anything is written; on any failure ``output``
-    is left as it was.
+    is left as it was. A streaming API is refused unless ``buffer_streams`` (then it
+    answers with the whole stream at once); WebSocket APIs are left out (``_streams.py``).
     """
     reporter = reporter or Reporter(quiet=True)
+    apis = [(api.name, api.streaming, api.websocket) for api in bundle.manifest.apis]
+    for name in check_export(bundle.tag, apis, buffer_streams):
+        reporter.warn(f"{name} is a WebSocket API, which Lambda cannot serve: the zip answers it with a 501 error")
     bundle_python = bundle.manifest.python_minor
     runtime = lambda_runtime(python or bundle_python, arch)
     if runtime.python != bundle_python:
@@ -87,7 +93,7 @@ def export_lambda(
         freed = slim(site)  # first: it deletes caches and tests, and each pyc must match a shipped source
         entry = Path(work) / "entry"  # its own folder, so that _check_unique sees a distribution's clash
         entry.mkdir()
-        (entry / f"{HANDLER_MODULE}.py").write_text(handler_source(), encoding="utf-8")
+        (entry / f"{HANDLER_MODULE}.py").write_text(handler_source(buffer_streams=buffer_streams), encoding="utf-8")
         files = [*tree_files(site), *tree_files(bundle.path, BUNDLE_DIR), *tree_files(entry)]
         _check_unique(files)
         _check_size(files, bundle, runtime, limits)  # before compiling: bytecode is not why a zip is too big

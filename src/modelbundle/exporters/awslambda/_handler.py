@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import ModelbundleError, ServeError
 from ._events import HTTPRequest, HTTPResponse, format_response, parse_event
+from ._streams import check_streams, websocket_refusal
 
 if TYPE_CHECKING:
-    from ...runtime import ServeConfig, ServiceApp
+    from ...runtime import BufferedStreamEndpoint, ServeConfig, ServiceApp
 
 logger = logging.getLogger("modelbundle.lambda")
 #: why ``/<api>/jobs`` is refused here: the queue outlives the request, and an execution environment does not
@@ -33,12 +34,23 @@ JOBS_REFUSAL = (
 
 
 class LambdaHandler:
-    """Call it with ``(event, context)``; make it with ``LambdaHandler.from_bundle(path)``."""
+    """Call it with ``(event, context)``; make it with ``LambdaHandler.from_bundle(path)``.
 
-    def __init__(self, app: ServiceApp) -> None:
+    A streaming API is refused here, as at export, unless ``buffer_streams``: then it
+    runs to its end and answers with the whole stream (``runtime.BufferedStreamEndpoint``).
+    A WebSocket API is answered with a 501 error.
+    """
+
+    def __init__(self, app: ServiceApp, *, buffer_streams: bool = False) -> None:
+        apis = list(app.service_cls.__apis__.values())
+        check_streams(app.service_cls.__name__, [(api.name, api.streaming, api.websocket) for api in apis], buffer_streams)
         self.app = app
-        self.routes = {api.name: api.route for api in app.service_cls.__apis__.values()}
+        self.routes = {api.name: api.route for api in apis}
         self._job_paths = tuple(route.rstrip("/") + "/jobs" for route in self.routes.values())
+        self._websockets = {api.route: api.name for api in apis if api.websocket}
+        self._buffer_streams = buffer_streams
+        #: by route, once the service is set up
+        self._buffered: dict[str, BufferedStreamEndpoint] = {}
         self._loop = asyncio.new_event_loop()
         self._lifespan: asyncio.Task[None] | None = None
         self._lifespan_events: asyncio.Queue[dict[str, Any]] | None = None
@@ -48,7 +60,7 @@ class LambdaHandler:
         atexit.register(self._close_at_exit)
 
     @classmethod
-    def from_bundle(cls, path: str | Path, config: ServeConfig | None = None) -> LambdaHandler:
+    def from_bundle(cls, path: str | Path, config: ServeConfig | None = None, *, buffer_streams: bool = False) -> LambdaHandler:
         """Verify the bundle at ``path`` against its RECORD, import its service and set it up."""
         from ...bundler import MANIFEST_FILE, BundleManifest, OpenedBundle, verify_record
         from ...runtime import create_app
@@ -59,7 +71,7 @@ class LambdaHandler:
         app = create_app(
             bundle.service_class(), config or lambda_config(), artifacts=bundle.artifact_loader(), version=bundle.manifest.version
         )
-        handler = cls(app)
+        handler = cls(app, buffer_streams=buffer_streams)
         handler.start()
         return handler
 
@@ -80,6 +92,9 @@ class LambdaHandler:
             request_id = (request.header(b"x-request-id") or b"").decode("latin-1")
             body = {"error": {"type": "not_implemented", "message": JOBS_REFUSAL, "request_id": request_id}}
             return HTTPResponse(501, [(b"content-type", b"application/json")], json.dumps(body).encode())
+        if request.path in self._websockets:
+            request_id = self.app.state.request_id(request.header(b"x-request-id")).decode()
+            return websocket_refusal(self._websockets[request.path], request_id)
         status = 500
         headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
@@ -103,8 +118,9 @@ class LambdaHandler:
                 if not message.get("more_body", False):
                     finished.set()
 
+        buffered = self._buffered.get(request.path) if request.method == "POST" else None
         try:
-            await self.app(request.scope(), receive, send)
+            await (buffered or self.app)(request.scope(), receive, send)
         except Exception as exc:  # the app answers its own errors; this is a bug, not a user error
             logger.exception("the app raised while answering %s %s", request.method, request.path)
             body = {"error": {"type": "internal_error", "message": f"{type(exc).__name__}: {exc}", "request_id": ""}}
@@ -122,6 +138,10 @@ class LambdaHandler:
         """Run the app's lifespan startup: artifacts, then ``setup()``. Raises if it fails."""
         asyncio.set_event_loop(self._loop)
         self._loop.run_until_complete(self._start())
+        if self._buffer_streams:
+            from ...runtime import buffered_endpoints
+
+            self._buffered = buffered_endpoints(self.app)
 
     async def _start(self) -> None:
         events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()

@@ -14,12 +14,15 @@ from __future__ import annotations
 from ...bundler import StoredBundle
 from ..docker import BUNDLE_DIR, VENV_DIR, ImageRecipe, ImageTarget, image_labels
 from ._entry import HANDLER, HANDLER_MODULE, handler_source
+from ._streams import IMAGE_HINT, check_export
 
 TASK_ROOT = "/var/task"
 RUNTIME_CLIENT = "awslambdaric"
 
 
 def lambda_image_recipe(bundle: StoredBundle, base_image: str) -> ImageRecipe:
+    # its handler would refuse a streaming API at init: say so now, before an image is built
+    check_export(bundle.tag, [(api.name, api.streaming, api.websocket) for api in bundle.manifest.apis], False, IMAGE_HINT)
     return ImageRecipe(
         base_image=base_image,
         python_version=bundle.manifest.python_minor,
