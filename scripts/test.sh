@@ -10,12 +10,13 @@ PYTHON=${PYTHON:-python3}
 # what the tests run for real: an OCI registry (CNCF distribution) and htpasswd for its auth,
 # headless Chromium for the /docs page (tests/runtime/test_docs_browser.py), and a PostgreSQL
 # server for the jobs queue's store (tests/fixtures/postgres.py starts a cluster of its own;
-# Debian keeps initdb and pg_ctl off the PATH, under /usr/lib/postgresql/<version>/bin)
+# Debian keeps initdb and pg_ctl off the PATH, under /usr/lib/postgresql/<version>/bin), and
+# curl, which reads a stream the way a user at a terminal does (curl -N)
 if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null || ! command -v chromium >/dev/null \
-  || ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  || ! command -v curl >/dev/null || ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry apache2-utils chromium postgresql >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry apache2-utils chromium postgresql curl >/dev/null
 fi
 
 # a real Docker engine (docker.io + dockerd) and the base image the image tests build on:
