@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,32 @@ JSON_BYTES = b"application/json"
 _JSON_LIKE = frozenset({"", JSON, "text/json"})
 _CURL_HINT = " (curl -d sends form data; add -H 'Content-Type: application/json')"
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+#: bodies (and messages) above this are decoded, and their answers encoded, on a thread: parsing
+#: megabytes of JSON on the event loop would stall every other request
+OFFLOAD_BYTES = 256 * 1024
+
+
+def request_head(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bytes, bytes | None, bytes | None]:
+    """(Content-Type, Accept, Content-Length, X-Request-ID) of an ASGI request, in one pass over its headers."""
+    content_type = accept = b""
+    content_length = request_id = None
+    for key, value in headers:
+        if key == b"content-type":
+            content_type = value
+        elif key == b"accept":
+            accept = value
+        elif key == b"content-length":
+            content_length = value
+        elif key == b"x-request-id":
+            request_id = value
+    return content_type, accept, content_length, request_id
+
+
+async def decode_request_off_loop(api: APIMethod, body: bytes, content_type: str) -> dict[str, Any]:
+    """``decode_request``, on a thread when the body is above ``OFFLOAD_BYTES``."""
+    if len(body) > OFFLOAD_BYTES:
+        return await asyncio.to_thread(decode_request, api, body, content_type)
+    return decode_request(api, body, content_type)
 
 
 def media_type_of(content_type: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import ModelError, Overloaded, RequestError, RequestTimeout
 from ..service_base import APIMethod
 from ._body import BodyLimits, read_body
-from ._codec import decode_request, encode_result, error_body
+from ._codec import OFFLOAD_BYTES, decode_request, encode_result, error_body, request_head
 from ._config import ServeConfig
 from ._disconnect import Abandoned, DisconnectWatches
 from ._metrics import APIMetrics
@@ -24,8 +24,6 @@ from ._types import Invoke, Receive, Scope, Send
 
 logger = logging.getLogger("modelbundle.server")
 
-#: bodies above this are decoded (and their answers encoded) on a thread, not on the event loop
-OFFLOAD_BYTES = 256 * 1024
 
 if sys.version_info >= (3, 11):
     _timeout = asyncio.timeout
@@ -68,17 +66,7 @@ class APIEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        content_type = accept = b""
-        given_id = content_length = None
-        for key, value in scope["headers"]:
-            if key == b"content-type":
-                content_type = value
-            elif key == b"accept":
-                accept = value
-            elif key == b"content-length":
-                content_length = value
-            elif key == b"x-request-id":
-                given_id = value
+        content_type, accept, content_length, given_id = request_head(scope["headers"])
         state = self._state
         request_id = state.request_id(given_id)
         extra_headers: dict[str, str] = {}

@@ -37,10 +37,10 @@ from ..errors import (
     UnsupportedMediaType,
 )
 from ..service_base import APIMethod, Service
-from ._codec import method_not_allowed
+from ._codec import OFFLOAD_BYTES, method_not_allowed
 from ._config import ServeConfig
 from ._disconnect import Abandoned
-from ._endpoint import OFFLOAD_BYTES, APIEndpoint
+from ._endpoint import APIEndpoint
 from ._metrics import APIMetrics
 from ._state import ServerState
 from ._types import Invoke, Receive, Scope, Send

@@ -36,7 +36,7 @@ from typing import Any
 from ..errors import ModelError, Overloaded, RequestError, RequestTimeout
 from ..service_base import APIMethod
 from ._body import BodyLimits, read_body
-from ._codec import decode_request, error_body
+from ._codec import decode_request_off_loop, error_body, request_head
 from ._config import ServeConfig
 from ._metrics import APIMetrics
 from ._state import ServerState
@@ -45,8 +45,6 @@ from ._types import Invoke, Receive, Scope, Send
 
 logger = logging.getLogger("modelbundle.server")
 
-#: bodies above this are decoded on a thread, not on the event loop (as for other APIs)
-OFFLOAD_BYTES = 256 * 1024
 _END = object()
 _STREAM_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
@@ -66,17 +64,7 @@ class StreamEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        content_type = accept = b""
-        given_id = content_length = None
-        for key, value in scope["headers"]:
-            if key == b"content-type":
-                content_type = value
-            elif key == b"accept":
-                accept = value
-            elif key == b"content-length":
-                content_length = value
-            elif key == b"x-request-id":
-                given_id = value
+        content_type, accept, content_length, given_id = request_head(scope["headers"])
         request_id = self._state.request_id(given_id)
         stream = _Stream(self, self._formats[wants_sse(accept)], send, request_id)
         admitted = False
@@ -87,10 +75,7 @@ class StreamEndpoint:
             admitted = True
             self._state.in_flight += 1
             self._metrics.in_flight.inc()
-            if len(body) > OFFLOAD_BYTES:
-                kwargs = await asyncio.to_thread(decode_request, self.api, body, content_type.decode("latin-1"))
-            else:
-                kwargs = decode_request(self.api, body, content_type.decode("latin-1"))
+            kwargs = await decode_request_off_loop(self.api, body, content_type.decode("latin-1"))
             await stream.run(kwargs, receive)
         except RequestError as exc:  # before the first byte: the answer is a JSON error
             await self._respond_error(send, exc, request_id, started)

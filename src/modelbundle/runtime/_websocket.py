@@ -38,7 +38,7 @@ from typing import Any
 
 from ..errors import ModelError, Overloaded, RequestError
 from ..service_base import APIMethod
-from ._codec import error_body
+from ._codec import OFFLOAD_BYTES, error_body
 from ._config import ServeConfig
 from ._metrics import APIMetrics
 from ._state import ServerState
@@ -50,8 +50,6 @@ logger = logging.getLogger("modelbundle.server")
 #: incoming messages held for an API that has not read them yet; past this the socket is not
 #: read, so a client that sends faster than the API reads is slowed by TCP, not buffered here
 INBOX_LIMIT = 16
-#: messages above this are decoded on a thread, not on the event loop (as HTTP bodies are)
-OFFLOAD_BYTES = 256 * 1024
 
 NORMAL, GOING_AWAY, INVALID_DATA, SERVER_ERROR = 1000, 1001, 1007, 1011
 

@@ -17,14 +17,13 @@ from starlette.routing import BaseRoute, Route
 from ...errors import BadRequest, JobNotFinished, ModelError, NotFound
 from ...service_base import APIMethod
 from .._body import BodyLimits, read_body
-from .._codec import decode_request
+from .._codec import decode_request_off_loop
 from .._config import ServeConfig
 from ._document import iso_time, status_document
 from ._result import unpack_result
 from ._service import JobsService
 from ._store import Job, JobStatus, JobStore, NewJob
 
-OFFLOAD_BYTES = 256 * 1024
 MAX_IDEMPOTENCY_KEY = 255
 MAX_LIST_LIMIT = 1000
 DEFAULT_LIST_LIMIT = 100
@@ -42,10 +41,7 @@ def job_routes(api: APIMethod, jobs: JobsService, config: ServeConfig) -> list[B
         store, runner = jobs.require()
         content_type = request.headers.get("content-type", "")
         body = await read_body(request.receive, _content_length(request), limits)
-        if len(body) > OFFLOAD_BYTES:
-            await asyncio.to_thread(decode_request, api, body, content_type)
-        else:
-            decode_request(api, body, content_type)  # refused here with the API's 4xx, never queued
+        await decode_request_off_loop(api, body, content_type)  # refused here with the API's 4xx, never queued
         new = NewJob(
             api=api.name,
             body=body,

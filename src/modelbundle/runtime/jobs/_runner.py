@@ -21,7 +21,7 @@ from typing import Any
 from ..._job_context import JobContext, set_current_job
 from ...errors import RequestError
 from ...service_base import APIMethod
-from .._codec import decode_request
+from .._codec import decode_request_off_loop
 from .._types import Invoke
 from ._result import ResultNotEncodable, pack_result
 from ._store import Job, JobStore
@@ -35,8 +35,6 @@ POLL_SECONDS = 0.5
 TICK_SECONDS = 0.25
 #: at most; a shorter --job-lease beats three times per lease
 HEARTBEAT_SECONDS = 2.0
-#: bodies above this are decoded on a thread, as the endpoint does
-OFFLOAD_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -152,10 +150,7 @@ class JobRunner:
         outcome: dict[str, Any]
         try:
             body = await asyncio.to_thread(self.store.read_body, job.id)
-            if len(body) > OFFLOAD_BYTES:
-                kwargs = await asyncio.to_thread(decode_request, api, body, job.content_type)
-            else:
-                kwargs = decode_request(api, body, job.content_type)
+            kwargs = await decode_request_off_loop(api, body, job.content_type)
             set_current_job(JobContext(job.id, job.attempts, lambda f, m: self._report(job.id, f, m)))
             value = await invoke(kwargs)
             outcome = {"result": await asyncio.to_thread(pack_result, api.output, value)}
