@@ -18,8 +18,8 @@ from ._api import API_OPTIONS_ATTR, APIOptions
 from ._method import APIMethod, Param
 
 #: paths the runtime serves itself; an API may not take them
-RESERVED_ROUTES = frozenset({"/livez", "/readyz", "/metrics", "/docs", "/openapi.json", "/ping", "/invocations", "/v2"})
-RESERVED_PREFIXES = ("/docs/", "/v2/")
+RESERVED_ROUTES = frozenset({"/livez", "/readyz", "/metrics", "/docs", "/openapi.json", "/ping", "/invocations", "/v1", "/v2"})
+RESERVED_PREFIXES = ("/docs/", "/v1/", "/v2/")
 
 # return hints that make an API stream; typing's aliases (typing.Iterator) have these origins too
 _SYNC_STREAMS = (collections.abc.Iterator, collections.abc.Iterable, collections.abc.Generator)
