@@ -8,7 +8,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from service import END, tokens  # the service's tokenizer: the model is trained on what it will read
+# the service's tokenizer: the model is trained on what it will read
+from service import END, tokens
 
 HERE = Path(__file__).resolve().parent
 CORPUS_PATH = HERE / "corpus.txt"
