@@ -206,7 +206,9 @@ class ServiceApp:
     async def _set_up(self, service: Service) -> None:
         # a wrong --default-api fails before the artifacts load, not after
         http_apis = {name: api for name, api in self.service_cls.__apis__.items() if not api.websocket}
-        default = default_api(http_apis, self.config.default_api) if self.config.sagemaker else None
+        # /invocations answers the HTTP APIs by name and the OpenAI routes by path (see _sagemaker.py)
+        invocable = [*http_apis, *(self.openai.post_paths if self.openai is not None else [])]
+        default = default_api(invocable, self.config.default_api) if self.config.sagemaker else None
         if self.config.jobs:
             try:  # a bad --jobs-dir fails before the artifacts load too
                 await asyncio.to_thread(self.jobs.open)
@@ -236,7 +238,9 @@ class ServiceApp:
             # Open Inference Protocol infer paths share the invoke, so they join the same batcher
             self._endpoints.update(self.oip.endpoints(api, invoke, metrics, self.config))
         if self.openai is not None:
-            self._endpoints.update(self.openai.start(service, self.config, self.metrics))
+            openai_endpoints = self.openai.start(service, self.config, self.metrics)
+            self._endpoints.update(openai_endpoints)
+            by_name.update(openai_endpoints)
         if default is not None:
             self._endpoints[INVOCATIONS_PATH] = Invocations(by_name, default, self.state)
         # jobs call the endpoints' invoke, so a batchable API's jobs join its batcher
