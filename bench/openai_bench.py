@@ -45,7 +45,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 EXAMPLE = REPO_ROOT / "examples" / "tinylm"
-TARGET = "examples/tinylm/service.py:TinyLM"
+# the example with a walk that never ends by itself, so every stream is max_tokens long (see the module)
+TARGET = "bench/tinylm_endless.py:EndlessTinyLM"
 HOST = "127.0.0.1"
 BATCHED, UNBATCHED = "step-batching", "no-step-batching"
 READY_TIMEOUT_S = 60.0
@@ -162,14 +163,19 @@ async def one_stream(client: httpx.AsyncClient, prompt: str, max_tokens: int, se
     return Stream(max_tokens, first, time.perf_counter() - round_start, tokens)
 
 
-async def run_round(url: str, lengths: list[int]) -> tuple[float, list[Stream]]:
-    limits = httpx.Limits(max_connections=len(lengths), max_keepalive_connections=len(lengths))
-    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
-        started = time.perf_counter()
-        streams = await asyncio.gather(*(
-            one_stream(client, PROMPTS[i % len(PROMPTS)], n, i, started) for i, n in enumerate(lengths)
-        ))
-        return time.perf_counter() - started, list(streams)
+async def run_round(client: httpx.AsyncClient, lengths: list[int]) -> tuple[float, list[Stream]]:
+    started = time.perf_counter()
+    streams = await asyncio.gather(*(
+        one_stream(client, PROMPTS[i % len(PROMPTS)], n, i, started) for i, n in enumerate(lengths)
+    ))
+    return time.perf_counter() - started, list(streams)
+
+
+def client_for(url: str, streams: int) -> httpx.AsyncClient:
+    # one connection per stream, kept alive from the warm-up on: TTFT then measures the server,
+    # not 64 TCP handshakes racing on a small machine
+    limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
+    return httpx.AsyncClient(base_url=url, timeout=600, limits=limits)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -194,18 +200,21 @@ class Round:
     short_tokens: int
 
 
-def measure(server: str, url: str, number: int, args: argparse.Namespace) -> Round:
-    rows_before, calls_before = step_batch_totals(url)
-    seconds, streams = asyncio.run(run_round(url, [args.tokens] * args.streams))
-    rows_after, calls_after = step_batch_totals(url)
+async def measure(server: str, client: httpx.AsyncClient, number: int, args: argparse.Namespace) -> Round:
+    url = str(client.base_url)
+    rows_before, calls_before = await asyncio.to_thread(step_batch_totals, url)
+    seconds, streams = await run_round(client, [args.tokens] * args.streams)
+    rows_after, calls_after = await asyncio.to_thread(step_batch_totals, url)
+    if any(s.tokens != args.tokens for s in streams):
+        raise SystemExit(f"{server}: streams of {sorted({s.tokens for s in streams})} tokens, not {args.tokens} each")
     tokens = sum(s.tokens for s in streams)
     ttfts = [s.ttft_s * 1000 for s in streams if s.tokens]
 
     shorts = args.streams // 4
     mixed_lengths = [args.short_tokens if i % 4 == 0 else args.tokens for i in range(args.streams)]
-    _, mixed = asyncio.run(run_round(url, mixed_lengths))
-    short = [s for s, n in zip(mixed, mixed_lengths) if n == args.short_tokens]
-    long = [s for s, n in zip(mixed, mixed_lengths) if n != args.short_tokens]
+    _, mixed = await run_round(client, mixed_lengths)
+    short = [s for s, n in zip(mixed, mixed_lengths, strict=True) if n == args.short_tokens]
+    long = [s for s, n in zip(mixed, mixed_lengths, strict=True) if n != args.short_tokens]
     assert len(short) == shorts
     calls = calls_after - calls_before
     return Round(
@@ -214,6 +223,26 @@ def measure(server: str, url: str, number: int, args: argparse.Namespace) -> Rou
         (rows_after - rows_before) / calls if calls else float("nan"),
         max(s.end_s for s in short) * 1000, min(s.end_s for s in long) * 1000, sum(s.tokens for s in short),
     )
+
+
+async def measure_all(urls: dict[str, str], args: argparse.Namespace, rounds: list[Round]) -> None:
+    clients = {server: client_for(url.rstrip("/"), args.streams) for server, url in urls.items()}
+    try:
+        for client in clients.values():  # warm-up: imports, first steps, and every connection opened
+            await run_round(client, [2] * args.streams)
+        for number in range(1, args.rounds + 1):
+            for server, client in clients.items():
+                r = await measure(server, client, number, args)
+                rounds.append(r)
+                print(
+                    f"{server:>17} round {number}: {r.tokens_per_s:8.0f} tokens/s  TTFT p50 {r.ttft_p50_ms:7.1f} ms  "
+                    f"p99 {r.ttft_p99_ms:7.1f} ms  step batch {r.mean_step_batch:5.1f}  ({r.tokens} tokens in {r.seconds:.2f} s); "
+                    f"mixed: last short end {r.short_last_end_ms:7.0f} ms, first long end {r.long_first_end_ms:7.0f} ms",
+                    flush=True,
+                )
+    finally:
+        for client in clients.values():
+            await client.aclose()
 
 
 def main() -> None:
@@ -230,19 +259,7 @@ def main() -> None:
     # both servers up at once (the idle one costs nothing) and rounds taken in turn, so that
     # other load on the machine falls on both alike
     with running(BATCHED, args.overhead_ms, args.streams) as on, running(UNBATCHED, args.overhead_ms, args.streams) as off:
-        urls = {BATCHED: on, UNBATCHED: off}
-        for url in urls.values():  # warm-up: imports, first steps, connections
-            asyncio.run(run_round(url, [4] * 4))
-        for number in range(1, args.rounds + 1):
-            for server, url in urls.items():
-                r = measure(server, url, number, args)
-                rounds.append(r)
-                print(
-                    f"{server:>17} round {number}: {r.tokens_per_s:8.0f} tokens/s  TTFT p50 {r.ttft_p50_ms:7.1f} ms  "
-                    f"p99 {r.ttft_p99_ms:7.1f} ms  step batch {r.mean_step_batch:5.1f}  ({r.tokens} tokens in {r.seconds:.2f} s); "
-                    f"mixed: last short end {r.short_last_end_ms:7.0f} ms, first long end {r.long_first_end_ms:7.0f} ms",
-                    flush=True,
-                )
+        asyncio.run(measure_all({BATCHED: on, UNBATCHED: off}, args, rounds))
 
     def medians(server: str) -> Round:
         # each figure's median over the rounds: the machine's other load moves single rounds a lot
