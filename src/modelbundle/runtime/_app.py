@@ -224,7 +224,8 @@ class ServiceApp:
         await _call_hook(service.setup)
         self.service = service
         self._invokers = Invokers(service, self.config, self.metrics)
-        by_name, invokes = {}, {}
+        by_name: dict[str, ASGIApp] = {}
+        invokes = {}
         for api in self.service_cls.__apis__.values():
             if api.websocket:  # called once per socket, by its endpoint
                 self._websockets[api.route] = WebSocketEndpoint(
