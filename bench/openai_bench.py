@@ -1,11 +1,12 @@
 """OpenAI-compatible serving benchmark: the tinylm example with step batching on and off.
 
-Two ``bundle serve examples/tinylm/service.py:TinyLM`` processes on 127.0.0.1, the same
-service and settings except that one runs with ``--no-step-batching`` (each model step
-then advances one generation); both run with a per-step overhead of ``--overhead-ms``
+Two ``bundle serve bench/tinylm_endless.py:EndlessTinyLM`` processes on 127.0.0.1 (the
+tinylm example's model and step, with texts that never end before ``max_tokens``), the
+same service and settings except that one runs with ``--no-step-batching`` (each model
+step then advances one generation); both with a per-step overhead of ``--overhead-ms``
 (``TINYLM_STEP_OVERHEAD_MS``, like a real model's per-call dispatch). They are measured in
-turn, ``--rounds`` times each, by this process as the client (httpx, one connection per
-stream), in two phases:
+turn, ``--rounds`` times each, by this process as the client (httpx, one kept-alive
+connection per stream), in two phases:
 
 - **uniform**: ``--streams`` concurrent streaming chat requests of ``--tokens`` tokens each:
   tokens/s and time to first token p50/p99;
