@@ -11,9 +11,9 @@ import json
 
 import openai
 import pytest
+from tests.fixtures.services.counting_lm import CountingLM
 
 from modelbundle.runtime import ServeConfig
-from tests.fixtures.services.counting_lm import CountingLM
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +43,16 @@ async def _tokens(lines, count: int) -> list[str]:
 
 def test_a_new_request_joins_the_running_batch_and_a_short_one_ends_first(server) -> None:
     async def run() -> None:
-        async with server.async_client() as client:
-            async with client.stream("POST", "/v1/completions", json=_stream_body("forever")) as long:
-                long_lines = long.aiter_lines()
-                await _tokens(long_lines, 2)  # the long generation is running
-                since = len(_steps(server))
-                short = await client.post("/v1/completions", json={"model": "counting", "prompt": "count 3"})
-                assert short.json()["choices"][0]["text"] == " 1 2 3"
-                # the short answer is complete while the long stream still goes on
-                assert await _tokens(long_lines, 3) == [" x"] * 3
-                joined = [rows for rows in _steps(server, since) if "count 3" in rows]
-                assert joined and all(sorted(rows) == ["count 3", "forever"] for rows in joined)
+        async with server.async_client() as client, client.stream("POST", "/v1/completions", json=_stream_body("forever")) as long:
+            long_lines = long.aiter_lines()
+            await _tokens(long_lines, 2)  # the long generation is running
+            since = len(_steps(server))
+            short = await client.post("/v1/completions", json={"model": "counting", "prompt": "count 3"})
+            assert short.json()["choices"][0]["text"] == " 1 2 3"
+            # the short answer is complete while the long stream still goes on
+            assert await _tokens(long_lines, 3) == [" x"] * 3
+            joined = [rows for rows in _steps(server, since) if "count 3" in rows]
+            assert joined and all(sorted(rows) == ["count 3", "forever"] for rows in joined)
 
     asyncio.run(run())
     scrape = server.scrape()
@@ -63,7 +62,7 @@ def test_a_new_request_joins_the_running_batch_and_a_short_one_ends_first(server
 
 def test_concurrent_streams_share_steps(server) -> None:
     since = len(_steps(server))
-    bodies = [{"model": "counting", "prompt": "count 20"} for _ in range(6)]
+    bodies = [{"model": "counting", "prompt": "count 20", "max_tokens": 100} for _ in range(6)]
     responses = server.post_concurrently("/v1/completions", bodies)
     assert [r.json()["choices"][0]["text"] for r in responses] == [" " + " ".join(str(i) for i in range(1, 21))] * 6
     steps = _steps(server, since)
@@ -73,25 +72,24 @@ def test_concurrent_streams_share_steps(server) -> None:
 
 def test_a_client_that_disconnects_leaves_the_batch(server) -> None:
     async def run() -> None:
-        async with server.async_client() as client:
-            async with client.stream("POST", "/v1/completions", json=_stream_body("count 100000")) as staying:
-                staying_lines = staying.aiter_lines()
+        async with server.async_client() as client, client.stream("POST", "/v1/completions", json=_stream_body("count 100000")) as staying:
+            staying_lines = staying.aiter_lines()
+            await _tokens(staying_lines, 1)
+            async with client.stream("POST", "/v1/completions", json=_stream_body("forever")) as leaving:
+                await _tokens(leaving.aiter_lines(), 2)
+                since = len(_steps(server))
+            # the leaving client is gone; the staying stream keeps getting tokens, and once the
+            # departure is seen, no later step carries the departed sequence
+            for _ in range(200):
                 await _tokens(staying_lines, 1)
-                async with client.stream("POST", "/v1/completions", json=_stream_body("forever")) as leaving:
-                    await _tokens(leaving.aiter_lines(), 2)
-                    since = len(_steps(server))
-                # the leaving client is gone; the staying stream keeps getting tokens, and once the
-                # departure is seen, no later step carries the departed sequence
-                for _ in range(200):
-                    await _tokens(staying_lines, 1)
-                    steps = _steps(server, since)
-                    without = [i for i, rows in enumerate(steps) if rows == ["count 100000"]]
-                    if without:
-                        break
-                assert without, "the departed sequence was still in every step"
-                assert all("forever" not in rows for rows in steps[without[0] :])
-                left_with = sum("forever" in rows for rows in steps)
-                assert left_with <= 2  # the step running when it left, and at most the next one already built
+                steps = _steps(server, since)
+                without = [i for i, rows in enumerate(steps) if rows == ["count 100000"]]
+                if without:
+                    break
+            assert without, "the departed sequence was still in every step"
+            assert all("forever" not in rows for rows in steps[without[0] :])
+            left_with = sum("forever" in rows for rows in steps)
+            assert left_with <= 2  # the step running when it left, and at most the next one already built
 
     asyncio.run(run())
     scrape = server.scrape()

@@ -13,9 +13,9 @@ import httpx
 import openai
 import pytest
 from openapi_spec_validator import validate
+from tests.fixtures.services.counting_lm import CountingLM
 
 from modelbundle.runtime import ServeConfig
-from tests.fixtures.services.counting_lm import CountingLM
 
 
 @pytest.fixture(scope="module")
@@ -190,13 +190,13 @@ def test_error_bodies_have_openais_shape(server) -> None:
 
 
 def test_overload_is_a_rate_limit_error(serve_in_thread) -> None:
-    with serve_in_thread(CountingLM, ServeConfig(log_level="warning", max_concurrency=1)) as busy:
-        with openai.OpenAI(base_url=f"{busy.url}/v1", api_key="unused", max_retries=0) as c:
-            stream = c.completions.create(model="counting", prompt="forever", max_tokens=100_000, stream=True)
-            next(iter(stream))  # the stream holds the one slot
-            with pytest.raises(openai.RateLimitError):
-                c.completions.create(model="counting", prompt="count 1")
-            stream.close()
+    config = ServeConfig(log_level="warning", max_concurrency=1)
+    with serve_in_thread(CountingLM, config) as busy, openai.OpenAI(base_url=f"{busy.url}/v1", api_key="unused", max_retries=0) as c:
+        stream = c.completions.create(model="counting", prompt="forever", max_tokens=100_000, stream=True)
+        next(iter(stream))  # the stream holds the one slot
+        with pytest.raises(openai.RateLimitError):
+            c.completions.create(model="counting", prompt="count 1")
+        stream.close()
 
 
 def test_the_services_other_routes_keep_working(server) -> None:

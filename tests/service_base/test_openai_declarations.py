@@ -61,7 +61,7 @@ def test_a_step_with_the_wrong_shape_names_the_method() -> None:
 
 
 def test_two_step_functions_are_refused() -> None:
-    with pytest.raises(DefinitionError, match="already has an @openai.generate method"):
+    with pytest.raises(DefinitionError, match=r"already has an @openai\.generate method"):
 
         class LM(Service):
             @openai.generate(model="lm")
@@ -74,7 +74,7 @@ def test_two_step_functions_are_refused() -> None:
 
 
 def test_a_tokenizer_without_a_generator_is_refused() -> None:
-    with pytest.raises(DefinitionError, match="needs an @openai.generate method"):
+    with pytest.raises(DefinitionError, match=r"needs an @openai\.generate method"):
 
         class Embedder(Service):
             @openai.tokenize
