@@ -84,7 +84,7 @@ class GenerateEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         exchange = Exchange(scope, receive, send, self.state, self.config, self.metrics)
         try:
-            request = await exchange.read(ChatCompletionRequest if self.chat else CompletionRequest)
+            request: ChatCompletionRequest | CompletionRequest = await exchange.read(ChatCompletionRequest if self.chat else CompletionRequest)
             if request.model != self.options.model:
                 raise model_not_found(request.model, self.served)
             if request.n > self.options.max_n:
