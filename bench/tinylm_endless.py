@@ -11,13 +11,14 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from typing import Any
 
 from modelbundle import Artifact, openai
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tinylm"
 
 
-def _example_module():  # type: ignore[no-untyped-def]
+def _example_module() -> Any:
     # by file, under a name of its own: "service" alone would clash with any other example's module
     spec = importlib.util.spec_from_file_location("tinylm_example_service", EXAMPLE / "service.py")
     assert spec and spec.loader
@@ -37,7 +38,7 @@ class EndlessTinyLM(TinyLM):  # type: ignore[misc, valid-type]
     model = Artifact("file", path="../examples/tinylm/model.json")
 
     def _next(self, sequence: openai.Sequence) -> str | None:
-        word = super()._next(sequence)
+        word: str | None = super()._next(sequence)
         if word is None:
             sequence.state = ""  # no current word: the next one is drawn from the sentence starts
             word = super()._next(sequence)
