@@ -10,7 +10,17 @@ import pytest
 
 import modelbundle
 
-SUBPACKAGES = ["modelbundle.adapters", "modelbundle.bundler", "modelbundle.cli", "modelbundle.errors", "modelbundle.runtime", "modelbundle.service_base"]
+SUBPACKAGES = [
+    "modelbundle.adapters",
+    "modelbundle.bundler",
+    "modelbundle.cli",
+    "modelbundle.errors",
+    "modelbundle.openai",
+    "modelbundle.runtime",
+    "modelbundle.service_base",
+]
+#: public modules users reach from the top level (``from modelbundle import openai``)
+PUBLIC_MODULES = {"openai"}
 
 
 def _isort_key(name: str) -> tuple[int, str]:
@@ -30,10 +40,13 @@ def test_every_public_member_is_exported() -> None:
         for name, value in vars(modelbundle).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType) and value is not __future__.annotations
     }
-    assert public == set(modelbundle.__all__) - {"__version__"}
+    assert public == set(modelbundle.__all__) - {"__version__"} - PUBLIC_MODULES
+    for name in PUBLIC_MODULES:
+        assert isinstance(getattr(modelbundle, name), types.ModuleType)
+        assert getattr(modelbundle, name).__name__ == f"modelbundle.{name}"
 
 
-@pytest.mark.parametrize("name", [n for n in modelbundle.__all__ if not n.startswith("__")])
+@pytest.mark.parametrize("name", [n for n in modelbundle.__all__ if not n.startswith("__") and n not in PUBLIC_MODULES])
 def test_exported_names_show_the_public_path(name: str) -> None:
     value = getattr(modelbundle, name)
     assert value.__module__ == "modelbundle"

@@ -16,6 +16,7 @@ no numpy, pydantic, uvicorn or docker.
 
 from __future__ import annotations
 
+from . import openai
 from ._bundles import list_bundles, load
 from ._job_context import JobContext, current_job
 from ._version import __version__
@@ -28,6 +29,8 @@ __all__ = [
     "Service",
     "api",
     "Artifact",
+    # serving the OpenAI API (modelbundle.openai's decorators)
+    "openai",
     # annotating inputs
     "DType",
     "Shape",

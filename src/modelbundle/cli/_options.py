@@ -53,6 +53,10 @@ def server_options(func: F) -> F:
         click.option("--threads", type=int, default=None, help="Threads per worker for sync, non-batched APIs. [default: 4]"),
         click.option("--batching/--no-batching", default=None, help="Micro-batch batchable APIs. [default: on]"),
         click.option(
+            "--step-batching/--no-step-batching", default=None,
+            help="Let concurrent generations of an @openai.generate model share step calls. [default: on]",
+        ),
+        click.option(
             "--blas-threads", type=int, default=None,
             help="BLAS/OpenMP threads per worker. [default: CPUs / (2 x workers), at least 1]",
         ),

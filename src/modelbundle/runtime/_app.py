@@ -48,6 +48,8 @@ from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import Metrics
 from ._oip import PREFIX as OIP_PREFIX
 from ._oip import OpenInference
+from ._openai import PREFIX as OPENAI_PREFIX
+from ._openai import OpenAIFrontEnd, add_openai_paths
 from ._sagemaker import INVOCATIONS_PATH, PING_PATH, Invocations, default_api
 from ._state import ServerState
 from ._stream import StreamEndpoint
@@ -101,6 +103,11 @@ class ServiceApp:
         self.sockets = OpenSockets()
         self.openapi = build_openapi(service_cls, version)
         self.oip = OpenInference(service_cls, state)
+        #: the /v1 routes of a service with ``modelbundle.openai`` declarations
+        declarations = service_cls.__openai__
+        self.openai = OpenAIFrontEnd(declarations, state) if declarations is not None else None
+        if declarations is not None:
+            add_openai_paths(self.openapi, declarations)
         self.jobs = JobsService(service_cls.name, config, may_claim=lambda: not state.draining)
         if config.jobs:
             add_job_paths(self.openapi, job_apis(service_cls.__apis__))
@@ -199,7 +206,9 @@ class ServiceApp:
     async def _set_up(self, service: Service) -> None:
         # a wrong --default-api fails before the artifacts load, not after
         http_apis = {name: api for name, api in self.service_cls.__apis__.items() if not api.websocket}
-        default = default_api(http_apis, self.config.default_api) if self.config.sagemaker else None
+        # /invocations answers the HTTP APIs by name and the OpenAI routes by path (see _sagemaker.py)
+        invocable = [*http_apis, *(self.openai.post_paths if self.openai is not None else [])]
+        default = default_api(invocable, self.config.default_api) if self.config.sagemaker else None
         if self.config.jobs:
             try:  # a bad --jobs-dir fails before the artifacts load too
                 await asyncio.to_thread(self.jobs.open)
@@ -215,7 +224,8 @@ class ServiceApp:
         await _call_hook(service.setup)
         self.service = service
         self._invokers = Invokers(service, self.config, self.metrics)
-        by_name, invokes = {}, {}
+        by_name: dict[str, ASGIApp] = {}
+        invokes = {}
         for api in self.service_cls.__apis__.values():
             if api.websocket:  # called once per socket, by its endpoint
                 self._websockets[api.route] = WebSocketEndpoint(
@@ -228,6 +238,10 @@ class ServiceApp:
             by_name[api.name] = self._endpoints[api.route] = endpoint_cls(api, invoke, metrics, self.config, self.state)
             # Open Inference Protocol infer paths share the invoke, so they join the same batcher
             self._endpoints.update(self.oip.endpoints(api, invoke, metrics, self.config))
+        if self.openai is not None:
+            openai_endpoints = self.openai.start(service, self.config, self.metrics)
+            self._endpoints.update(openai_endpoints)
+            by_name.update(openai_endpoints)
         if default is not None:
             self._endpoints[INVOCATIONS_PATH] = Invocations(by_name, default, self.state)
         # jobs call the endpoints' invoke, so a batchable API's jobs join its batcher
@@ -256,6 +270,8 @@ class ServiceApp:
             await asyncio.wait_for(self._invokers.close(), self.config.graceful_timeout + 1)
         except TimeoutError:
             logger.error("a batch of %s was still running at shutdown; leaving it", self.service_cls.name)
+        if self.openai is not None:
+            await self.openai.close()
         self._endpoints.clear()
         self._websockets.clear()
         try:
@@ -324,6 +340,8 @@ class ServiceApp:
             Route(OIP_PREFIX, oip_server_metadata, methods=["GET"]),
             Mount(OIP_PREFIX, self.oip.app(), name="open-inference-protocol"),
         ]
+        if self.openai is not None:
+            routes.append(Mount(OPENAI_PREFIX, self.openai.app(), name="openai"))
 
         async def request_error(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, RequestError)
@@ -350,7 +368,10 @@ class ServiceApp:
         )
 
     def _api_list(self) -> str:
-        return ", ".join(f"{'WebSocket' if a.websocket else 'POST'} {a.route}" for a in self.service_cls.__apis__.values()) or "none"
+        routes = [f"{'WebSocket' if a.websocket else 'POST'} {a.route}" for a in self.service_cls.__apis__.values()]
+        if self.openai is not None:
+            routes += [f"POST {path}" for path in self.openai.post_paths]
+        return ", ".join(routes) or "none"
 
 
 def _error_response(request: Request, error: RequestError) -> Response:

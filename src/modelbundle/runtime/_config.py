@@ -91,6 +91,8 @@ class ServeConfig(BaseModel):
     threads: int = Field(default=DEFAULT_THREADS, ge=1)
     #: False runs batchable APIs one request per call (for debugging and benchmarks)
     batching: bool = True
+    #: False makes every step call of an ``@openai.generate`` model carry one sequence (for benchmarks)
+    step_batching: bool = True
     #: threads per worker for BLAS/OpenMP math (numpy, scikit-learn, torch); default: half
     #: the CPUs divided among the workers, so math threads leave room for the event loops.
     #: None leaves OMP_NUM_THREADS & co. as the environment sets them.

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests, latency, batch sizes, queue depth, in-flight and cancelled, per API.
+"""Prometheus metrics: requests, latency, batch sizes, queue depth, in-flight and cancelled, per API;
+active generations, step batch sizes, tokens and time to first token, per generative model.
 
 With several workers the server sets ``PROMETHEUS_MULTIPROC_DIR`` before they
 start; each worker then writes its values to files there and ``/metrics``
@@ -52,6 +53,21 @@ class Metrics:
             registry=r,
         )
 
+        self.active_generations = Gauge(
+            "modelbundle_active_generations", "Generations in progress, by model.", ["model"], multiprocess_mode="livesum", registry=r
+        )
+        self.step_batch_size = Histogram(
+            "modelbundle_step_batch_size", "Sequences per step call of a generative model.", ["model"], buckets=BATCH_SIZE_BUCKETS, registry=r
+        )
+        self.generated_tokens = Counter("modelbundle_generated_tokens", "Tokens generated, by model.", ["model"], registry=r)
+        self.time_to_first_token = Histogram(
+            "modelbundle_time_to_first_token_seconds",
+            "Time from a generation's start to its first token, by model.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
     def for_api(self, api: str) -> APIMetrics:
         return APIMetrics(self, api)
 
@@ -96,6 +112,19 @@ class APIMetrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+
+
+class GenerationMetrics:
+    """The children of one generative model (``@openai.generate``), looked up once."""
+
+    __slots__ = ("active", "model", "step_batch_size", "time_to_first_token", "tokens")
+
+    def __init__(self, metrics: Metrics, model: str) -> None:
+        self.model = model
+        self.active = metrics.active_generations.labels(model)
+        self.step_batch_size = metrics.step_batch_size.labels(model)
+        self.tokens = metrics.generated_tokens.labels(model)
+        self.time_to_first_token = metrics.time_to_first_token.labels(model)
 
 
 def mark_worker_dead(pid: int) -> None:

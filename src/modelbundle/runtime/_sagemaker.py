@@ -8,6 +8,11 @@ limits and error bodies:
 - the API is the one named by ``api=NAME`` in ``X-Amzn-SageMaker-Custom-Attributes``
   (``key=value`` pairs separated by ``,`` or ``;``; other keys are ignored), else
   ``ServeConfig.default_api``, else the first API the service declares;
+- a service with ``modelbundle.openai`` declarations also answers its OpenAI routes there,
+  named by path (``api=/v1/embeddings``); one that declares no ``@api`` calls
+  ``/v1/chat/completions`` by default (or ``/v1/embeddings`` when it only embeds), so an
+  OpenAI request body sent to /invocations is answered as that route answers it, streamed
+  when it says ``"stream": true``;
 - the custom attributes header comes back unchanged on every answer (SageMaker
   passes it on to the caller of InvokeEndpoint);
 - ``Content-Type`` and ``Accept`` mean what they mean on the API's own route
@@ -20,10 +25,9 @@ never hangs) and while draining.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from ..errors import NotFound, ServeError
-from ..service_base import APIMethod
 from ._codec import error_body
 from ._state import ServerState
 from ._types import ASGIApp, Message, Receive, Scope, Send
@@ -35,8 +39,11 @@ CUSTOM_ATTRIBUTES = b"x-amzn-sagemaker-custom-attributes"
 API_ATTRIBUTE = "api"
 
 
-def default_api(apis: Mapping[str, APIMethod], configured: str | None) -> str:
-    """The API ``/invocations`` calls when the request names none; ServeError for an unknown name."""
+def default_api(apis: Collection[str], configured: str | None) -> str:
+    """The API ``/invocations`` calls when the request names none; ServeError for an unknown name.
+
+    ``apis`` are the names ``/invocations`` answers to, in order: the HTTP APIs, then any OpenAI route paths.
+    """
     if configured is not None:
         if configured not in apis:
             raise ServeError(f"--default-api {configured!r} is not an API of the service; the APIs are {', '.join(apis) or 'none'}")

@@ -132,7 +132,7 @@ class _Stream:
         """Stream the answer; RequestError when it fails before the first item."""
         loop = asyncio.get_running_loop()
         pump = loop.create_task(self._pump(kwargs))
-        watch = loop.create_task(_disconnect(receive))
+        watch = loop.create_task(wait_for_disconnect(receive))
         self._watchdog = loop.call_later(self._endpoint.timeout, self._check_timeout, pump)
         try:
             await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
@@ -233,7 +233,7 @@ class _Stream:
             logger.exception("request %s: closing the stream of %s raised", self._request_id.decode(), self._endpoint.api.name)
 
 
-async def _disconnect(receive: Receive) -> None:
+async def wait_for_disconnect(receive: Receive) -> None:
     """Returns when the client is gone (the body was read already: nothing else arrives)."""
     while (await receive())["type"] != "http.disconnect":
         pass

@@ -18,8 +18,12 @@ from ._api import API_OPTIONS_ATTR, APIOptions
 from ._method import APIMethod, Param
 
 #: paths the runtime serves itself; an API may not take them
-RESERVED_ROUTES = frozenset({"/livez", "/readyz", "/metrics", "/docs", "/openapi.json", "/ping", "/invocations", "/v2"})
-RESERVED_PREFIXES = ("/docs/", "/v2/")
+#: (the OpenAI routes are reserved one by one: a service may have APIs of its own under /v1)
+RESERVED_ROUTES = frozenset(
+    {"/livez", "/readyz", "/metrics", "/docs", "/openapi.json", "/ping", "/invocations", "/v2"}
+    | {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"}
+)
+RESERVED_PREFIXES = ("/docs/", "/v2/", "/v1/models/")
 
 # return hints that make an API stream; typing's aliases (typing.Iterator) have these origins too
 _SYNC_STREAMS = (collections.abc.Iterator, collections.abc.Iterable, collections.abc.Generator)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from .. import openai
 from ._artifact import PackedService
 from ._inspect import inspect_apis
 from ._method import APIMethod
@@ -33,12 +34,15 @@ class Service:
     name: ClassVar[str] = ""
     #: the checked APIs, filled in when the subclass is defined
     __apis__: ClassVar[Mapping[str, APIMethod]] = {}
+    #: the checked ``modelbundle.openai`` declarations, or None when the service serves no /v1 routes
+    __openai__: ClassVar[openai.OpenAIDeclarations | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" not in vars(cls):
             cls.name = cls.__name__
         cls.__apis__ = inspect_apis(cls)
+        cls.__openai__ = openai.declarations(cls)
 
     @classmethod
     def pack(cls, **artifacts: Any) -> PackedService:

@@ -1,4 +1,4 @@
-"""``bundle deploy ray`` on a real two-node cluster: spread, a killed replica, a rolling update, a lost node.
+"""``bundle deploy ray`` on a real two-node cluster: spread, a killed replica, a rolling update, a lost node, an OpenAI service.
 
 The tests share one cluster and run in this order; each starts from three
 running replicas of a known version. Steady load is six clients posting back to
@@ -10,21 +10,29 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
+import openai
 import pytest
 from websockets.sync.client import connect as websockets_connect
 
-from fixtures.cli import cli, failed
+from fixtures.bundles import build_in_process
+from fixtures.cli import cli, failed, ok
+from fixtures.docker import REPO
 from fixtures.servers import Scrape
 
 from .conftest import Cluster, Outcome, SteadyLoad, timed, wait_until
 
 REPLICAS = 3
 CLIENTS = 6
+TINYLM = REPO / "examples" / "tinylm"
 
 
 def replica_ids(cluster: Cluster) -> set[str]:
@@ -261,6 +269,37 @@ def remove_application(cluster: Cluster, name: str) -> None:
     with httpx.Client(timeout=60) as client:
         client.put(f"{cluster.dashboard_url}/api/serve/applications/", json={"applications": apps}).raise_for_status()
     wait_until(lambda: name not in cluster.applications(), 60, f"application {name} gone")
+
+
+def test_an_openai_service_serves_v1_through_the_proxy(deployed: Cluster, tmp_path: Path) -> None:
+    """The tinylm example shipped to the same cluster (its lock is the scaler's plus nothing Ray lacks) under /tinylm."""
+    cluster = deployed
+    for name in ("service.py", "train.py", "corpus.txt"):
+        shutil.copy(TINYLM / name, tmp_path / name)
+    subprocess.run([sys.executable, "train.py"], cwd=tmp_path, check=True, capture_output=True)
+    bundle = build_in_process(f"{tmp_path}/service.py:TinyLM", tmp_path, cluster.home)
+    started = time.perf_counter()
+    ok(cli(
+        "deploy", "ray", bundle.tag, "--address", cluster.dashboard_url, "--name", "tinylm", "--route-prefix", "/tinylm",
+        "--replicas", "1", home=cluster.home, timeout=900,
+    ))
+    timed("bundle deploy ray tinylm (an OpenAI service beside the scaler)", started)
+    try:
+        client = openai.OpenAI(base_url=f"{cluster.proxy_url}/tinylm/v1", api_key="unused", max_retries=0, timeout=60)
+        assert {model.id for model in client.models.list()} == {"tinylm", "tinylm-embed"}
+        body = {"model": "tinylm", "messages": [{"role": "user", "content": "the keeper"}], "max_tokens": 5, "seed": 3}
+        whole = client.chat.completions.create(**body)
+        assert whole.usage is not None and whole.usage.completion_tokens <= 5
+        # streamed through Ray's proxy: the same words as the whole answer (same seed), then the usage chunk
+        chunks = list(client.chat.completions.create(**body, stream=True, stream_options={"include_usage": True}))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == whole.choices[0].message.content
+        assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+        vectors = client.embeddings.create(model="tinylm-embed", input=["the lamp", "the lamp"])
+        assert len(vectors.data[0].embedding) > 1 and vectors.data[0].embedding == vectors.data[1].embedding
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(**{**body, "model": "nope"})
+    finally:
+        remove_application(cluster, "tinylm")
 
 
 @pytest.mark.parametrize(

@@ -178,7 +178,28 @@ def test_under_a_route_prefix_the_app_sees_the_path_below_it() -> None:
             await wrapped({"type": "http", "path": path, "root_path": root}, None, None)  # type: ignore[arg-type]
 
     asyncio.run(run())
-    assert seen == [("/predict", "/image"), ("/", "/image"), ("/imagery/x", "/image"), ("/predict", "")]
+    assert seen == [("/predict", ""), ("/", ""), ("/imagery/x", "/image"), ("/predict", "")]
+
+
+def test_under_a_route_prefix_mounted_routes_answer() -> None:
+    """/v1/models and /v2/models/... are Starlette mounts: they match only when the app sees itself at "/"."""
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Mount, Route
+
+    inner = Starlette(routes=[Route("/models", lambda request: JSONResponse({"path": request.url.path}))])
+    wrapped = ReplicaHeaders(Starlette(routes=[Mount("/v1", inner)]), "r", "n")
+
+    async def get(path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=wrapped, root_path="/p")
+        async with httpx.AsyncClient(transport=transport, base_url="http://replica") as client:
+            return await client.get(path)
+
+    answer = asyncio.run(get("/p/v1/models"))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-replica"] == "r"
+    assert asyncio.run(get("/p/v1/nope")).status_code == 404
 
 
 def test_the_cli_translates_every_flag(scaler: StoredBundle, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

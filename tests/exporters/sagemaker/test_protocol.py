@@ -16,6 +16,7 @@ from modelbundle.runtime import ServeConfig, create_app
 from modelbundle.runtime._sagemaker import api_from_attributes, default_api
 from modelbundle.runtime._sagemaker_main import main, sagemaker_flags
 
+from .lengths import Lengths, LengthsAndApi
 from .pair import Pair
 
 ROWS = [[1.0, 2.0], [-3.0, 1.0], [0.5, 0.0]]
@@ -209,3 +210,39 @@ def test_an_unknown_default_api_stops_the_server_in_one_line(serve_in_subprocess
         server.wait_for_port()
         assert server.proc.wait(60) != 0
         assert "Pair did not start: --default-api 'nope' is not an API of the service; the APIs are label, scores" in server.stderr
+
+
+# -- services with OpenAI declarations -----------------------------------------------------------------------
+def test_invocations_answer_the_openai_routes_by_path(serve_in_thread) -> None:
+    body = {"model": "lengths", "input": ["one two", "three"]}
+    with serve_in_thread(Lengths, ServeConfig(sagemaker=True, log_level="warning")) as running:
+        deadline = time.monotonic() + 30
+        while running.get("/ping").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # no @api: an OpenAI body goes to the one OpenAI route there is
+        default = running.post("/invocations", json=body)
+        assert default.status_code == 200, default.text
+        assert [item["embedding"] for item in default.json()["data"]] == [[7.0, 2.0], [5.0, 1.0]]
+        assert running.post("/v1/embeddings", json=body).json()["data"] == default.json()["data"]
+        # an unknown model is OpenAI's 404, through /invocations as on /v1
+        unknown = running.post("/invocations", json={**body, "model": "nope"})
+        assert unknown.status_code == 404 and unknown.json()["error"]["param"] == "model"
+
+    with serve_in_thread(LengthsAndApi, ServeConfig(sagemaker=True, log_level="warning")) as running:
+        deadline = time.monotonic() + 30
+        while running.get("/ping").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert running.post("/invocations", json={"text": "hi"}).text == "HI"  # the first API stays the default
+        chosen = running.post("/invocations", json=body, headers={ATTRIBUTES: "api=/v1/embeddings"})
+        assert chosen.status_code == 200, chosen.text
+        assert chosen.json()["data"][1]["embedding"] == [5.0, 1.0]
+        assert chosen.headers[ATTRIBUTES] == "api=/v1/embeddings"
+
+
+def test_the_default_api_may_be_an_openai_route() -> None:
+    assert default_api(["/v1/chat/completions", "/v1/completions"], None) == "/v1/chat/completions"
+    assert default_api(["shout", "/v1/embeddings"], "/v1/embeddings") == "/v1/embeddings"
+    with pytest.raises(ServeError, match=r"^the service declares no API, so /invocations has nothing to call$"):
+        default_api([], None)

@@ -136,8 +136,10 @@ class ReplicaHeaders:
         path = scope["path"]
         if root and path.startswith(root) and path[len(root):][:1] in ("/", ""):
             # Ray passes the whole path with the route prefix as root_path (ASGI's rule); the app
-            # matches its routes on the path below the prefix
-            scope = {**scope, "path": path[len(root):] or "/"}
+            # matches its routes on the path below the prefix, as if mounted at "/": a root_path kept
+            # beside the shortened path would make Starlette's mounts (/v1/models, /v2/models/...)
+            # look for it again in the path and match nothing
+            scope = {**scope, "path": path[len(root):] or "/", "root_path": ""}
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
