@@ -50,6 +50,8 @@ _ACCEPTED_SCHEMA = {
 
 def add_job_paths(document: dict[str, Any], apis: list[APIMethod]) -> None:
     """Add ``<route>/jobs...`` for ``apis`` to ``document`` (built by ``build_openapi``), in place."""
+    if not apis:  # nothing can run as a job (every API streams): the document stays as it was
+        return
     schemas = document["components"]["schemas"]
     schemas["JobStatus"] = _STATUS_SCHEMA
     schemas["JobAccepted"] = _ACCEPTED_SCHEMA
