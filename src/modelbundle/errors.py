@@ -16,11 +16,13 @@
     └── RequestError           a request cannot be answered; carries an HTTP status and a type
         ├── BadRequest         400: the body cannot be parsed at all
         ├── InvalidInput       422: parsed, but a field is missing or of the wrong type or shape
+        ├── Unauthorized       401: no API key, or not one the server knows (--api-key-file, MODELBUNDLE_API_KEYS)
         ├── NotFound           404: no such route
         ├── MethodNotAllowed   405: the route exists, the method does not
         ├── JobNotFinished     409: a job's result was asked for before it succeeded
         ├── PayloadTooLarge    413: the body is above the server's limit
         ├── UnsupportedMediaType 415: the API does not take bodies of this Content-Type
+        ├── TooManyRequests    429: the caller is over --rate-limit; retry after Retry-After
         ├── Overloaded         503: the server cannot meet the latency budget; retry later
         ├── RequestTimeout     504: the request ran past the server's timeout
         ├── RequestTooSlow     408: the body stalled or trickled (--body-timeout, --body-min-rate)
@@ -59,6 +61,8 @@ __all__ = [
     "RequestTooSlow",
     "ServeError",
     "StoreError",
+    "TooManyRequests",
+    "Unauthorized",
     "UnsupportedMediaType",
 ]
 
@@ -154,6 +158,20 @@ class InvalidInput(RequestError):
 
     status_code = 422
     error_type = "invalid_input"
+
+
+class Unauthorized(RequestError):
+    """The request carries no API key, or one the server does not know; the response carries WWW-Authenticate."""
+
+    status_code = 401
+    error_type = "unauthorized"
+
+
+class TooManyRequests(RequestError):
+    """The caller (its API key, or its address without keys) is over ``--rate-limit``; the response carries Retry-After."""
+
+    status_code = 429
+    error_type = "rate_limited"
 
 
 class NotFound(RequestError):

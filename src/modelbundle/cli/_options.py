@@ -89,10 +89,34 @@ def server_options(func: F) -> F:
         click.option("--job-ttl", default=None, help="How long finished jobs are kept, e.g. 7d, 12h, 30m. [default: 7d]"),
         click.option("--job-concurrency", type=int, default=None, help="Jobs run at once per worker. [default: 4]"),
         click.option("--webhook-secret", default=None, help="Secret that signs job webhooks (HMAC-SHA256 of the body)."),
+        *access_options(),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def access_options() -> list[Callable[[F], F]]:
+    """Who may call: API keys, CORS, rate limits (``runtime/_auth.py``)."""
+    return [
+        click.option(
+            "--api-key-file", default=None,
+            help="Accept only requests with one of these API keys: one KEY, or name:sha256-of-KEY, a line. "
+            "Also MODELBUNDLE_API_KEYS=KEY1,KEY2.",
+        ),
+        click.option("--protect-docs/--no-protect-docs", default=None, help="Ask /docs and /openapi.json for an API key too. [default: open]"),
+        click.option("--protect-metrics/--no-protect-metrics", default=None, help="Ask /metrics for an API key too. [default: open]"),
+        click.option(
+            "--cors-origin", multiple=True, callback=_none_if_empty,
+            help="Let pages from this origin call the service (repeatable; * for any). [default: CORS off]",
+        ),
+        click.option("--rate-limit", default=None, help="Requests per API key (or client address) and worker, e.g. 10/s or 600/m."),
+    ]
+
+
+def _none_if_empty(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A repeatable option given no times is "not given", so its env var applies."""
+    return values or None
 
 
 def remote_options(func: F) -> F:

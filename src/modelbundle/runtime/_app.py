@@ -39,6 +39,7 @@ from ..errors import (
     ServeError,
 )
 from ..service_base import Service, bind_artifacts, build_openapi
+from ._auth import guard
 from ._codec import error_body, method_not_allowed
 from ._config import ServeConfig
 from ._docs import STATIC_DIR, STATIC_PREFIX, docs_html
@@ -117,8 +118,13 @@ class ServiceApp:
         #: app is stopped at interpreter exit, when Python no longer starts work on thread pools
         self.hooks_inline = False
         self.router = self._build_router()
+        #: API keys, rate limit and CORS in front of everything (``_auth.py``); ``_serve`` itself when off
+        self._entry = guard(self._serve, config, state.request_id)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self.router(scope, receive, self._quiet_expected_failure(send))
             return

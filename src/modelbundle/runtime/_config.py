@@ -126,11 +126,38 @@ class ServeConfig(BaseModel):
     job_concurrency: int = Field(default=DEFAULT_JOB_CONCURRENCY, ge=1)
     #: signs webhook bodies (HMAC-SHA256)
     webhook_secret: str | None = Field(default=None, repr=False)
+    # -- who may call (``_auth.py``) --
+    #: a file of accepted API keys, one a line: KEY or name:sha256-of-KEY
+    api_key_file: str | None = None
+    #: accepted API keys (MODELBUNDLE_API_KEYS, comma-separated; no flag, so no key shows in `ps`)
+    api_keys: tuple[str, ...] = Field(default=(), repr=False)
+    #: ask /docs and /openapi.json for a key too
+    protect_docs: bool = False
+    #: ask /metrics for a key too
+    protect_metrics: bool = False
+    #: origins whose pages may call the service (``*``: any); none turns CORS off
+    cors_origin: tuple[str, ...] = ()
+    #: requests per caller (API key, else client address) and worker: N/s or N/m
+    rate_limit: str | None = None
 
     @field_validator("max_body_size", "body_min_rate", "max_header_size", mode="before")
     @classmethod
     def _size(cls, value: Any) -> Any:
         return parse_size(value) if isinstance(value, str) else value
+
+    @field_validator("api_keys", "cors_origin", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is not None:
+            from ._rate_limit import parse_rate
+
+            parse_rate(value)
+        return value
 
     @field_validator("job_ttl", "job_lease", mode="before")
     @classmethod
@@ -165,6 +192,10 @@ class ServeConfig(BaseModel):
             raise ServeError("--jobs-dir and --jobs-url cannot be combined: the queue is in a folder (SQLite) or on PostgreSQL")
         if config.jobs_blobs is not None and config.jobs_url is None:
             raise ServeError("--jobs-blobs goes with --jobs-url: a SQLite job store keeps large payloads in its own folder")
+        if config.api_key_file is not None or config.api_keys:
+            from ._api_keys import load_keys
+
+            load_keys(config.api_key_file, config.api_keys)  # a missing or malformed key file fails here, once
         if config.blas_threads is None and not any(name in env for name in MATH_THREAD_VARIABLES):
             config = config.model_copy(update={"blas_threads": max(1, (os.cpu_count() or 1) // (2 * config.workers))})
         return config

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from ._errors import OpenAIError, error_json
 from ._front import CHAT_PATH, COMPLETIONS_PATH, EMBEDDINGS_PATH, PREFIX, OpenAIFrontEnd
 from ._openapi import add_openai_paths
 
-__all__ = ["CHAT_PATH", "COMPLETIONS_PATH", "EMBEDDINGS_PATH", "PREFIX", "OpenAIFrontEnd", "add_openai_paths"]
+__all__ = ["CHAT_PATH", "COMPLETIONS_PATH", "EMBEDDINGS_PATH", "PREFIX", "OpenAIError", "OpenAIFrontEnd", "add_openai_paths", "error_json"]
