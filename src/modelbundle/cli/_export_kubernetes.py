@@ -35,6 +35,9 @@ def _manifest_options(func: F) -> F:
         click.option("--prestop-sleep", type=int, default=None, help="Seconds a stopping pod keeps serving first. [default: 5]"),
         click.option("--tmp-size", default=None, help="Size limit of the /tmp emptyDir. [default: 1Gi]"),
         click.option("--home-size", default=None, help="Size limit of the $HOME emptyDir (~/.cache). [default: 1Gi]"),
+        click.option("--api-keys-secret", default=None, metavar="NAME[:KEY]",
+                     help="Callers need an API key from this Secret's KEY, a key file (one key or name:sha256 a line) "
+                     "[default key: api-keys]; probes and /metrics stay open."),
         click.option("--validate/--no-validate", default=None,
                      help="Check every object against the Kubernetes schemas. [default: on if kubernetes-validate is installed]"),
     ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from ._options import (
+    API_KEYS_DIR,
+    API_KEYS_FILE,
     HOME_DIR,
     JOBS_DIR,
     LIVENESS_PATH,
@@ -29,6 +31,7 @@ SERVICE_PORT = 80
 TMP_VOLUME = "tmp"
 HOME_VOLUME = "home"
 JOBS_VOLUME = "jobs"
+API_KEYS_VOLUME = "api-keys"
 
 
 def metadata(plan: Plan, *, name: str | None = None, annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -96,6 +99,7 @@ def container(plan: Plan, *, name: str = CONTAINER_NAME, port_name: str = PORT_N
             {"name": TMP_VOLUME, "mountPath": "/tmp"},
             {"name": HOME_VOLUME, "mountPath": HOME_DIR},
             *([{"name": JOBS_VOLUME, "mountPath": JOBS_DIR}] if plan.jobs_volume else []),
+            *([{"name": API_KEYS_VOLUME, "mountPath": API_KEYS_DIR, "readOnly": True}] if plan.api_keys_secret else []),
         ],
     }
     if prestop and plan.prestop_sleep:
@@ -121,7 +125,17 @@ def pod_settings(plan: Plan) -> dict[str, Any]:
             {"name": TMP_VOLUME, "emptyDir": {"sizeLimit": plan.tmp_size}},
             {"name": HOME_VOLUME, "emptyDir": {"sizeLimit": plan.home_size}},
             *([{"name": JOBS_VOLUME, "persistentVolumeClaim": {"claimName": jobs_claim_name(plan)}}] if plan.jobs_volume else []),
+            *([api_keys_volume(plan.api_keys_secret)] if plan.api_keys_secret else []),
         ],
+    }
+
+
+def api_keys_volume(secret: tuple[str, str]) -> dict[str, Any]:
+    """The Secret's key file as one read-only file; the probes (/livez, /readyz) need no key."""
+    name, key = secret
+    return {
+        "name": API_KEYS_VOLUME,
+        "secret": {"secretName": name, "items": [{"key": key, "path": API_KEYS_FILE}], "defaultMode": 0o440},
     }
 
 

@@ -38,6 +38,11 @@ LIVENESS_PATH, READINESS_PATH, METRICS_PATH = "/livez", "/readyz", "/metrics"
 JOBS_DIR = "/var/lib/modelbundle/jobs"
 #: the key of the --jobs-url-secret Secret that holds the PostgreSQL URL (NAME:KEY picks another)
 JOBS_URL_SECRET_KEY = "url"
+#: the key of the --api-keys-secret Secret that holds the key file (NAME:KEY picks another)
+API_KEYS_SECRET_KEY = "api-keys"
+#: where that key file is mounted, handed to the server as --api-key-file
+API_KEYS_DIR = "/etc/modelbundle/api-keys"
+API_KEYS_FILE = "keys"
 
 DEFAULT_CPU = "1"
 DEFAULT_MIN_REPLICAS = 2
@@ -90,6 +95,8 @@ class KubernetesOptions(BaseModel):
     jobs_volume: str | None = None
     #: a Secret (NAME or NAME:KEY) holding the jobs queue's PostgreSQL URL, shared by every replica
     jobs_url_secret: str | None = None
+    #: a Secret (NAME or NAME:KEY) holding the server's API key file (``bundle serve --api-key-file``)
+    api_keys_secret: str | None = None
     #: KServe only
     deployment_mode: DeploymentMode = "RawDeployment"
 
@@ -111,11 +118,9 @@ class KubernetesOptions(BaseModel):
                 "--jobs-volume keeps the jobs queue in one pod's volume, so it runs one replica; "
                 "for several, put the queue on PostgreSQL with --jobs-url-secret"
             )
-        if self.jobs_url_secret is not None:
-            secret, _, key = self.jobs_url_secret.partition(":")
-            check_resource_name(secret, "--jobs-url-secret")
-            if ":" in self.jobs_url_secret and not _SECRET_KEY.fullmatch(key):
-                raise ExportError(f"--jobs-url-secret {self.jobs_url_secret!r}: the key after ':' must be letters, digits, '-', '_' or '.'")
+        for flag, secret_ref in (("--jobs-url-secret", self.jobs_url_secret), ("--api-keys-secret", self.api_keys_secret)):
+            if secret_ref is not None:
+                _check_secret_ref(secret_ref, flag)
         for field in ("cpu", "cpu_limit", "memory", "memory_limit", "tmp_size", "home_size", "jobs_volume"):
             value = getattr(self, field)
             if value is not None:
@@ -131,6 +136,14 @@ class KubernetesOptions(BaseModel):
             error = exc.errors(include_url=False)[0]
             field = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "options"
             raise ExportError(f"{field}: {error['msg']}") from None
+
+
+def _check_secret_ref(ref: str, flag: str) -> None:
+    """NAME or NAME:KEY, with a Secret's name and a Secret key's characters."""
+    secret, _, key = ref.partition(":")
+    check_resource_name(secret, flag)
+    if ":" in ref and not _SECRET_KEY.fullmatch(key):
+        raise ExportError(f"{flag} {ref!r}: the key after ':' must be letters, digits, '-', '_' or '.'")
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,8 @@ class Plan:
     home_size: str
     #: the jobs PersistentVolumeClaim's size (None: no claim)
     jobs_volume: str | None
+    #: (Secret, key) of the API key file mounted at API_KEYS_DIR (None: no keys, every route open)
+    api_keys_secret: tuple[str, str] | None
     deployment_mode: DeploymentMode
 
 
@@ -220,6 +235,12 @@ def plan(bundle: StoredBundle, options: KubernetesOptions) -> Plan:
     if options.jobs_url_secret is not None:
         secret, _, key = options.jobs_url_secret.partition(":")
         env.append({"name": "MODELBUNDLE_JOBS_URL", "valueFrom": {"secretKeyRef": {"name": secret, "key": key or JOBS_URL_SECRET_KEY}}})
+    api_keys_secret = None
+    if options.api_keys_secret is not None:
+        secret, _, key = options.api_keys_secret.partition(":")
+        api_keys_secret = (secret, key or API_KEYS_SECRET_KEY)
+        # a file, not an env var: it may hold name:sha256 lines, and a mounted Secret is updated in place
+        env.append({"name": "MODELBUNDLE_API_KEY_FILE", "value": f"{API_KEYS_DIR}/{API_KEYS_FILE}"})
 
     replicas = 1 if options.jobs_volume is not None else options.replicas
     if replicas is not None:
@@ -250,6 +271,7 @@ def plan(bundle: StoredBundle, options: KubernetesOptions) -> Plan:
         tmp_size=options.tmp_size,
         home_size=options.home_size,
         jobs_volume=options.jobs_volume,
+        api_keys_secret=api_keys_secret,
         deployment_mode=options.deployment_mode,
     )
 
