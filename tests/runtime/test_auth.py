@@ -107,8 +107,8 @@ def test_cors_is_off_by_default(serve_in_thread) -> None:
 
 
 def test_a_preflight_needs_no_key_and_a_simple_request_is_marked(serve_in_thread, key_file: Path) -> None:
-    with serve_in_thread(Streams, config(key_file, cors_origin=(ORIGIN,))) as server:
-        preflight = server.client().options(
+    with serve_in_thread(Streams, config(key_file, cors_origin=(ORIGIN,))) as server, server.client() as client:
+        preflight = client.options(
             "/lines",
             headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization, content-type"},
         )
@@ -118,7 +118,7 @@ def test_a_preflight_needs_no_key_and_a_simple_request_is_marked(serve_in_thread
         assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
         assert int(preflight.headers["access-control-max-age"]) > 0
 
-        stranger = server.client().options("/lines", headers={"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"})
+        stranger = client.options("/lines", headers={"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"})
         assert stranger.status_code == 403
         assert "access-control-allow-origin" not in stranger.headers
 
@@ -169,6 +169,5 @@ def test_rate_limits_count_per_key_and_answer_openai_shape_on_v1(serve_in_thread
         with server.client() as client:
             _until_limited(lambda: client.post("/v1/completions", json=body, headers=bearer(KEY)))
             assert client.post("/v1/completions", json=body, headers=bearer(second)).status_code == 200  # its own bucket
-        with openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0) as client:
-            with pytest.raises(openai.RateLimitError):
-                client.completions.create(**body)
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0) as client, pytest.raises(openai.RateLimitError):
+            client.completions.create(**body)

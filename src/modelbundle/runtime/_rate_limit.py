@@ -4,7 +4,7 @@ A caller is its API key's name, or its client address when the server has no key
 A bucket holds up to N tokens (so a burst of N passes) and refills at N per period;
 a request takes one token or is answered 429 with Retry-After, the whole seconds until
 a token is back. The buckets live in one worker's memory: with ``--workers 4`` a caller
-gets up to 4 × N, and a restart forgets them.
+gets up to 4 x N, and a restart forgets them.
 """
 
 from __future__ import annotations
