@@ -81,7 +81,28 @@ def test_serve_translates_the_job_flags(runner: CliRunner, serve: mock.MagicMock
 def test_every_config_field_has_a_flag() -> None:
     serve_command = main.commands["serve"]
     flags = {param.name for param in serve_command.params} - {"target"}
-    assert flags == set(ServeConfig.model_fields)
+    # keys themselves come only from MODELBUNDLE_API_KEYS or --api-key-file: a flag would show them in `ps`
+    assert flags == set(ServeConfig.model_fields) - {"api_keys"}
+
+
+def test_access_flags_reach_the_config(runner: CliRunner, serve: mock.MagicMock, tmp_path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("a-key-of-length\n")
+    args = ["serve", "m:S", "--api-key-file", str(keys), "--protect-docs", "--protect-metrics",
+            "--cors-origin", "https://a.test", "--cors-origin", "https://b.test", "--rate-limit", "5/s"]
+    result = runner.invoke(main, args, env={"MODELBUNDLE_CORS_ORIGIN": "https://env.test"})
+    assert result.exit_code == 0, result.output
+    config = serve.call_args.args[1]
+    assert (config.api_key_file, config.protect_docs, config.protect_metrics) == (str(keys), True, True)
+    assert config.cors_origin == ("https://a.test", "https://b.test")  # the flags win over the env var
+    assert config.rate_limit == "5/s"
+    from_env = runner.invoke(main, ["serve", "m:S"], env={"MODELBUNDLE_CORS_ORIGIN": "https://env.test", "MODELBUNDLE_API_KEYS": "k-123456789"})
+    assert from_env.exit_code == 0, from_env.output
+    assert serve.call_args.args[1].cors_origin == ("https://env.test",)
+    assert serve.call_args.args[1].api_keys == ("k-123456789",)
+    bad = runner.invoke(main, ["serve", "m:S", "--api-key-file", str(tmp_path / "missing")])
+    assert bad.exit_code != 0
+    assert bad.output.strip().endswith("missing: no such file") and "Traceback" not in bad.output
 
 
 def test_env_vars_apply_and_flags_win(runner: CliRunner, serve: mock.MagicMock) -> None:
