@@ -61,3 +61,18 @@ def test_without_the_flag_nothing_is_mounted(bundle: StoredBundle, tmp_path: Pat
 def test_a_bad_secret_reference_is_one_line(flag: str) -> None:
     with pytest.raises(ExportError, match="--api-keys-secret"):
         KubernetesOptions.from_flags(image=IMAGE, api_keys_secret=flag)
+
+
+def test_kserve_mounts_the_same_key_file(bundle: StoredBundle, tmp_path: Path) -> None:
+    from modelbundle.exporters.kubernetes import export_kserve
+
+    out = tmp_path / "out"
+    export_kserve(bundle, out, KubernetesOptions.from_flags(image=IMAGE, api_keys_secret="model-keys"), validate=True)
+    [service] = read_manifests(out).values()
+    predictor = service["spec"]["predictor"]
+    [volume] = [v for v in predictor["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == "model-keys"
+    [container] = predictor["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert env["MODELBUNDLE_API_KEY_FILE"].startswith(mount["mountPath"] + "/")
