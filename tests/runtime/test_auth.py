@@ -60,11 +60,13 @@ def _ws(server, route: str, **kwargs):
 
 def test_a_websocket_handshake_without_the_key_is_refused_with_401(serve_in_thread, key_file: Path) -> None:
     with serve_in_thread(Sockets, config(key_file)) as server:
+        before = server.scrape().value("modelbundle_refused_requests_total", reason="unauthorized")
         for headers in ({}, bearer(WRONG), {"X-API-Key": WRONG}):
             with pytest.raises(InvalidStatus) as refused:
                 _ws(server, "/shout", additional_headers=headers)
             assert refused.value.response.status_code == 401
             assert b'"unauthorized"' in refused.value.response.body
+        assert server.scrape().value("modelbundle_refused_requests_total", reason="unauthorized") == before + 3
         with _ws(server, "/shout", additional_headers={"X-API-Key": KEY}) as socket:
             socket.send("hi")
             assert socket.recv() == "HI"
@@ -153,6 +155,7 @@ def test_a_client_over_its_rate_limit_gets_429_and_recovers(serve_in_thread) -> 
         passed, limited = _until_limited(lambda: client.post("/lines", json=["a"]))
         assert passed >= 3  # the burst is the rate's N
         assert limited.json()["error"]["type"] == "rate_limited"
+        assert server.scrape().value("modelbundle_refused_requests_total", reason="rate_limited") >= 1
         wait = int(limited.headers["retry-after"])
         assert wait >= 1
         assert client.get("/livez").status_code == 200  # probes are never limited

@@ -119,7 +119,7 @@ class ServiceApp:
         self.hooks_inline = False
         self.router = self._build_router()
         #: API keys, rate limit and CORS in front of everything (``_auth.py``); ``_serve`` itself when off
-        self._entry = guard(self._serve, config, state.request_id)
+        self._entry = guard(self._serve, config, state.request_id, lambda reason: self.metrics.refused.labels(reason).inc())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._entry(scope, receive, send)

@@ -35,12 +35,20 @@ METRICS = "/metrics"
 _BEARER = b"bearer "
 
 
-def guard(app: ASGIApp, config: ServeConfig, request_id: Callable[[bytes | None], bytes]) -> ASGIApp:
-    """``app`` behind the API keys, rate limit and CORS policy of ``config`` (``app`` itself when none is set)."""
+def guard(
+    app: ASGIApp,
+    config: ServeConfig,
+    request_id: Callable[[bytes | None], bytes],
+    on_refused: Callable[[str], None] = lambda reason: None,
+) -> ASGIApp:
+    """``app`` behind the API keys, rate limit and CORS policy of ``config`` (``app`` itself when none is set).
+
+    ``on_refused`` hears the error type of each refusal (``unauthorized``, ``rate_limited``), for the metrics.
+    """
     keys = load_keys(config.api_key_file, config.api_keys)
     limiter = RateLimiter(config.rate_limit) if config.rate_limit is not None else None
     if keys is not None or limiter is not None:
-        app = Gate(app, keys, limiter, request_id, protect_docs=config.protect_docs, protect_metrics=config.protect_metrics)
+        app = Gate(app, keys, limiter, request_id, on_refused, protect_docs=config.protect_docs, protect_metrics=config.protect_metrics)
     if config.cors_origin:
         app = Cors(app, config.cors_origin)
     return app
@@ -55,6 +63,7 @@ class Gate:
         keys: KeyRing | None,
         limiter: RateLimiter | None,
         request_id: Callable[[bytes | None], bytes],
+        on_refused: Callable[[str], None],
         *,
         protect_docs: bool,
         protect_metrics: bool,
@@ -63,6 +72,7 @@ class Gate:
         self._keys = keys
         self._limiter = limiter
         self._request_id = request_id
+        self._on_refused = on_refused
         self._open = set(PROBES)
         self._open_docs = not protect_docs
         if self._open_docs:
@@ -100,6 +110,7 @@ class Gate:
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, error: RequestError) -> None:
+        self._on_refused(error.error_type)
         request_id = self._request_id(_header(scope, b"x-request-id"))
         if scope["type"] == "websocket":
             await receive()  # websocket.connect: then the handshake is refused with an HTTP answer

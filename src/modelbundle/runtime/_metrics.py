@@ -52,6 +52,12 @@ class Metrics:
             ["api"],
             registry=r,
         )
+        self.refused = Counter(
+            "modelbundle_refused_requests",
+            "Requests refused before any route ran: no or a wrong API key (unauthorized), over --rate-limit (rate_limited).",
+            ["reason"],
+            registry=r,
+        )
 
         self.active_generations = Gauge(
             "modelbundle_active_generations", "Generations in progress, by model.", ["model"], multiprocess_mode="livesum", registry=r
