@@ -1,0 +1,173 @@
+"""What the access log costs, and a lone client's tail with batching on and off (issue 20).
+
+1. Access log: examples/mlp with a 0 ms model, served with the access log on (the default,
+   text, written to a file) and with ``--no-access-log``, each driven by ApacheBench at c=64
+   with keep-alive for ``--duration`` seconds after a warm-up. Floor: on >= 90% of off.
+2. Single-client tails: the same service with a 2 ms and a 0 ms model, batching on and
+   ``--no-batching``, each driven by one client sending one request after another on one
+   keep-alive connection for ``--duration`` seconds; p50, p99 and max. Floor: batched p99
+   <= 2x unbatched p99.
+
+Each server is its own process on 127.0.0.1, one at a time. A benchmark, not a test: it
+prints the figures and the floors, and exits 0.
+
+    .venv/bin/python bench/observability_bench.py [--duration 10] [--part access|tails]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+MLP_TARGET = "examples/mlp/service.py:MLP"
+BODY = json.dumps({"x": [[round(0.01 * i, 2) for i in range(64)]]}).encode()
+READY_TIMEOUT_S = 60.0
+MIN_LOG_SHARE = 0.90
+MAX_TAIL_RATIO = 2.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds of each measured run")
+    parser.add_argument("--concurrency", type=int, default=64, help="connections of the access-log runs")
+    parser.add_argument("--part", choices=["access", "tails", "all"], default="all")
+    args = parser.parse_args()
+    RESULTS_DIR.mkdir(exist_ok=True)
+    if args.part in ("access", "all"):
+        access_log_cost(args.duration, args.concurrency)
+    if args.part in ("tails", "all"):
+        single_client_tails(args.duration)
+
+
+def access_log_cost(duration: int, concurrency: int) -> None:
+    if shutil.which("ab") is None:
+        sys.exit("needs ApacheBench: apt-get install apache2-utils")
+    figures = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        body_file = Path(tmp) / "body.json"
+        body_file.write_bytes(BODY)
+        for name, flags in (("access log on", []), ("--no-access-log", ["--no-access-log"])):
+            with _server(flags, overhead_ms=0, log_name=name) as url:
+                _ab(url, body_file, concurrency, 1)  # warm-up
+                figures[name] = _ab(url, body_file, concurrency, duration)
+    on, off = figures["access log on"], figures["--no-access-log"]
+    print(f"\naccess log, 0 ms model, c={concurrency}, keep-alive, {duration} s each")
+    for name, result in figures.items():
+        print(f"  {name:16} {result['rps']:8.0f} req/s   {result['non_2xx']} non-2xx, {result['errors']} errors")
+    share = on["rps"] / off["rps"] if off["rps"] else 0.0
+    print(f"  on / off = {share:.1%}  (floor {MIN_LOG_SHARE:.0%}): {'PASS' if share >= MIN_LOG_SHARE else 'FAIL'}")
+
+
+def single_client_tails(duration: int) -> None:
+    print(f"\none client, one keep-alive connection, {duration} s each")
+    print(f"  {'model':6} {'server':10} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for overhead in (2, 0):
+        p99 = {}
+        for name, flags in (("batched", []), ("unbatched", ["--no-batching"])):
+            with _server([*flags, "--no-access-log"], overhead_ms=overhead, log_name=f"{name}-{overhead}ms") as url:
+                _one_client(url, 1.0)  # warm-up
+                latencies = _one_client(url, duration)
+            p50, p99[name], worst = _percentile(latencies, 50), _percentile(latencies, 99), max(latencies)
+            print(f"  {overhead:4} ms {name:10} {len(latencies):8} {p50:8.2f} {p99[name]:8.2f} {worst:8.2f}")
+        ratio = p99["batched"] / p99["unbatched"]
+        verdict = "PASS" if ratio <= MAX_TAIL_RATIO else "FAIL"
+        print(f"  {overhead:4} ms batched p99 / unbatched p99 = {ratio:.2f} (ceiling {MAX_TAIL_RATIO:g}): {verdict}")
+
+
+def _one_client(url: str, seconds: float) -> list[float]:
+    """Milliseconds of each request, sent one after another on one connection."""
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    headers = {"Content-Type": "application/json"}
+    latencies = []
+    end = time.perf_counter() + seconds
+    try:
+        while (started := time.perf_counter()) < end:
+            connection.request("POST", "/predict", BODY, headers)
+            response = connection.getresponse()
+            response.read()
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status != 200:
+                sys.exit(f"the server answered {response.status}")
+    finally:
+        connection.close()
+    return latencies
+
+
+def _percentile(values: list[float], percent: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))]
+
+
+@contextmanager
+def _server(flags: list[str], overhead_ms: float, log_name: str) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "MLP_CALL_OVERHEAD_MS": str(overhead_ms)}
+    command = [sys.executable, "-m", "modelbundle", "serve", MLP_TARGET, "--port", str(port), "--no-jobs", *flags]
+    log_path = RESULTS_DIR / f"observability-{re.sub(r'[^a-z0-9]+', '-', log_name.lower()).strip('-')}.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stderr=log)
+        try:
+            _wait_ready(server, port)
+            yield f"http://127.0.0.1:{port}/predict"
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(60)
+
+
+def _ab(url: str, body_file: Path, concurrency: int, seconds: int) -> dict[str, float]:
+    command = ["ab", "-q", "-k", "-c", str(concurrency), "-t", str(seconds), "-n", "10000000", "-p", str(body_file)]
+    output = subprocess.run([*command, "-T", "application/json", url], capture_output=True, text=True, check=True).stdout
+
+    def number(pattern: str) -> float:
+        match = re.search(pattern, output)
+        return float(match.group(1)) if match else 0.0
+
+    return {
+        "rps": number(r"Requests per second:\s+([\d.]+)"),
+        # ab's "Length" failures are not errors: batched float32 answers differ in their last digits
+        "errors": int(sum(number(rf"{kind}: (\d+)") for kind in ("Connect", "Receive", "Exceptions"))),
+        "non_2xx": int(number(r"Non-2xx responses:\s+(\d+)")),
+    }
+
+
+def _wait_ready(server: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"the server exited with status {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit("the server was not ready in time")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+if __name__ == "__main__":
+    main()
