@@ -1,8 +1,9 @@
 """What the access log costs, and a lone client's tail with batching on and off (issue 20).
 
 1. Access log: examples/mlp with a 0 ms model, served with the access log on (the default,
-   text, written to a file) and with ``--no-access-log``, each driven by ApacheBench at c=64
-   with keep-alive for ``--duration`` seconds after a warm-up. Floor: on >= 90% of off.
+   text, written to a file) and with ``--no-access-log``, each driven by wrk (``post.lua``) at
+   c=64 for ``--duration`` seconds after a warm-up; req/s and the server's CPU per request.
+   Floor: on >= 90% of off.
 2. Single-client tails: the same service with a 2 ms and a 0 ms model, batching on and
    ``--no-batching``, each driven by one client sending one request after another on one
    keep-alive connection for ``--duration`` seconds; p50, p99 and max. Floor: batched p99
@@ -26,7 +27,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -36,6 +36,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
+LUA_SCRIPT = BENCH_DIR / "post.lua"
 MLP_TARGET = "examples/mlp/service.py:MLP"
 BODY = json.dumps({"x": [[round(0.01 * i, 2) for i in range(64)]]}).encode()
 READY_TIMEOUT_S = 60.0
@@ -57,22 +58,25 @@ def main() -> None:
 
 
 def access_log_cost(duration: int, concurrency: int) -> None:
-    if shutil.which("ab") is None:
-        sys.exit("needs ApacheBench: apt-get install apache2-utils")
+    if shutil.which("wrk") is None:
+        sys.exit("needs wrk: apt-get install wrk")
     figures = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        body_file = Path(tmp) / "body.json"
-        body_file.write_bytes(BODY)
-        for name, flags in (("access log on", []), ("--no-access-log", ["--no-access-log"])):
-            with _server(flags, overhead_ms=0, log_name=name) as url:
-                _ab(url, body_file, concurrency, 1)  # warm-up
-                figures[name] = _ab(url, body_file, concurrency, duration)
+    for name, flags in (("access log on", []), ("--no-access-log", ["--no-access-log"])):
+        with _server(flags, overhead_ms=0, log_name=name) as (url, pid):
+            _wrk(url, concurrency, 1)  # warm-up
+            cpu_before = _cpu_seconds(pid)
+            figures[name] = _wrk(url, concurrency, duration)
+            figures[name]["cpu_us"] = (_cpu_seconds(pid) - cpu_before) * 1e6 / max(figures[name]["requests"], 1)
     on, off = figures["access log on"], figures["--no-access-log"]
-    print(f"\naccess log, 0 ms model, c={concurrency}, keep-alive, {duration} s each")
+    print(f"\naccess log (text, to a file), 0 ms model, c={concurrency}, {duration} s each")
     for name, result in figures.items():
-        print(f"  {name:16} {result['rps']:8.0f} req/s   {result['non_2xx']} non-2xx, {result['errors']} errors")
+        print(
+            f"  {name:16} {result['rps']:8.0f} req/s  p99 {result['p99_us'] / 1000:6.2f} ms  "
+            f"{result['cpu_us']:6.1f} us CPU/req  {result['non_2xx']} non-2xx, {result['errors']} errors"
+        )
     share = on["rps"] / off["rps"] if off["rps"] else 0.0
-    print(f"  on / off = {share:.1%}  (floor {MIN_LOG_SHARE:.0%}): {'PASS' if share >= MIN_LOG_SHARE else 'FAIL'}")
+    print(f"  on / off = {share:.1%} of req/s (floor {MIN_LOG_SHARE:.0%}): {'PASS' if share >= MIN_LOG_SHARE else 'FAIL'}")
+    print(f"  CPU per request, on / off = {on['cpu_us'] / off['cpu_us']:.1%} (steadier than req/s on a shared machine)")
 
 
 def single_client_tails(duration: int) -> None:
@@ -81,7 +85,7 @@ def single_client_tails(duration: int) -> None:
     for overhead in (2, 0):
         p99 = {}
         for name, flags in (("batched", []), ("unbatched", ["--no-batching"])):
-            with _server([*flags, "--no-access-log"], overhead_ms=overhead, log_name=f"{name}-{overhead}ms") as url:
+            with _server([*flags, "--no-access-log"], overhead_ms=overhead, log_name=f"{name}-{overhead}ms") as (url, _pid):
                 _one_client(url, 1.0)  # warm-up
                 latencies = _one_client(url, duration)
             p50, p99[name], worst = _percentile(latencies, 50), _percentile(latencies, 99), max(latencies)
@@ -117,7 +121,7 @@ def _percentile(values: list[float], percent: float) -> float:
 
 
 @contextmanager
-def _server(flags: list[str], overhead_ms: float, log_name: str) -> Iterator[str]:
+def _server(flags: list[str], overhead_ms: float, log_name: str) -> Iterator[tuple[str, int]]:
     port = _free_port()
     env = {**os.environ, "MLP_CALL_OVERHEAD_MS": str(overhead_ms)}
     command = [sys.executable, "-m", "modelbundle", "serve", MLP_TARGET, "--port", str(port), "--no-jobs", *flags]
@@ -126,26 +130,30 @@ def _server(flags: list[str], overhead_ms: float, log_name: str) -> Iterator[str
         server = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stderr=log)
         try:
             _wait_ready(server, port)
-            yield f"http://127.0.0.1:{port}/predict"
+            yield f"http://127.0.0.1:{port}/predict", server.pid
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(60)
 
 
-def _ab(url: str, body_file: Path, concurrency: int, seconds: int) -> dict[str, float]:
-    command = ["ab", "-q", "-k", "-c", str(concurrency), "-t", str(seconds), "-n", "10000000", "-p", str(body_file)]
-    output = subprocess.run([*command, "-T", "application/json", url], capture_output=True, text=True, check=True).stdout
-
-    def number(pattern: str) -> float:
-        match = re.search(pattern, output)
-        return float(match.group(1)) if match else 0.0
-
+def _wrk(url: str, concurrency: int, seconds: int) -> dict[str, float]:
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA_SCRIPT), url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    errors = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
     return {
-        "rps": number(r"Requests per second:\s+([\d.]+)"),
-        # ab's "Length" failures are not errors: batched float32 answers differ in their last digits
-        "errors": int(sum(number(rf"{kind}: (\d+)") for kind in ("Connect", "Receive", "Exceptions"))),
-        "non_2xx": int(number(r"Non-2xx responses:\s+(\d+)")),
+        "requests": result["requests"],
+        "rps": result["requests"] / (result["duration_us"] / 1e6),
+        "p99_us": result["p99_us"],
+        "non_2xx": result["non_2xx"],
+        "errors": errors,
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_ready(server: subprocess.Popen[bytes], port: int) -> None:

@@ -8,10 +8,11 @@ request is served carry its request and trace ids, as its access line does.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 import time
-from datetime import datetime, timezone
 from typing import Literal
 
 from ._log_context import RequestRecord, current_request
@@ -50,7 +51,19 @@ class JsonFormatter(logging.Formatter):
 
 def iso_time(seconds: float) -> str:
     """UTC, millisecond precision: 2026-12-06T15:31:51.123Z."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    whole = int(seconds)
+    return f"{_utc_second(whole)}.{int((seconds - whole) * 1000):03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(whole: int) -> str:
+    # a busy server logs thousands of lines within one second: format that second once
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+
+
+@functools.lru_cache(maxsize=4)
+def _local_second(whole: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(whole))
 
 
 def access_text(record: RequestRecord, pid: int) -> str:
@@ -63,33 +76,36 @@ def access_text(record: RequestRecord, pid: int) -> str:
         request_line = f"WebSocket {path}"
     else:
         request_line = f"{scope.get('method', '')} {path} HTTP/{scope.get('http_version', '1.1')}"
-    seconds = int(record.time)
-    asctime = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + ",%03d" % ((record.time - seconds) * 1000)  # noqa: UP031
+    whole = int(record.time)
+    asctime = f"{_local_second(whole)},{int((record.time - whole) * 1000):03d}"
     return f'{asctime} INFO    {ACCESS_LOGGER_TEXT} [{pid}] {client_addr} - "{request_line}" {record.status}\n'
 
 
 def access_json(record: RequestRecord, pid: int) -> str:
+    """One JSON object, built by hand (json.dumps only for strings that need escaping): it runs per request."""
     scope = record.scope
     client = scope.get("client")
-    entry = {
-        "time": iso_time(record.time),
-        "level": "info",
-        "logger": ACCESS_LOGGER_JSON,
-        "message": f"{scope.get('method', 'WebSocket')} {scope.get('path', '')} {record.status}",
-        "pid": pid,
-        "request_id": record.request_id,
-        "trace_id": record.trace_id,
-        "method": scope.get("method", "WebSocket"),
-        "path": scope.get("path", ""),
-        "query": scope.get("query_string", b"").decode("latin-1"),
-        "status": record.status,
-        "duration_ms": round(record.duration * 1000, 3),
-        "bytes": record.bytes,
-        "api": record.api,
-        "batch_size": record.batch_size,
-        "client": f"{client[0]}:{client[1]}" if client else "",
-    }
-    return json.dumps(entry, ensure_ascii=False) + "\n"
+    method, path, status = scope.get("method", "WebSocket"), scope.get("path", ""), record.status
+    api, batch_size = record.api, record.batch_size
+    return (
+        f'{{"time": "{iso_time(record.time)}", "level": "info", "logger": "{ACCESS_LOGGER_JSON}", '
+        f'"message": {_string(f"{method} {path} {status}")}, "pid": {pid}, '
+        f'"request_id": {_string(record.request_id)}, "trace_id": {_string(record.trace_id)}, '
+        f'"method": {_string(method)}, "path": {_string(path)}, '
+        f'"query": {_string(scope.get("query_string", b"").decode("latin-1"))}, '
+        f'"status": {status}, "duration_ms": {record.duration * 1000:.3f}, "bytes": {record.bytes}, '
+        f'"api": {"null" if api is None else _string(api)}, '
+        f'"batch_size": {"null" if batch_size is None else batch_size}, '
+        f'"client": {_string(f"{client[0]}:{client[1]}" if client else "")}}}\n'
+    )
+
+
+#: printable ASCII but the quote and the backslash: a JSON string as it stands
+_PLAIN = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*").fullmatch
+
+
+def _string(value: str) -> str:
+    return f'"{value}"' if _PLAIN(value) else json.dumps(value, ensure_ascii=False)
 
 
 def _path_with_query(record: RequestRecord) -> str:
