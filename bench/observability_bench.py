@@ -27,11 +27,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -41,6 +43,9 @@ MLP_TARGET = "examples/mlp/service.py:MLP"
 BODY = json.dumps({"x": [[round(0.01 * i, 2) for i in range(64)]]}).encode()
 READY_TIMEOUT_S = 60.0
 MIN_LOG_SHARE = 0.90
+MICRO_REQUESTS = 50_000
+#: the issue's figure for this server without an access log (0 ms model, c=64): what a request costs in all
+ISSUE_RPS = 9382
 MAX_TAIL_RATIO = 2.0
 
 
@@ -48,13 +53,82 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds of each measured run")
     parser.add_argument("--concurrency", type=int, default=64, help="connections of the access-log runs")
-    parser.add_argument("--part", choices=["access", "tails", "all"], default="all")
+    parser.add_argument("--part", choices=["micro", "access", "tails", "all"], default="all")
     args = parser.parse_args()
     RESULTS_DIR.mkdir(exist_ok=True)
+    if args.part in ("micro", "all"):
+        access_log_cpu()
     if args.part in ("access", "all"):
         access_log_cost(args.duration, args.concurrency)
     if args.part in ("tails", "all"):
         single_client_tails(args.duration)
+
+
+def access_log_cpu() -> None:
+    """CPU per request of each way to log it, every thread counted, in-process (best of 3).
+
+    On a shared 2-core machine req/s swings by more than a log line costs; this times what a
+    line adds around a minimal ASGI answer: no log, uvicorn's access log as the runtime had it
+    (a ``logging`` call on the loop, the runtime's text formatter, a file), and ours in each
+    format (its writer thread's formatting and writing included: ``time.process_time``).
+    """
+    import asyncio
+    import logging
+
+    from modelbundle.runtime._access_log import AccessLog, AccessLogWriter
+    from modelbundle.runtime._log_format import TEXT_FORMAT
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/predict", "raw_path": b"/predict", "query_string": b"",
+        "http_version": "1.1", "client": ("127.0.0.1", 50000), "headers": [(b"content-type", b"application/json")],
+    }
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"3"), (b"x-request-id", b"ab-1")]}
+    body = {"type": "http.response.body", "body": b"[0]"}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(start)
+        await send(body)
+
+    async def send(message: Any) -> None:
+        pass
+
+    uvicorn_log = logging.getLogger("bench.uvicorn.access")
+    uvicorn_log.propagate = False
+    uvicorn_log.setLevel(logging.INFO)
+
+    async def uvicorn_way(scope: Any, receive: Any, send: Any) -> None:
+        await app(scope, receive, send)
+        uvicorn_log.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:50000", "POST", "/predict", "1.1", 200)
+
+    async def run(handler: Any) -> None:
+        for _ in range(MICRO_REQUESTS):
+            await handler(dict(scope), None, send)
+
+    best: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        file_handler = logging.FileHandler(Path(tmp) / "uvicorn.log")
+        file_handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        uvicorn_log.handlers[:] = [file_handler]
+        for _ in range(3):
+            for name, log_format in (("no access log", None), ("uvicorn's (before)", None), ("ours, text", "text"), ("ours, json", "json")):
+                handler: Any = uvicorn_way if name.startswith("uvicorn") else app
+                writer = None
+                if log_format is not None:
+                    stream = (Path(tmp) / f"{log_format}.log").open("w")
+                    writer = AccessLogWriter(log_format, stream=stream)  # type: ignore[arg-type]
+                    handler = AccessLog(app, writer)
+                cpu = time.process_time()
+                asyncio.run(run(handler))
+                if writer is not None:
+                    writer.close()  # what its thread still had to write counts too
+                    stream.close()
+                best[name] = min(best.get(name, 1e9), (time.process_time() - cpu) / MICRO_REQUESTS * 1e6)
+        file_handler.close()
+    print("\naccess log CPU per request, in-process, every thread (best of 3)")
+    base = best["no access log"]
+    for name, cpu in best.items():
+        added = cpu - base
+        print(f"  {name:20} {cpu:6.2f} us  +{added:5.2f} us = {added / (1e6 / ISSUE_RPS):5.1%} of a request at {ISSUE_RPS} req/s")
 
 
 def access_log_cost(duration: int, concurrency: int) -> None:

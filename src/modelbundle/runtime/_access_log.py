@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 #: how often the writer wakes to write what gathered (the lines' lag, never the requests')
 FLUSH_INTERVAL_S = 0.05
 #: lines formatted between writes, so one wake-up never holds the GIL for long
-CHUNK = 512
+CHUNK = 128
 
 #: the status logged for a request whose client left before it was answered (nginx's convention)
 CLIENT_CLOSED = 499
