@@ -1,18 +1,20 @@
 """What the access log costs, and a lone client's tail with batching on and off (issue 20).
 
-1. Access log: examples/mlp with a 0 ms model, served with the access log on (the default,
-   text, written to a file) and with ``--no-access-log``, each driven by wrk (``post.lua``) at
-   c=64 for ``--duration`` seconds after a warm-up; req/s and the server's CPU per request.
+1. ``micro``: CPU per request of the access log in-process, every thread counted: none,
+   uvicorn's as the runtime had it, ours in text and in JSON (steady on a shared machine).
+2. ``access``: examples/mlp with a 0 ms model, served with the access log on (the default,
+   text, to a file) and with ``--no-access-log``, each driven by wrk (``post.lua``) at c=64
+   for ``--duration`` seconds after a warm-up; req/s and the server's CPU per request.
    Floor: on >= 90% of off.
-2. Single-client tails: the same service with a 2 ms and a 0 ms model, batching on and
-   ``--no-batching``, each driven by one client sending one request after another on one
-   keep-alive connection for ``--duration`` seconds; p50, p99 and max. Floor: batched p99
-   <= 2x unbatched p99.
+3. ``tails``: the same service with a 2 ms and a 0 ms model, batching on and
+   ``--no-batching`` (access log on, the default), each driven by one client sending one
+   request after another on one keep-alive connection for ``--duration`` seconds; p50, p99
+   and max. Floor: batched p99 <= 2x unbatched p99.
 
 Each server is its own process on 127.0.0.1, one at a time. A benchmark, not a test: it
-prints the figures and the floors, and exits 0.
+prints the figures and the floors, and exits 0. Needs wrk (``apt-get install wrk``).
 
-    .venv/bin/python bench/observability_bench.py [--duration 10] [--part access|tails]
+    .venv/bin/python bench/observability_bench.py [--duration 10] [--part micro|access|tails]
 """
 
 from __future__ import annotations
@@ -159,7 +161,7 @@ def single_client_tails(duration: int) -> None:
     for overhead in (2, 0):
         p99 = {}
         for name, flags in (("batched", []), ("unbatched", ["--no-batching"])):
-            with _server([*flags, "--no-access-log"], overhead_ms=overhead, log_name=f"{name}-{overhead}ms") as (url, _pid):
+            with _server(flags, overhead_ms=overhead, log_name=f"{name}-{overhead}ms") as (url, _pid):
                 _one_client(url, 1.0)  # warm-up
                 latencies = _one_client(url, duration)
             p50, p99[name], worst = _percentile(latencies, 50), _percentile(latencies, 99), max(latencies)
