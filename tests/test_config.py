@@ -55,6 +55,14 @@ def test_boolean_env_values(raw: str, expected: bool) -> None:
     assert config.access_log is expected
 
 
+def test_log_format_is_text_by_default_and_json_from_the_flag_or_env() -> None:
+    assert ServeConfig.resolve({}, env={}).log_format == "text"
+    assert ServeConfig.resolve({}, env={"MODELBUNDLE_LOG_FORMAT": "json"}).log_format == "json"
+    assert ServeConfig.resolve({"log_format": "text"}, env={"MODELBUNDLE_LOG_FORMAT": "json"}).log_format == "text"
+    with pytest.raises(ServeError, match=r"^MODELBUNDLE_LOG_FORMAT: Input should be 'text' or 'json'$"):
+        ServeConfig.resolve({}, env={"MODELBUNDLE_LOG_FORMAT": "yaml"})
+
+
 def test_boolean_flag_false_beats_env_true() -> None:
     assert ServeConfig.resolve({"batching": False}, env={"MODELBUNDLE_BATCHING": "1"}).batching is False
 

@@ -62,6 +62,10 @@ def server_options(func: F) -> F:
         ),
         click.option("--access-log/--no-access-log", default=None, help="Log every request. [default: on]"),
         click.option(
+            "--log-format", type=click.Choice(["text", "json"]), default=None,
+            help="json: one object per line. [default: text; json in the images]",
+        ),
+        click.option(
             "--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default=None,
             help="[default: info]",
         ),

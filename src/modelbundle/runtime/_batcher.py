@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import InvalidInput, Overloaded, PayloadTooLarge
 from ..service_base import APIMethod
 from ._latency import LatencyModel
+from ._log_context import note_batch_size
 from ._metrics import APIMetrics
 
 logger = logging.getLogger("modelbundle.batcher")
@@ -31,7 +32,7 @@ CallBatch = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 class _Item:
-    __slots__ = ("deadline", "future", "inputs", "queued", "rows")
+    __slots__ = ("batch_rows", "deadline", "future", "inputs", "queued", "rows")
 
     def __init__(self, inputs: dict[str, Any], rows: int, future: asyncio.Future[Any], deadline: float) -> None:
         self.inputs = inputs
@@ -40,6 +41,8 @@ class _Item:
         self.deadline = deadline
         #: still in the queue (not yet taken into a batch)
         self.queued = True
+        #: rows of the model call that answered it (for the access log)
+        self.batch_rows = 0
 
 
 class Batcher:
@@ -81,10 +84,12 @@ class Batcher:
         elif self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
         try:
-            return await future
+            result = await future
         except asyncio.CancelledError:  # the client went away, or --timeout: its rows are never computed
             self._withdraw(item)
             raise
+        note_batch_size(item.batch_rows)
+        return result
 
     def _withdraw(self, item: _Item) -> None:
         """Take a cancelled request out of the queue now, so its rows stop counting for admission."""
@@ -198,6 +203,7 @@ class Batcher:
             self._latency.observe(rows, time.perf_counter() - started)
             self._metrics.batch_size.observe(rows)
             for item, output in zip(items, outputs, strict=True):
+                item.batch_rows = rows
                 if not item.future.done():
                     item.future.set_result(output)
         finally:
@@ -212,6 +218,7 @@ class Batcher:
             _fail(item, exc)
         else:
             self._metrics.batch_size.observe(item.rows)
+            item.batch_rows = item.rows
             if not item.future.done():
                 item.future.set_result(output)
 

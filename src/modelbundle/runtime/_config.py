@@ -98,6 +98,8 @@ class ServeConfig(BaseModel):
     #: None leaves OMP_NUM_THREADS & co. as the environment sets them.
     blas_threads: int | None = Field(default=None, ge=1)
     access_log: bool = True
+    #: text: the human-readable lines; json: one object per line (the images set MODELBUNDLE_LOG_FORMAT=json)
+    log_format: Literal["text", "json"] = "text"
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     #: also serve SageMaker's GET /ping and POST /invocations (``_sagemaker.py``); the server
     #: then accepts connections while setup() runs, so /ping answers 503 at once instead of hanging

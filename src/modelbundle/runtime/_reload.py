@@ -17,9 +17,11 @@ from uvicorn.supervisors import ChangeReload
 
 from .. import _startup_gc
 from ..service_base import is_file_target, split_target
-from ._app import ServiceApp, create_app
+from ._access_log import with_access_log
+from ._app import create_app
 from ._config import ServeConfig
 from ._source import ServiceSource
+from ._types import ASGIApp
 
 _TARGET_ENV = "MODELBUNDLE_RELOAD_TARGET"
 _CONFIG_ENV = "MODELBUNDLE_RELOAD_CONFIG"
@@ -39,7 +41,7 @@ def serve_with_reload(source: ServiceSource, target: str, config: ServeConfig) -
         reload=True,
         reload_dirs=[str(watch)],
         log_level=config.log_level,
-        access_log=config.access_log,
+        access_log=False,  # the runtime's own access log (_access_log.py), added by app_from_env
         timeout_graceful_shutdown=math.ceil(config.graceful_timeout),
         log_config=None,
     )
@@ -50,12 +52,13 @@ def serve_with_reload(source: ServiceSource, target: str, config: ServeConfig) -
         ChangeReload(uvicorn_config, target=uvicorn.Server(uvicorn_config).run, sockets=[sock]).run()
 
 
-def app_from_env() -> ServiceApp:
-    """The factory the reloader's child process calls."""
+def app_from_env() -> ASGIApp:
+    """The factory the reloader's child process calls (its access log is written out at exit)."""
     from ._server import configure_logging
     from ._source import resolve_source
 
     config = ServeConfig.model_validate_json(os.environ[_CONFIG_ENV])
     configure_logging(config)
     source = resolve_source(os.environ[_TARGET_ENV])
-    return create_app(source.service_cls, config, artifacts=source.load_artifacts, version=source.version)
+    app = create_app(source.service_cls, config, artifacts=source.load_artifacts, version=source.version)
+    return with_access_log(app, config)[0]

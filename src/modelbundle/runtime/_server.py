@@ -17,8 +17,10 @@ from typing import Any
 import uvicorn
 
 from ..errors import ServeError
+from ._access_log import with_access_log
 from ._app import create_app
 from ._config import MATH_THREAD_VARIABLES, ServeConfig
+from ._log_format import server_formatter
 from ._protocol import HANDSHAKE_GRACE_S, accept_backlog, protocol_class, stop_new_connections
 from ._source import ServiceSource, resolve_source
 from ._state import ServerState
@@ -64,12 +66,13 @@ def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, 
     """Serve on an already bound socket in this process until told to stop."""
     service_cls = source.service_cls
     app = create_app(service_cls, config, state, artifacts=artifacts_from(source, config), version=source.version)
+    asgi_app, access_log = with_access_log(app, config)
     server = _Server(
         uvicorn.Config(
-            app,
+            asgi_app,
             lifespan="on",
             log_level=config.log_level,
-            access_log=config.access_log,
+            access_log=False,  # ours (_access_log.py) writes it off the event loop
             timeout_graceful_shutdown=math.ceil(config.graceful_timeout),
             log_config=None,
             http=protocol_class(config.max_header_size, config.max_headers),
@@ -95,6 +98,8 @@ def run_worker(source: ServiceSource, config: ServeConfig, sock: socket.socket, 
         if server.started:
             raise
     finally:
+        if access_log is not None:
+            access_log.close()  # every request answered is in the log before the process exits
         # Python restores the default handlers while it exits, so a second SIGTERM then (the
         # supervisor's, after the process group's) would kill a worker that stopped cleanly
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -227,13 +232,17 @@ def announce_artifacts(source: ServiceSource, config: ServeConfig) -> None:
 def configure_logging(config: ServeConfig) -> None:
     level = getattr(logging, config.log_level.upper())
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s [%(process)d] %(message)s"))
+    handler.setFormatter(server_formatter(config.log_format))
     handler.addFilter(_drop_uvicorn_startup_failed)
-    for name in ("modelbundle", "uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("modelbundle", "uvicorn", "uvicorn.error"):
         log = logging.getLogger(name)
         log.handlers[:] = [handler]
         log.setLevel(level)
         log.propagate = False
+    # uvicorn writes its access line only when this logger has a handler: never, ours does it
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 

@@ -165,6 +165,14 @@ def test_a_root_image_has_no_user_and_no_data_layer_when_empty() -> None:
     assert "USER" not in final and "HEALTHCHECK" not in final and "COPY data/" not in final
 
 
+def test_the_image_logs_json_unless_its_recipe_says_otherwise() -> None:
+    """Log collectors read a container's stderr: one JSON object per line (``--log-format``)."""
+    env_line = next(line for line in render_dockerfile(_recipe()).splitlines() if line.startswith("ENV ") and "PATH=" in line)
+    assert " MODELBUNDLE_LOG_FORMAT=json" in env_line
+    overridden = render_dockerfile(_recipe(env={"MODELBUNDLE_LOG_FORMAT": "text"}))
+    assert "MODELBUNDLE_LOG_FORMAT=text" in overridden and "MODELBUNDLE_LOG_FORMAT=json" not in overridden
+
+
 def test_the_builder_stage_is_the_same_for_every_target() -> None:
     """Only the lock, the Python and the base image decide the venv layer: a root image's builder makes the user too."""
     builders = {

@@ -190,6 +190,8 @@ def _bundle_layers(recipe: ImageRecipe) -> list[str]:
         "PATH": f"{VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # log collectors read containers' stderr: one JSON object per line (MODELBUNDLE_LOG_FORMAT=text for people)
+        "MODELBUNDLE_LOG_FORMAT": "json",
         **({"HOME": HOME_DIR} if recipe.user_id is not None else {}),
         **recipe.env,
     }
