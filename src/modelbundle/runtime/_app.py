@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -53,6 +54,7 @@ from ._openai import OpenAIFrontEnd, add_openai_paths
 from ._sagemaker import INVOCATIONS_PATH, PING_PATH, Invocations, default_api
 from ._state import ServerState
 from ._stream import StreamEndpoint
+from ._tracing_setup import start_tracing, traced_routes
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from ._websocket import OpenSockets, WebSocketEndpoint, refuse_handshake
 from .jobs import JobsService, add_job_paths, job_apis, job_routes
@@ -117,8 +119,17 @@ class ServiceApp:
         #: app is stopped at interpreter exit, when Python no longer starts work on thread pools
         self.hooks_inline = False
         self.router = self._build_router()
+        #: OpenTelemetry, when the OTEL_* variables ask for it (``_tracing_setup.py``); None costs nothing
+        self.tracing = start_tracing(service_cls.name, os.environ)
+        self._traced = self.tracing.middleware(self._serve, traced_routes(self)) if self.tracing is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._traced is not None:
+            await self._traced(scope, receive, send)
+            return
+        await self._serve(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self.router(scope, receive, self._quiet_expected_failure(send))
             return
@@ -172,6 +183,8 @@ class ServiceApp:
     @asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         service = self.service_cls()
+        if self.tracing is not None:  # job runs start from the lifespan's tasks, not from a request
+            self.tracing.bind()
         if not self.config.sagemaker:
             await self._start(service)
             try:
@@ -262,6 +275,16 @@ class ServiceApp:
             self.on_startup_failure()
 
     async def _stop(self, service: Service) -> None:
+        try:
+            await self._stop_service(service)
+        finally:
+            if self.tracing is not None:  # the spans still buffered go out before the process ends
+                if self.hooks_inline:
+                    self.tracing.shutdown()
+                else:
+                    await asyncio.to_thread(self.tracing.shutdown)
+
+    async def _stop_service(self, service: Service) -> None:
         self.state.mark_stopping()
         assert self._invokers is not None
         # jobs first: running ones get the graceful timeout, then go back to the queue
