@@ -48,7 +48,9 @@ class Sink:
     def spans(self) -> int | None:
         """How many spans arrived (None without opentelemetry-proto to decode them)."""
         try:
-            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+                ExportTraceServiceRequest,
+            )
         except ImportError:
             return None
         count = 0

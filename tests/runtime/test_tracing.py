@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
 from fixtures.otlp import Collector, attributes, otlp_collector
 from fixtures.services import gated
 from fixtures.services.jobs import Jobs
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
-
 from modelbundle.errors import ServeError
 from modelbundle.runtime import ServeConfig
 from modelbundle.runtime._tracing_setup import requested_exporter

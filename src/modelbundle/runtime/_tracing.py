@@ -145,7 +145,7 @@ def _recording_send(send: Send, span: Span) -> Send:
 def model_call_span(tracer: Tracer, api: str, served: Iterable[Span], rows: int, requests: int) -> Any:
     """The span of one model call of ``api``'s batcher: a root linked to each request it served."""
     links = [Link(span.get_span_context()) for span in served]
-    attributes = {"modelbundle.api": api, "modelbundle.batch.size": rows, "modelbundle.batch.requests": requests}
+    attributes: dict[str, Any] = {"modelbundle.api": api, "modelbundle.batch.size": rows, "modelbundle.batch.requests": requests}
     return tracer.start_as_current_span(
         f"{api} batch", context=Context(), kind=SpanKind.INTERNAL, links=links, attributes=attributes
     )
@@ -159,7 +159,7 @@ def job_run_span(tracer: Tracer, api: str, job_id: str, attempt: int, traceparen
 
     submitted = get_current_span(parent).get_span_context()
     links = [Link(submitted)] if submitted.is_valid else []
-    attributes = {"modelbundle.api": api, "modelbundle.job_id": job_id, "modelbundle.job.attempt": attempt}
+    attributes: dict[str, Any] = {"modelbundle.api": api, "modelbundle.job_id": job_id, "modelbundle.job.attempt": attempt}
     with tracer.start_as_current_span(
         f"{api} job", context=parent, kind=SpanKind.CONSUMER, links=links, attributes=attributes
     ) as span:
