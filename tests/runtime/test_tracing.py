@@ -66,7 +66,7 @@ def test_a_batched_request_as_the_collector_receives_it(collector: Collector, se
     # the incoming traceparent is the parent of its request's span; the others start traces of their own
     assert requests[1].trace_id.hex() == trace_id
     assert requests[1].parent_span_id.hex() == caller_span
-    assert [span.parent_span_id for span in (requests[0], *requests[2:])] == [b"", b""]
+    assert [span.parent_span_id for span in (requests[0], *requests[2:])] == [b"", b"", b""]
     assert len({span.trace_id for span in requests}) == 4
 
     # the model calls: the held request alone, then the three that queued meanwhile in one batch
