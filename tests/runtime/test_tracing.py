@@ -7,16 +7,20 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from websockets.sync.client import connect
 
 from fixtures.otlp import Collector, attributes, otlp_collector
 from fixtures.services import gated
 from fixtures.services.jobs import Jobs
+from fixtures.services.sockets import Sockets
+from fixtures.services.streams import Streams
 from modelbundle.errors import ServeError
 from modelbundle.runtime import ServeConfig
 from modelbundle.runtime._tracing_setup import requested_exporter
@@ -167,3 +171,34 @@ def test_a_job_run_joins_the_trace_of_the_request_that_submitted_it(
     # the job went through the API's batcher like a request: its model call links to the run
     (batch,) = [s for s in spans if "modelbundle.batch.size" in attributes(s)]
     assert [(link.trace_id, link.span_id) for link in batch.links] == [(run.trace_id, run.span_id)]
+
+
+def test_a_stream_and_a_websocket_are_one_span_each_for_their_whole_life(collector: Collector, serve_in_thread: Any) -> None:
+    with (
+        serve_in_thread(Streams, ServeConfig(log_level="warning")) as server,
+        server.client() as client,
+        client.stream("POST", "/held", json=3) as response,
+    ):
+        lines = response.iter_lines()
+        assert next(lines) == "0"
+        first_item_read = time.time_ns()  # the span must end after this: it spans the stream, not its head
+        server.service.gate.set()
+        assert [line for line in lines if line] == ["1", "2"]
+    with serve_in_thread(Sockets, ServeConfig(log_level="warning")) as server:
+        url = server.url.replace("http://", "ws://", 1) + "/shout"
+        with connect(url, open_timeout=30, close_timeout=30) as socket:
+            socket.send("hi")
+            assert socket.recv(timeout=30) == "HI"
+            answered = time.time_ns()
+            socket.send("bye")
+            assert socket.recv(timeout=30) == "BYE"
+            request_id = socket.response.headers["x-request-id"]
+    spans = [s for s in collector.received() if s.kind == Span.SPAN_KIND_SERVER]
+
+    (stream,) = [s for s in spans if attributes(s).get("modelbundle.request_id") == response.headers["x-request-id"]]
+    assert (stream.name, attributes(stream)["http.response.status_code"]) == ("POST /held", 200)
+    assert stream.end_time_unix_nano > first_item_read
+    (websocket,) = [s for s in spans if attributes(s).get("modelbundle.request_id") == request_id]
+    assert (websocket.name, attributes(websocket)["modelbundle.api"]) == ("GET /shout", "shout")
+    assert (attributes(websocket)["http.response.status_code"], attributes(websocket)["websocket.close_code"]) == (101, 1000)
+    assert websocket.end_time_unix_nano > answered
