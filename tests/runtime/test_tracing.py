@@ -16,6 +16,7 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from websockets.sync.client import connect
 
+from fixtures.cli import cli, failed
 from fixtures.otlp import Collector, attributes, otlp_collector
 from fixtures.services import gated
 from fixtures.services.jobs import Jobs
@@ -202,3 +203,10 @@ def test_a_stream_and_a_websocket_are_one_span_each_for_their_whole_life(collect
     assert (websocket.name, attributes(websocket)["modelbundle.api"]) == ("GET /shout", "shout")
     assert (attributes(websocket)["http.response.status_code"], attributes(websocket)["websocket.close_code"]) == (101, 1000)
     assert websocket.end_time_unix_nano > answered
+
+
+def test_bundle_serve_refuses_otel_settings_it_cannot_honour_before_serving(tmp_path: Path) -> None:
+    target = f"{Path(gated.__file__)}:Gated"
+    result = cli("serve", target, "--port", "0", home=tmp_path, env={"OTEL_TRACES_EXPORTER": "zipkin"})
+    assert failed(result) == "error: OTEL_TRACES_EXPORTER='zipkin': modelbundle exports traces with one of otlp, console (or none)"
+    assert "serving" not in result.stderr  # refused before it bound a port and announced it

@@ -10,6 +10,7 @@ rest says. Off, nothing of OpenTelemetry is imported. The exporter itself reads 
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,24 @@ def requested_exporter(environ: Mapping[str, str]) -> str | None:
     return exporter
 
 
+def check_tracing(environ: Mapping[str, str]) -> None:
+    """Fail early, before anything is served, on OTEL_* settings a worker could not honour."""
+    exporter = requested_exporter(environ)
+    needed = {"otlp": "opentelemetry.exporter.otlp.proto.http", "console": "opentelemetry.sdk"}.get(exporter or "")
+    if needed is not None and not _installed(needed):
+        raise ServeError(_NOT_INSTALLED.format(detail=f"no {needed}"))
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+_NOT_INSTALLED = "the OTEL_* environment variables turn tracing on, but OpenTelemetry is not installed ({detail}): pip install 'modelbundle[otel]'"
+
+
 def start_tracing(service_name: str, environ: Mapping[str, str]) -> Tracing | None:
     """The tracing of one server process, or None when the environment does not ask for it."""
     exporter = requested_exporter(environ)
@@ -60,10 +79,7 @@ def start_tracing(service_name: str, environ: Mapping[str, str]) -> Tracing | No
     try:
         from ._tracing import Tracing
     except ImportError as exc:
-        raise ServeError(
-            f"the OTEL_* environment variables turn tracing on, but OpenTelemetry is not installed ({exc}): "
-            "pip install 'modelbundle[otel]'"
-        ) from None
+        raise ServeError(_NOT_INSTALLED.format(detail=exc)) from None
     return Tracing(service_name, exporter, environ)
 
 
