@@ -17,21 +17,23 @@ _OFF = contextlib.nullcontext()
 
 def child_span(name: str) -> contextlib.AbstractContextManager[Any]:
     """A span under the current request's (``decode``, ``encode``), or nothing when not traced."""
-    tracer = _trace_context.tracer.get()
-    if tracer is None:
+    span = _trace_context.request_span.get()
+    if span is None or not span.is_recording():  # untraced, or sampled out
         return _OFF
-    return tracer.start_as_current_span(name)  # type: ignore[no-any-return]
+    from ._tracing import ChildSpan
+
+    return ChildSpan(_trace_context.tracer.get(), name, span)
 
 
 def model_call_span(api: str, served: Sequence[Any], rows: int) -> contextlib.AbstractContextManager[Any]:
     """The span of a batcher's model call, linked to the spans of the requests it serves (None when untraced)."""
-    spans = [span for span in served if span is not None]
+    spans = [span for span in served if span is not None and span.is_recording()]
     tracer = _trace_context.tracer.get()
     if not spans or tracer is None:
         return _OFF
     from ._tracing import model_call_span as traced_call
 
-    return traced_call(tracer, api, spans, rows, len(served))  # type: ignore[no-any-return]
+    return traced_call(tracer, api, spans, rows, len(served))
 
 
 def current_traceparent() -> str | None:

@@ -27,7 +27,16 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import (
+    Link,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+    get_current_span,
+    set_span_in_context,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from . import _trace_context
@@ -85,6 +94,9 @@ def _exporter(name: str) -> SpanExporter:
 
 
 class _TracingMiddleware:
+    # Spans are started with an explicit parent and never attached to OpenTelemetry's own
+    # context: the request's task carries its span in ``_trace_context`` instead, which saves
+    # an attach and a detach per span on the hot path.
     def __init__(self, app: ASGIApp, tracer: Tracer, api_routes: dict[str, str]) -> None:
         self.app = app
         self.tracer = tracer
@@ -102,67 +114,103 @@ class _TracingMiddleware:
         if api is not None:
             attributes["http.route"] = path
             attributes["modelbundle.api"] = api
-        name = f"{method} {path}" if api is not None else method
         if kind == "websocket":
             attributes["url.scheme"] = "ws"
-        parent = _W3C.extract(scope["headers"], getter=_HEADERS)
-        with self.tracer.start_as_current_span(
-            name, context=parent, kind=SpanKind.SERVER, attributes=attributes, record_exception=True
-        ) as span:
-            context = span.get_span_context()
-            _trace_context.trace_id.set(format(context.trace_id, "032x"))
-            _trace_context.request_span.set(span)
-            _trace_context.tracer.set(self.tracer)
-            await self.app(scope, receive, _recording_send(send, span))
+        headers = scope["headers"]
+        # most requests carry no trace context: skip the propagator's parsing for them
+        parent = _W3C.extract(headers, getter=_HEADERS) if any(name == b"traceparent" for name, _ in headers) else _ROOT
+        span = self.tracer.start_span(
+            f"{method} {path}" if api is not None else method, context=parent, kind=SpanKind.SERVER, attributes=attributes
+        )
+        _trace_context.trace_id.set(format(span.get_span_context().trace_id, "032x"))
+        _trace_context.request_span.set(span)
+        _trace_context.tracer.set(self.tracer)
+        response = _Response(send)
+        try:
+            await self.app(scope, receive, response.send)
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
             if api is None:  # Starlette's router leaves the matched route in the scope
                 route = getattr(scope.get("route"), "path", None)
                 if isinstance(route, str):
-                    span.set_attribute("http.route", route)
+                    response.attributes["http.route"] = route
                     span.update_name(f"{method} {route}")
+            span.set_attributes(response.attributes)
+            if response.attributes.get("http.response.status_code", 0) >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            span.end()
 
 
-def _recording_send(send: Send, span: Span) -> Send:
-    async def recording_send(message: Message) -> None:
+_ROOT = Context()
+
+
+class _Response:
+    """Wraps ``send`` to note what the span reports of the answer (set once, when the span ends)."""
+
+    __slots__ = ("_send", "attributes")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.attributes: dict[str, Any] = {}
+
+    async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start" or kind == "websocket.accept":
-            status = message.get("status", 101)
-            span.set_attribute("http.response.status_code", status)
-            if status >= 500:
-                span.set_status(Status(StatusCode.ERROR))
+            self.attributes["http.response.status_code"] = message.get("status", 101)
             for header, value in message.get("headers", ()):
                 if header == b"x-request-id":
-                    span.set_attribute("modelbundle.request_id", value.decode("latin-1"))
+                    self.attributes["modelbundle.request_id"] = value.decode("latin-1")
                     break
         elif kind == "websocket.close":
-            span.set_attribute("websocket.close_code", message.get("code", 1000))
+            self.attributes["websocket.close_code"] = message.get("code", 1000)
         elif kind == "websocket.http.response.start":  # a refused handshake
-            span.set_attribute("http.response.status_code", message["status"])
-        await send(message)
-
-    return recording_send
+            self.attributes["http.response.status_code"] = message["status"]
+        await self._send(message)
 
 
-def model_call_span(tracer: Tracer, api: str, served: Iterable[Span], rows: int, requests: int) -> Any:
+class ChildSpan:
+    """A span under another one, ended on leaving the ``with`` (marked as an error if it raised)."""
+
+    __slots__ = ("span",)
+
+    def __init__(self, tracer: Tracer, name: str, parent: Span) -> None:
+        self.span = tracer.start_span(name, context=set_span_in_context(parent))
+
+    def __enter__(self) -> Span:
+        return self.span
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        self.span.end()
+
+
+def model_call_span(tracer: Tracer, api: str, served: Iterable[Span], rows: int, requests: int) -> ChildSpan:
     """The span of one model call of ``api``'s batcher: a root linked to each request it served."""
     links = [Link(span.get_span_context()) for span in served]
     attributes: dict[str, Any] = {"modelbundle.api": api, "modelbundle.batch.size": rows, "modelbundle.batch.requests": requests}
-    return tracer.start_as_current_span(
-        f"{api} batch", context=Context(), kind=SpanKind.INTERNAL, links=links, attributes=attributes
-    )
+    call = ChildSpan.__new__(ChildSpan)
+    call.span = tracer.start_span(f"{api} batch", context=_ROOT, kind=SpanKind.INTERNAL, links=links, attributes=attributes)
+    return call
 
 
 @contextlib.contextmanager
 def job_run_span(tracer: Tracer, api: str, job_id: str, attempt: int, traceparent: str | None) -> Iterator[Span]:
     """A job run's span, child of (and linked to) its submit's span when the job kept a ``traceparent``."""
-    parent = _W3C.extract({"traceparent": traceparent}) if traceparent else Context()
-    from opentelemetry.trace import get_current_span
-
+    parent = _W3C.extract({"traceparent": traceparent}) if traceparent else _ROOT
     submitted = get_current_span(parent).get_span_context()
     links = [Link(submitted)] if submitted.is_valid else []
     attributes: dict[str, Any] = {"modelbundle.api": api, "modelbundle.job_id": job_id, "modelbundle.job.attempt": attempt}
-    with tracer.start_as_current_span(
-        f"{api} job", context=parent, kind=SpanKind.CONSUMER, links=links, attributes=attributes
-    ) as span:
-        _trace_context.trace_id.set(format(span.get_span_context().trace_id, "032x"))
-        _trace_context.request_span.set(span)
+    span = tracer.start_span(f"{api} job", context=parent, kind=SpanKind.CONSUMER, links=links, attributes=attributes)
+    _trace_context.trace_id.set(format(span.get_span_context().trace_id, "032x"))
+    _trace_context.request_span.set(span)
+    try:
         yield span
+    except BaseException as exc:
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        span.end()
