@@ -20,13 +20,13 @@ def child_span(name: str) -> contextlib.AbstractContextManager[Any]:
     span = _trace_context.request_span.get()
     if span is None or not span.is_recording():  # untraced, or sampled out
         return _OFF
-    from ._tracing import ChildSpan
+    from ._tracing import child_span as traced_child
 
-    return ChildSpan(_trace_context.tracer.get(), name, span)
+    return traced_child(_trace_context.tracer.get(), name, span)
 
 
 def model_call_span(api: str, served: Sequence[Any], rows: int) -> contextlib.AbstractContextManager[Any]:
-    """The span of a batcher's model call, linked to the spans of the requests it serves (None when untraced)."""
+    """The span of a batcher's model call, linked to the spans of the requests it serves (nothing when untraced)."""
     spans = [span for span in served if span is not None and span.is_recording()]
     tracer = _trace_context.tracer.get()
     if not spans or tracer is None:

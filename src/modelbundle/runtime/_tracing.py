@@ -171,13 +171,13 @@ class _Response:
         await self._send(message)
 
 
-class ChildSpan:
-    """A span under another one, ended on leaving the ``with`` (marked as an error if it raised)."""
+class EndingSpan:
+    """A started span, ended on leaving the ``with`` (marked as an error if the block raised)."""
 
     __slots__ = ("span",)
 
-    def __init__(self, tracer: Tracer, name: str, parent: Span) -> None:
-        self.span = tracer.start_span(name, context=set_span_in_context(parent))
+    def __init__(self, span: Span) -> None:
+        self.span = span
 
     def __enter__(self) -> Span:
         return self.span
@@ -188,13 +188,16 @@ class ChildSpan:
         self.span.end()
 
 
-def model_call_span(tracer: Tracer, api: str, served: Iterable[Span], rows: int, requests: int) -> ChildSpan:
+def child_span(tracer: Tracer, name: str, parent: Span) -> EndingSpan:
+    """A span under ``parent`` (a request's ``decode``, ``encode``)."""
+    return EndingSpan(tracer.start_span(name, context=set_span_in_context(parent)))
+
+
+def model_call_span(tracer: Tracer, api: str, served: Iterable[Span], rows: int, requests: int) -> EndingSpan:
     """The span of one model call of ``api``'s batcher: a root linked to each request it served."""
     links = [Link(span.get_span_context()) for span in served]
     attributes: dict[str, Any] = {"modelbundle.api": api, "modelbundle.batch.size": rows, "modelbundle.batch.requests": requests}
-    call = ChildSpan.__new__(ChildSpan)
-    call.span = tracer.start_span(f"{api} batch", context=_ROOT, kind=SpanKind.INTERNAL, links=links, attributes=attributes)
-    return call
+    return EndingSpan(tracer.start_span(f"{api} batch", context=_ROOT, kind=SpanKind.INTERNAL, links=links, attributes=attributes))
 
 
 @contextlib.contextmanager
