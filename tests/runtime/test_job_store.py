@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from modelbundle.runtime.jobs import JobStatus, JobStore, NewJob, SQLiteJobStore
+from modelbundle.runtime.jobs._sqlite import _SCHEMA, DATABASE_NAME
 
 
 @pytest.fixture(params=["sqlite"])
@@ -84,6 +86,34 @@ def test_bodies_and_results_round_trip_inline_and_as_files(store: JobStore) -> N
         assert store.read_result(made.id) == body[::-1]
         finished = store.get(made.id)
         assert finished is not None and finished.status is JobStatus.SUCCEEDED and finished.progress == 1
+
+
+def test_a_job_keeps_the_trace_context_of_its_submit(store: JobStore) -> None:
+    traceparent = "00-" + "1f" * 16 + "-" + "2e" * 8 + "-01"
+    traced, _ = store.submit(job(traceparent=traceparent))
+    untraced, _ = store.submit(job())
+    assert (traced.traceparent, untraced.traceparent) == (traceparent, None)
+    claimed = [store.claim("me", ["predict"]), store.claim("me", ["predict"])]  # what the runner reads
+    assert [(j.id, j.traceparent) for j in claimed if j is not None] == [(traced.id, traceparent), (untraced.id, None)]
+
+
+def test_a_database_made_before_trace_contexts_gets_the_column(tmp_path: Path) -> None:
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    old = sqlite3.connect(folder / DATABASE_NAME)
+    old.executescript(_SCHEMA.replace("    traceparent TEXT,\n", ""))
+    old.execute("INSERT INTO jobs (id, api, status, content_type, body, created_at) VALUES ('j1', 'predict', 'queued', 'application/json', x'7b7d', 1.0)")
+    old.commit()
+    assert "traceparent" not in {row[1] for row in old.execute("PRAGMA table_info(jobs)")}
+    old.close()
+    store = SQLiteJobStore(folder)
+    try:
+        before = store.get("j1")
+        assert before is not None and before.traceparent is None
+        traced, _ = store.submit(job(traceparent="00-" + "3a" * 16 + "-" + "4b" * 8 + "-00"))
+        assert traced.traceparent == "00-" + "3a" * 16 + "-" + "4b" * 8 + "-00"
+    finally:
+        store.close()
 
 
 def test_finish_only_by_the_owner_of_a_running_job(store: JobStore) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -54,6 +55,7 @@ from ._openai import OpenAIFrontEnd, add_openai_paths
 from ._sagemaker import INVOCATIONS_PATH, PING_PATH, Invocations, default_api
 from ._state import ServerState
 from ._stream import StreamEndpoint
+from ._tracing_setup import start_tracing, traced_routes
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from ._websocket import OpenSockets, WebSocketEndpoint, refuse_handshake
 from .jobs import JobsService, add_job_paths, job_apis, job_routes
@@ -118,8 +120,12 @@ class ServiceApp:
         #: app is stopped at interpreter exit, when Python no longer starts work on thread pools
         self.hooks_inline = False
         self.router = self._build_router()
+        #: OpenTelemetry, when the OTEL_* variables ask for it (``_tracing_setup.py``); None costs nothing
+        self.tracing = start_tracing(service_cls.name, os.environ)
         #: API keys, rate limit and CORS in front of everything (``_auth.py``); ``_serve`` itself when off
-        self._entry = guard(self._serve, config, state.request_id, lambda reason: self.metrics.refused.labels(reason).inc())
+        entry = guard(self._serve, config, state.request_id, lambda reason: self.metrics.refused.labels(reason).inc())
+        # the request's span is outermost, so a refused request is traced too
+        self._entry = self.tracing.middleware(entry, traced_routes(self)) if self.tracing is not None else entry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._entry(scope, receive, send)
@@ -178,6 +184,8 @@ class ServiceApp:
     @asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         service = self.service_cls()
+        if self.tracing is not None:  # job runs start from the lifespan's tasks, not from a request
+            self.tracing.bind()
         if not self.config.sagemaker:
             await self._start(service)
             try:
@@ -268,6 +276,16 @@ class ServiceApp:
             self.on_startup_failure()
 
     async def _stop(self, service: Service) -> None:
+        try:
+            await self._stop_service(service)
+        finally:
+            if self.tracing is not None:  # the spans still buffered go out before the process ends
+                if self.hooks_inline:
+                    self.tracing.shutdown()
+                else:
+                    await asyncio.to_thread(self.tracing.shutdown)
+
+    async def _stop_service(self, service: Service) -> None:
         self.state.mark_stopping()
         assert self._invokers is not None
         # jobs first: running ones get the graceful timeout, then go back to the queue

@@ -19,9 +19,11 @@ from typing import Any
 
 from ..errors import InvalidInput, Overloaded, PayloadTooLarge
 from ..service_base import APIMethod
+from . import _trace_context
 from ._latency import LatencyModel
 from ._log_context import note_batch_size
 from ._metrics import APIMetrics
+from ._spans import model_call_span
 
 logger = logging.getLogger("modelbundle.batcher")
 
@@ -32,7 +34,7 @@ CallBatch = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 class _Item:
-    __slots__ = ("batch_rows", "deadline", "future", "inputs", "queued", "rows")
+    __slots__ = ("batch_rows", "deadline", "future", "inputs", "queued", "rows", "span")
 
     def __init__(self, inputs: dict[str, Any], rows: int, future: asyncio.Future[Any], deadline: float) -> None:
         self.inputs = inputs
@@ -43,6 +45,8 @@ class _Item:
         self.queued = True
         #: rows of the model call that answered it (for the access log)
         self.batch_rows = 0
+        #: the request's trace span, which the model call's span links to (None when not traced)
+        self.span = _trace_context.request_span.get()
 
 
 class Batcher:
@@ -232,7 +236,8 @@ class Batcher:
                 for p in self.api.params
                 if p.name in items[0].inputs
             }
-        output = await self._call_batch(merged)
+        with model_call_span(self.api.name, [item.span for item in items], sum(item.rows for item in items)):
+            output = await self._call_batch(merged)
         pieces = self.api.output.unbatch(output, [item.rows for item in items], dim)
         if len(pieces) != len(items):  # a custom adapter's bug must fail this batch, not the dispatcher
             raise ValueError(f"{type(self.api.output).__name__}.unbatch returned {len(pieces)} pieces for {len(items)} requests")

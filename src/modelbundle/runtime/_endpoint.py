@@ -19,6 +19,7 @@ from ._codec import OFFLOAD_BYTES, decode_request, encode_result, error_body, re
 from ._config import ServeConfig
 from ._disconnect import Abandoned, DisconnectWatches
 from ._metrics import APIMetrics
+from ._spans import child_span
 from ._state import ServerState
 from ._types import Invoke, Receive, Scope, Send
 
@@ -77,15 +78,17 @@ class APIEndpoint:
             admitted = self._admit()
             # parsing megabytes of JSON takes long enough to stall every other request: do it off the loop
             offload = len(body) > OFFLOAD_BYTES
-            if offload:
-                kwargs = await asyncio.to_thread(decode_request, self.api, body, content_type.decode("latin-1"))
-            else:
-                kwargs = decode_request(self.api, body, content_type.decode("latin-1"))
+            with child_span("decode"):
+                if offload:
+                    kwargs = await asyncio.to_thread(decode_request, self.api, body, content_type.decode("latin-1"))
+                else:
+                    kwargs = decode_request(self.api, body, content_type.decode("latin-1"))
             result = await self._call(kwargs, receive)
-            if offload:  # a big request usually means a big answer
-                payload, media_type = await asyncio.to_thread(self._encode, result, accept.decode("latin-1"), request_id)
-            else:
-                payload, media_type = self._encode(result, accept.decode("latin-1"), request_id)
+            with child_span("encode"):
+                if offload:  # a big request usually means a big answer
+                    payload, media_type = await asyncio.to_thread(self._encode, result, accept.decode("latin-1"), request_id)
+                else:
+                    payload, media_type = self._encode(result, accept.decode("latin-1"), request_id)
             status = 200
         except Abandoned:  # the client left while its answer was computed: no one to answer
             self._metrics.cancelled.inc()

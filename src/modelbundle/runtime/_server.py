@@ -24,6 +24,7 @@ from ._log_format import server_formatter
 from ._protocol import HANDSHAKE_GRACE_S, accept_backlog, protocol_class, stop_new_connections
 from ._source import ServiceSource, resolve_source
 from ._state import ServerState
+from ._tracing_setup import check_tracing
 from ._ws_protocol import PING_INTERVAL_S, PING_TIMEOUT_S, GracefulWebSocketProtocol
 
 logger = logging.getLogger("modelbundle.server")
@@ -36,6 +37,7 @@ def serve(target: str, config: ServeConfig) -> None:
     configure_logging(config)
     limit_math_threads(config)
     source = resolve_source(target)  # fail here, in the parent, on a bad target or a corrupt bundle
+    check_tracing(os.environ)  # and on OTEL_* settings the workers could not honour
     if config.model_dir is not None:
         artifacts_from(source, config)  # and on model data that does not fit the bundle
     if config.reload:

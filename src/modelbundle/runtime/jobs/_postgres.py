@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS modelbundle_jobs (
     result_blob text,
     UNIQUE (api, idempotency_key)
 );
+-- a table made before jobs kept their trace context gets the column
+ALTER TABLE modelbundle_jobs ADD COLUMN IF NOT EXISTS traceparent text;
 CREATE INDEX IF NOT EXISTS modelbundle_jobs_queued ON modelbundle_jobs (created_at, id) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS modelbundle_jobs_running ON modelbundle_jobs (heartbeat_at) WHERE status = 'running';
 CREATE INDEX IF NOT EXISTS modelbundle_jobs_by_api ON modelbundle_jobs (api, created_at DESC, id DESC);
@@ -85,7 +87,7 @@ CREATE INDEX IF NOT EXISTS modelbundle_job_deliveries_job ON modelbundle_job_del
 
 _JOB_COLUMNS = (
     "id, api, status, content_type, attempts, progress, message, error, created_at, started_at,"
-    " finished_at, idempotency_key, callback_url, owner, heartbeat_at"
+    " finished_at, idempotency_key, callback_url, owner, heartbeat_at, traceparent"
 )
 _DELIVERY_COLUMNS = "id, job_id, url, attempts, next_attempt_at, last_status, last_error, delivered, created_at"
 #: what a job finished by requeue_stale says, once it has used its attempts
@@ -199,9 +201,10 @@ class PostgresJobStore(JobStore):
         with self._transaction() as cur:
             cur.execute(
                 f"INSERT INTO modelbundle_jobs (id, api, status, content_type, created_at, idempotency_key,"
-                f" callback_url, body, body_blob) VALUES (%s, %s, 'queued', %s, %s, %s, %s, %s, %s)"
+                f" callback_url, body, body_blob, traceparent) VALUES (%s, %s, 'queued', %s, %s, %s, %s, %s, %s, %s)"
                 f" ON CONFLICT (api, idempotency_key) DO NOTHING RETURNING {_JOB_COLUMNS}",
-                (job_id, job.api, job.content_type, time.time(), job.idempotency_key, job.callback_url, body, body_blob),
+                (job_id, job.api, job.content_type, time.time(), job.idempotency_key, job.callback_url, body, body_blob,
+                 job.traceparent),
             )
             row = cur.fetchone()
             if row is None:  # the key was used: the job it made (the conflict waited for its commit)

@@ -19,6 +19,7 @@ from ...service_base import APIMethod
 from .._body import BodyLimits, read_body
 from .._codec import decode_request_off_loop
 from .._config import ServeConfig
+from .._spans import current_traceparent
 from ._document import iso_time, status_document
 from ._result import unpack_result
 from ._service import JobsService
@@ -48,6 +49,7 @@ def job_routes(api: APIMethod, jobs: JobsService, config: ServeConfig) -> list[B
             content_type=content_type,
             idempotency_key=_idempotency_key(request),
             callback_url=_callback_url(request),
+            traceparent=current_traceparent(),
         )
         job, created = await asyncio.to_thread(store.submit, new)
         if created:

@@ -22,6 +22,7 @@ from ..._job_context import JobContext, set_current_job
 from ...errors import RequestError
 from ...service_base import APIMethod
 from .._codec import decode_request_off_loop
+from .._spans import job_run_span
 from .._types import Invoke
 from ._result import ResultNotEncodable, pack_result
 from ._store import Job, JobStore
@@ -152,7 +153,8 @@ class JobRunner:
             body = await asyncio.to_thread(self.store.read_body, job.id)
             kwargs = await decode_request_off_loop(api, body, job.content_type)
             set_current_job(JobContext(job.id, job.attempts, lambda f, m: self._report(job.id, f, m)))
-            value = await invoke(kwargs)
+            with job_run_span(api.name, job.id, job.attempts, job.traceparent):
+                value = await invoke(kwargs)
             outcome = {"result": await asyncio.to_thread(pack_result, api.output, value)}
         except asyncio.CancelledError:
             return  # cancelled (the store says so) or drained (stop() re-queues it)

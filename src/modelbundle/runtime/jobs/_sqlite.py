@@ -23,7 +23,7 @@ from ._store import DEFAULT_INLINE_LIMIT, Delivery, Job, JobStatus, JobStore, Ne
 DATABASE_NAME = "jobs.sqlite3"
 _JOB_COLUMNS = (
     "id, api, status, content_type, attempts, progress, message, error, created_at, started_at, "
-    "finished_at, idempotency_key, callback_url, owner, heartbeat_at"
+    "finished_at, idempotency_key, callback_url, owner, heartbeat_at, traceparent"
 )
 _DELIVERY_COLUMNS = "id, job_id, url, attempts, next_attempt_at, last_status, last_error, delivered, created_at"
 _FINISHED = ("succeeded", "failed", "cancelled")
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     callback_url TEXT,
     owner TEXT,
     heartbeat_at REAL,
+    traceparent TEXT,
     UNIQUE (api, idempotency_key)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
@@ -85,6 +86,9 @@ class SQLiteJobStore(JobStore):
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 self._db.execute(statement)
+        # a database made before jobs kept their trace context gets the column (a no-op later)
+        if "traceparent" not in {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}:
+            self._db.execute("ALTER TABLE jobs ADD COLUMN traceparent TEXT")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -113,9 +117,10 @@ class SQLiteJobStore(JobStore):
         try:
             with self._write() as db:
                 db.execute(
-                    "INSERT INTO jobs (id, api, status, content_type, body, body_file, created_at, idempotency_key, callback_url)"
-                    " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
-                    (job_id, job.api, job.content_type, body, body_file, now, job.idempotency_key, job.callback_url),
+                    "INSERT INTO jobs (id, api, status, content_type, body, body_file, created_at, idempotency_key, callback_url,"
+                    " traceparent) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, job.api, job.content_type, body, body_file, now, job.idempotency_key, job.callback_url,
+                     job.traceparent),
                 )
         except sqlite3.IntegrityError:  # the same key, submitted at the same moment by another thread or worker
             self.files.remove(body_file)
@@ -327,11 +332,12 @@ def _add_delivery(db: sqlite3.Connection, job_id: str, now: float) -> None:
 
 def _job(row: tuple[Any, ...]) -> Job:
     (job_id, api, status, content_type, attempts, progress, message, error, created_at, started_at,
-     finished_at, key, callback_url, owner, heartbeat_at) = row
+     finished_at, key, callback_url, owner, heartbeat_at, traceparent) = row
     return Job(
         id=job_id, api=api, status=JobStatus(status), content_type=content_type, attempts=attempts,
         progress=progress, message=message, error=error, created_at=created_at, started_at=started_at,
         finished_at=finished_at, idempotency_key=key, callback_url=callback_url, owner=owner, heartbeat_at=heartbeat_at,
+        traceparent=traceparent,
     )
 
 

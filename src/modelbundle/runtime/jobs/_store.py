@@ -55,6 +55,8 @@ class NewJob:
     content_type: str
     idempotency_key: str | None = None
     callback_url: str | None = None  # http(s), already validated
+    #: the submitting request's W3C trace context, so the run's span joins its trace (None when untraced)
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Job:
     callback_url: str | None
     owner: str | None  # the runner that claimed it last (None while queued)
     heartbeat_at: float | None  # the last time that runner said it was alive
+    traceparent: str | None = None  # the submitting request's trace context (``NewJob``)
 
 
 def new_job_id() -> str:
