@@ -3,6 +3,7 @@ collector this test starts (``fixtures/otlp.py``), decoded with opentelemetry-pr
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -210,3 +211,16 @@ def test_bundle_serve_refuses_otel_settings_it_cannot_honour_before_serving(tmp_
     result = cli("serve", target, "--port", "0", home=tmp_path, env={"OTEL_TRACES_EXPORTER": "zipkin"})
     assert failed(result) == "error: OTEL_TRACES_EXPORTER='zipkin': modelbundle exports traces with one of otlp, console (or none)"
     assert "serving" not in result.stderr  # refused before it bound a port and announced it
+
+
+def test_the_access_log_line_carries_the_trace_id_of_the_request_span(collector: Collector, serve_in_subprocess: Any) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url}
+    with serve_in_subprocess("echo.py:Echo", "--access-log", "--log-format", "json", env=env) as server:
+        answer = server.post("/predict", json={"x": [[1.0, 2.0]]})
+        assert answer.status_code == 200, answer.text
+        request_id = answer.headers["x-request-id"]
+        assert server.stop() == 0  # a graceful stop exports the spans and flushes the log
+    (span,) = [s for s in collector.received() if attributes(s).get("modelbundle.request_id") == request_id]
+    lines = [json.loads(line) for line in server.stderr.splitlines() if line.startswith("{")]
+    (access,) = [line for line in lines if line.get("request_id") == request_id and line.get("status") == 200]
+    assert access["trace_id"] == span.trace_id.hex()

@@ -129,6 +129,8 @@ class _TracingMiddleware:
         _trace_context.request_span.set(span)
         _trace_context.tracer.set(self.tracer)
         response = _Response(send)
+        if scope["type"] == "websocket":  # the client may be the one that closes: note its code too
+            receive = response.noting_close(receive)
         try:
             await self.app(scope, receive, response.send)
         except BaseException as exc:
@@ -172,6 +174,15 @@ class _Response:
         elif kind == "websocket.http.response.start":  # a refused handshake
             self.attributes["http.response.status_code"] = message["status"]
         await self._send(message)
+
+    def noting_close(self, receive: Receive) -> Receive:
+        async def receive_noting_close() -> Message:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                self.attributes.setdefault("websocket.close_code", message.get("code", 1000))
+            return message
+
+        return receive_noting_close
 
 
 class EndingSpan:
