@@ -92,12 +92,22 @@ def import_alone(module: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def fresh_imports() -> Iterator[dict[str, Future[subprocess.CompletedProcess[str]]]]:
-    """Run every fresh-interpreter import up front, one per CPU at a time; each test waits for its own."""
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        futures = {name: pool.submit(import_alone, name) for name in MODULES}
-        yield futures
-        for future in futures.values():
-            future.cancel()
+    """Run every fresh-interpreter import up front, one per CPU at a time; each test waits for its own.
+
+    Without vfork: these threads start interpreters while the main thread goes on with other
+    tests, and under load a vforked child has twice failed its exec with EFAULT ("Bad address").
+    """
+    use_vfork = getattr(subprocess, "_USE_VFORK", None)  # CPython's documented escape hatch (3.11+)
+    subprocess._USE_VFORK = False  # type: ignore[attr-defined]
+    try:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            futures = {name: pool.submit(import_alone, name) for name in MODULES}
+            yield futures
+            for future in futures.values():
+                future.cancel()
+    finally:
+        if use_vfork is not None:
+            subprocess._USE_VFORK = use_vfork  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("module", MODULES)

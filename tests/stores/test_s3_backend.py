@@ -227,6 +227,9 @@ def test_a_server_killed_mid_download_fails_the_download(
 ) -> None:
     monkeypatch.setattr(_s3, "MULTIPART_THRESHOLD", 5 * MiB)
     monkeypatch.setattr(_s3, "MULTIPART_CHUNKSIZE", 5 * MiB)
+    # one part at a time: parts fetched at once could all sit in socket buffers before the kill,
+    # and the download would then finish from them; a later part needs the dead server
+    monkeypatch.setattr(_s3, "MAX_CONCURRENCY", 1)
     backend = _backend(moto_s3)
     source = tmp_path / "model.bin"
     source.write_bytes(random.Random(8).randbytes(12 * MiB))
