@@ -80,7 +80,10 @@ def test_the_image_has_the_library_and_was_built_with_no_network(
     monkeypatch.setattr(docker.api.build.BuildApiMixin, "build", recorded)
     tag = f"{PREFIX}/threads:{threads_bundle.manifest.version}"
     session.tags.append(tag)
-    result = containerize(threads_bundle, ContainerizeOptions(tag=tag, base_image=session.base_image), LocalStore(session.home), Reporter(quiet=True))
+    # --no-cache: the venv image of this lock may be in the engine from an earlier run (kept as a
+    # cache by design); this test must see both builds happen, each with no network
+    options = ContainerizeOptions(tag=tag, base_image=session.base_image, no_cache=True)
+    result = containerize(threads_bundle, options, LocalStore(session.home), Reporter(quiet=True))
     assert result.venv == "built"
     assert len(builds) == 2 and all(build["network_mode"] == "none" for build in builds)  # the venv image, then the image
 
