@@ -24,6 +24,33 @@ from ._types import Receive
 WATCH_AFTER = 0.05
 
 
+async def wait_for_disconnect(receive: Receive) -> None:
+    """Returns when the client is gone (the body was read already: nothing else arrives).
+
+    Streams, sockets and the OpenAI routes await it the whole time; plain requests only
+    through the sweep below."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_gone(work: Any, receive: Receive) -> Any:
+    """The result of ``work``, or None if the client disconnects first (the work is then cancelled)."""
+    loop = asyncio.get_running_loop()
+    task, gone = loop.create_task(work), loop.create_task(wait_for_disconnect(receive))
+    try:
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        gone.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.wait((task,))
+        return None
+    return task.result()
+
+
 class Abandoned(Exception):
     """The client disconnected while its request was computed: nothing is sent, nothing logged."""
 

@@ -38,6 +38,7 @@ from ..service_base import APIMethod
 from ._body import BodyLimits, read_body
 from ._codec import decode_request_off_loop, error_body, request_head
 from ._config import ServeConfig
+from ._disconnect import wait_for_disconnect
 from ._metrics import APIMetrics
 from ._state import ServerState
 from ._stream_format import NDJSON, ServerSentEvents, StreamFormat, wants_sse
@@ -231,9 +232,3 @@ class _Stream:
             await aclose()
         except Exception:
             logger.exception("request %s: closing the stream of %s raised", self._request_id.decode(), self._endpoint.api.name)
-
-
-async def wait_for_disconnect(receive: Receive) -> None:
-    """Returns when the client is gone (the body was read already: nothing else arrives)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass

@@ -6,7 +6,6 @@ bytes, as OpenAI does (its client decodes that back to floats).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import struct
 from typing import Any
@@ -14,9 +13,9 @@ from typing import Any
 from ...errors import RequestError
 from ...openai import EmbeddingsOptions
 from .._config import ServeConfig
+from .._disconnect import unless_gone
 from .._metrics import APIMetrics
 from .._state import ServerState
-from .._stream import wait_for_disconnect
 from .._types import Receive, Scope, Send
 from ._embedder import EmbeddingBatcher
 from ._errors import OpenAIError, model_not_found
@@ -55,7 +54,7 @@ class EmbeddingsEndpoint:
             texts = request.texts
             if not texts:
                 raise OpenAIError(400, "input must hold at least one text", param="input", code="invalid_value")
-            vectors = await _unless_gone(self.batcher.embed(texts, request.dimensions), receive)
+            vectors = await unless_gone(self.batcher.embed(texts, request.dimensions), receive)
             if vectors is None:
                 self.metrics.cancelled.inc()
                 return
@@ -65,24 +64,6 @@ class EmbeddingsEndpoint:
             await exchange.respond_error(exc)
         finally:
             exchange.release()
-
-
-async def _unless_gone(work: Any, receive: Receive) -> Any:
-    """The result of ``work``, or None if the client disconnects first (the work is then cancelled)."""
-    loop = asyncio.get_running_loop()
-    task, gone = loop.create_task(work), loop.create_task(wait_for_disconnect(receive))
-    try:
-        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    finally:
-        gone.cancel()
-    if not task.done():
-        task.cancel()
-        await asyncio.wait((task,))
-        return None
-    return task.result()
 
 
 def _answer(request: EmbeddingRequest, vectors: list[list[float]], tokens: int) -> dict[str, Any]:

@@ -22,10 +22,10 @@ import orjson
 from ...errors import ModelError, RequestError
 from ...openai import GenerateOptions, Message, Sequence, default_chat_template
 from .._config import ServeConfig
+from .._disconnect import wait_for_disconnect
 from .._generation import Delta, Generation, StepScheduler
 from .._metrics import APIMetrics
 from .._state import ServerState
-from .._stream import wait_for_disconnect
 from .._types import Receive, Scope, Send
 from ._errors import OpenAIError, error_json, from_request_error, model_not_found
 from ._http import Exchange
