@@ -50,7 +50,10 @@ class DependencyMethod:
         self._transport = transport
         self._loop = loop
         self._dependency = service_cls.name
-        signature = inspect.signature(getattr(service_cls, api.name))
+        try:  # the hints as types, not strings (modules with `from __future__ import annotations`)
+            signature = inspect.signature(getattr(service_cls, api.name), eval_str=True)
+        except Exception:
+            signature = inspect.signature(getattr(service_cls, api.name))
         self.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
         self.__doc__ = api.doc or None
         self.__name__ = api.name
