@@ -116,10 +116,14 @@ def _blocking_items(items: AsyncIterator[Any], loop: asyncio.AbstractEventLoop) 
     try:
         while True:
             try:
-                yield asyncio.run_coroutine_threadsafe(items.__anext__(), loop).result()
+                yield asyncio.run_coroutine_threadsafe(_next(items), loop).result()
             except StopAsyncIteration:
                 return
     finally:  # the caller stopped early (break, or an error): close the dependency's generator too
         close = getattr(items, "aclose", None)
         if close is not None and loop.is_running():
             asyncio.run_coroutine_threadsafe(close(), loop).result()
+
+
+async def _next(items: AsyncIterator[Any]) -> Any:
+    return await items.__anext__()
