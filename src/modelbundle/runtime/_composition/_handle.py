@@ -5,16 +5,22 @@ it) and checks a call before anything runs: unknown or missing arguments, and
 each value against the API's adapter. Then, where the call is made decides how
 it answers (the API kind of the caller is not known here, but its thread is):
 
-- on a thread running an event loop (``async def`` APIs): an awaitable, or for a
-  streaming API an async iterator;
-- elsewhere (sync APIs run on worker threads): the answer itself, or a plain
-  iterator; the work runs on the server's loop and this thread waits for it.
+- on the dependencies' own loop (``async def`` APIs of a server): an awaitable,
+  or for a streaming API an async iterator;
+- on a thread with no loop (sync APIs run on worker threads): the answer itself,
+  or a plain iterator; the work runs on the dependencies' loop and this thread
+  waits for it;
+- on another loop (a notebook's, or ``asyncio.run`` inside an API), where both
+  kinds of caller run: the caller's own code decides. A coroutine gets an
+  awaitable, anything else the answer; either way the work runs on the
+  dependencies' loop, whose batchers belong to it, never on the caller's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -63,21 +69,20 @@ class DependencyMethod:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         checked = self._check(args, kwargs)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            on_loop = False
-        else:
-            on_loop = True
+        where = _where_called(self._loop)
         if self._api.streaming:
             items = self._stream(checked)
-            return items if on_loop else _blocking_items(items, self._loop)
+            if where is _OWN_LOOP:
+                return items
+            return _relayed_items(items, self._loop) if where is _OTHER_LOOP_ASYNC else _blocking_items(items, self._loop)
         answer = self._transport.call(self._api.name, checked)
-        if on_loop:
+        if where is _OWN_LOOP:
             return answer
         if self._loop.is_closed() or not self._loop.is_running():
             answer.close()
             raise RuntimeError(f"{self._where}: the server's event loop is not running, so a dependency cannot be called")
+        if where is _OTHER_LOOP_ASYNC:
+            return _relayed(answer, self._loop)
         return asyncio.run_coroutine_threadsafe(answer, self._loop).result()
 
     async def _stream(self, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
@@ -109,6 +114,48 @@ class DependencyMethod:
                     self._dependency, f"{self._where}: {exc.message} (it takes {param.adapter.describe()})"
                 ) from None
         return checked
+
+
+_OWN_LOOP = "own loop"
+_NO_LOOP = "no loop"
+_OTHER_LOOP_ASYNC = "another loop, from a coroutine"
+_OTHER_LOOP_SYNC = "another loop, from plain code"
+#: frames of their own that run their enclosing function's code (comprehensions before 3.12, lambdas)
+_INNER_CODE = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>")
+_ASYNC_CODE = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+
+
+def _where_called(own_loop: asyncio.AbstractEventLoop) -> str:
+    """Which of the module docstring's cases a call is in (two frames up: the caller of ``__call__``)."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        return _NO_LOOP
+    if running is own_loop:
+        return _OWN_LOOP
+    frame = sys._getframe(2)
+    while frame.f_back is not None and frame.f_code.co_name in _INNER_CODE:
+        frame = frame.f_back
+    return _OTHER_LOOP_ASYNC if frame.f_code.co_flags & _ASYNC_CODE else _OTHER_LOOP_SYNC
+
+
+async def _relayed(answer: Any, loop: asyncio.AbstractEventLoop) -> Any:
+    """Await, on the caller's loop, a call running on the dependencies' loop."""
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(answer, loop))
+
+
+async def _relayed_items(items: AsyncIterator[Any], loop: asyncio.AbstractEventLoop) -> AsyncIterator[Any]:
+    """A stream on the dependencies' loop, iterated from another loop."""
+    try:
+        while True:
+            try:
+                yield await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_next(items), loop))
+            except StopAsyncIteration:
+                return
+    finally:
+        close = getattr(items, "aclose", None)
+        if close is not None and loop.is_running():
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(close(), loop))
 
 
 def _blocking_items(items: AsyncIterator[Any], loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
