@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 import shutil
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import modelbundle
@@ -58,6 +60,12 @@ class Reader(Service):
     async def read(self, word: str) -> str:
         return f"{Path(self.model).read_text().strip()} {await self.lexicon.lookup(word)}"
 '''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -180,4 +188,28 @@ def test_serving_the_bundle_answers_the_documented_request(pipeline: Built) -> N
         )
         # the model's calls are counted under its own name
         assert server.scrape().value("modelbundle_requests_total", api="Classifier.predict", status="200") == 1
-        assert np.isfinite(server.scrape().value("modelbundle_batch_size_sum", api="Classifier.predict"))
+        assert server.scrape().value("modelbundle_batch_size_count", api="Classifier.predict") == 1
+
+
+def test_the_examples_readme_commands_run_as_written(home: Path, tmp_path: Path) -> None:
+    blocks = re.findall(r"```bash\n(.*?)```", (PIPELINE_EXAMPLE / "README.md").read_text(), re.DOTALL)
+    assert blocks and all("127.0.0.1:3000" in block or "bundle serve" not in block for block in blocks)
+    port = free_port()
+    script = "\n".join(blocks).replace("127.0.0.1:3000", f"127.0.0.1:{port}")
+    # the reader's shell: `bundle` on the PATH, in the repository's folder; -e: every line must succeed
+    env = {
+        **os.environ, "MODELBUNDLE_PORT": str(port), "MODELBUNDLE_HOME": str(home),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        ["bash", "-c", f"set -e -o pipefail -x\n{script}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+        start_new_session=True,
+    )
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-6000:]}"
+    assert re.search(r'^\{"label":"virginica","confidence":[0-9.]+\}$', result.stdout, re.M), result.stdout
+    assert [b.name for b in modelbundle.list_bundles()] == ["pipeline"]  # what the build line made
+
+    # the Python block, on what the build line made
+    [python] = re.findall(r"```python\n(import .*?)```", (PIPELINE_EXAMPLE / "README.md").read_text(), re.DOTALL)
+    loaded = ok(subprocess.run([sys.executable, "-c", python], cwd=tmp_path, env=env, capture_output=True, text=True))
+    assert re.fullmatch(r"label='virginica' confidence=[0-9.]+\n", loaded.stdout), loaded.stdout

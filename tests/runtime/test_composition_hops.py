@@ -19,14 +19,15 @@ from modelbundle.runtime import start_in_background
 
 
 def test_the_entry_requests_id_reaches_the_dependencys_log_lines(serve_in_subprocess):
-    with serve_in_subprocess("pipeline.py:Pipeline", "--log-format", "json") as server:
+    with serve_in_subprocess("pipeline.py:Pipeline", "--access-log", "--log-format", "json") as server:
         for path in ("/run", "/run_sync"):
             response = server.post(path, json={"values": [1.0, 2.0]}, headers={"X-Request-ID": f"hop-{path[1:]}"})
             assert response.status_code == 200, response.text
             assert response.headers["x-request-id"] == f"hop-{path[1:]}"
         assert server.stop() == 0
     lines = [json.loads(line) for line in server.stderr.splitlines() if line.startswith("{")]
-    # Tokens.scale logs from the dependency's own worker thread: each line carries its entry request's id
+    # Tokens.scale logs with its own logger from its own worker thread: each line carries its entry request's id
+    # (request ids reach log lines through the access log's record, so it is on, as it is by default)
     scaled = [line["request_id"] for line in lines if line["logger"] == "pipeline.tokens"]
     assert scaled == ["hop-run", "hop-run_sync"], server.stderr
 
