@@ -22,13 +22,14 @@ from ._job_context import JobContext, current_job
 from ._version import __version__
 from .adapters import DType, Shape
 from .errors import DefinitionError, InvalidInput, ModelbundleError
-from .service_base import Artifact, Service, api
+from .service_base import Artifact, Service, api, depends
 
 __all__ = [
     # declaring a service
     "Service",
     "api",
     "Artifact",
+    "depends",
     # serving the OpenAI API (modelbundle.openai's decorators)
     "openai",
     # annotating inputs
