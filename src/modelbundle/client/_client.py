@@ -53,6 +53,13 @@ class _Common:
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._apis: dict[str, RemoteAPI] | None = apis_from_service(service) if service is not None else None
 
+    @property
+    def apis(self) -> dict[str, RemoteAPI]:
+        """The served APIs by name (an ``AsyncClient`` knows them once connected)."""
+        if self._apis is None:
+            raise RuntimeError("the APIs are not read yet: `await client.connect()` or `async with AsyncClient(...)` first")
+        return dict(self._apis)
+
     def _found(self, name: str) -> RemoteAPI:
         assert self._apis is not None
         api = self._apis.get(name)
@@ -141,11 +148,6 @@ class Client(_Common):
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *(self._apis or {})})
-
-    @property
-    def apis(self) -> dict[str, RemoteAPI]:
-        assert self._apis is not None
-        return dict(self._apis)
 
     def call(self, api_name: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``api_name``; a streaming API's items as an iterator."""

@@ -42,7 +42,13 @@ def encode_request(inputs: Mapping[str, Adapter], arguments: Mapping[str, Any]) 
 
 
 def _to_json(adapter: Adapter, value: Any, field: str) -> Any:
-    encoded = adapter.to_json(value)
+    try:
+        encoded = adapter.to_json(value)
+    except Exception:
+        # a dict that does not fit its pydantic model: the server's own message for it, raised
+        # here as the server would (InvalidInput), before sending anything
+        adapter.from_json(value, field)
+        raise
     if type(encoded).__module__ == "numpy":
         # orjson writes NaN and infinity as null, which the server would call a wrong type: say
         # what the server says of them in every other encoding, before sending anything
