@@ -198,8 +198,9 @@ def _imports(writer: _Writer) -> list[str]:
     return [line for group in groups if group for line in [*group, ""]]
 
 
-def _module_of(line: str) -> str:
-    return line.split()[1]
+def _module_of(line: str) -> tuple[bool, str]:
+    # isort's order: `import x` lines first, then `from x import y`, by module, case ignored
+    return line.startswith("from "), line.split()[1].lower()
 
 
 #: method names the generated class has itself
