@@ -79,9 +79,9 @@ def apis_from_openapi(document: Mapping[str, Any]) -> dict[str, RemoteAPI]:
     found = {}
     for route, item in document.get("paths", {}).items():
         operation = item.get("post") if isinstance(item, dict) else None
-        hint = operation.get("x-modelbundle") if isinstance(operation, dict) else None
-        if not isinstance(hint, dict):
+        if not isinstance(operation, dict) or not isinstance(operation.get("x-modelbundle"), dict):
             continue  # health, docs, jobs and the OpenAI routes: not the bundle's own APIs
+        hint = operation["x-modelbundle"]
         params = tuple(RemoteParam(p["name"], adapter_from_hint(p["adapter"]), bool(p["required"])) for p in hint["params"])
         name = operation.get("operationId") or route.strip("/")
         found[name] = RemoteAPI(

@@ -124,7 +124,7 @@ class Client(_Common):
         retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(url, service, api_key, retry)
-        self._http = _httpx().Client(base_url=self.url, timeout=timeout, headers=self._headers)
+        self._http: httpx.Client = _httpx().Client(base_url=self.url, timeout=timeout, headers=self._headers)
         if self._apis is None:
             try:
                 self._apis = apis_from_openapi(self._get("/openapi.json").json())
@@ -277,7 +277,7 @@ class AsyncClient(_Common):
         retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(url, service, api_key, retry)
-        self._http = _httpx().AsyncClient(base_url=self.url, timeout=timeout, headers=self._headers)
+        self._http: httpx.AsyncClient = _httpx().AsyncClient(base_url=self.url, timeout=timeout, headers=self._headers)
 
     async def connect(self) -> AsyncClient:
         """Read the server's APIs now (each call does it the first time otherwise)."""
