@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from fixtures.services.jobs import Jobs
 from fixtures.services.setup_gate import SetupGate
 from fixtures.services.streams import Point, Streams
 from modelbundle import AsyncClient, Client
 from modelbundle.client import RetryPolicy
-from modelbundle.errors import InvalidInput, ModelError, Overloaded
+from modelbundle.errors import InvalidInput, JobNotFinished, ModelError, Overloaded
 from modelbundle.runtime import ServeConfig
 
 
@@ -108,3 +109,33 @@ def test_streams_yield_items_and_raise_the_failure_that_ends_them(streams: Any) 
                 await client.count(3)
 
     asyncio.run(through_async_client())
+
+
+def test_jobs_through_both_clients_succeed_fail_and_are_found_again(serve_in_thread: Any, tmp_path: Path) -> None:
+    config = ServeConfig(log_level="critical", jobs_dir=str(tmp_path / "jobs"))
+    with serve_in_thread(Jobs, config) as server:
+        with Client(server.url) as client:
+            job = client.submit("echo", "hello")
+            assert job.wait(timeout=60) == "hello"
+            assert client.job("echo", job.id).result() == "hello"  # the same job, by its id
+            failing = client.submit("refuse", 3)
+            with pytest.raises(ModelError, match="cannot do 3"):
+                failing.wait(timeout=60)
+            assert failing.status()["status"] == "failed"
+            with pytest.raises(InvalidInput, match="must not be negative"):
+                client.submit("refuse", -1).wait(timeout=60)  # the API's own InvalidInput, raised as the job ran
+            with pytest.raises(InvalidInput, match="n: Input should be a valid integer"):
+                client.submit("refuse", "x")  # refused at submit by the API's decoder: never queued
+            held = client.submit("steps", 4)
+            with pytest.raises(JobNotFinished):
+                held.result()
+            server.service.gate.set()
+            assert held.wait(timeout=60) == 8
+
+        async def through_async_client() -> None:
+            async with AsyncClient(server.url) as client:
+                job = await client.submit("double", [1.5, 2.0])
+                assert await job.wait(timeout=60) == [3.0, 4.0]
+                assert (await job.status())["status"] == "succeeded"
+
+        asyncio.run(through_async_client())

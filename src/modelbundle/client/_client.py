@@ -14,11 +14,18 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .._install_hints import needs_client_library
-from ..errors import JobNotFinished, ModelbundleError
+from ..errors import JobNotFinished, ModelbundleError, ModelError
 from ._apis import RemoteAPI, apis_from_openapi, apis_from_service
 from ._retry import RetryPolicy
 from ._streams import NDJSON, decode_line
-from ._wire import ACCEPT, build_error, decode_response, encode_request, error_from_response
+from ._wire import (
+    ACCEPT,
+    ERROR_TYPES,
+    build_error,
+    decode_response,
+    encode_request,
+    error_from_response,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -101,8 +108,13 @@ def _raise_for(response: httpx.Response) -> None:
 def _job_error(job_id: str, document: Mapping[str, Any]) -> Exception:
     if document["status"] == "cancelled":
         return JobNotFinished(f"job {job_id} was cancelled")
-    error_type, _, message = str(document.get("error") or "model_error: the job failed").partition(": ")
-    return build_error(error_type, message or error_type)
+    # the runner writes "<type>: <message>" for an error of the tree (the API refused its input),
+    # and "<api> raised <Exception>: ..." for anything else the API raised: a ModelError
+    text = str(document.get("error") or f"job {job_id} failed")
+    error_type, _, message = text.partition(": ")
+    if error_type in ERROR_TYPES and message:
+        return build_error(error_type, message)
+    return ModelError(text)
 
 
 # -- the synchronous client -----------------------------------------------------------------

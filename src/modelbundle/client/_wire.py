@@ -140,3 +140,5 @@ def _request_errors() -> list[type[RequestError]]:
 _TREE = [cls for cls in _request_errors() if cls.__module__ == RequestError.__module__]
 _BY_TYPE = {cls.error_type: cls for cls in _TREE}
 _BY_STATUS = {cls.status_code: cls for cls in _TREE}
+#: the ``type`` of every error the tree knows
+ERROR_TYPES = frozenset(_BY_TYPE)
