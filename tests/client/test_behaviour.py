@@ -92,6 +92,8 @@ def test_streams_yield_items_and_raise_the_failure_that_ends_them(streams: Any) 
             next(items)
         with pytest.raises(InvalidInput, match="n must not be negative"):
             list(client.refuses(-1))  # refused before the stream began: a plain 422
+        with pytest.raises(TypeError, match="points\\(\\): missing a required argument: 'n'"):
+            client.points()  # a Python mistake, caught before anything is sent
         with pytest.raises(AttributeError, match=r"serves no API 'nothing'; its APIs are .*points"):
             client.nothing(1)
     with Client(streams.url, service=Streams) as client:

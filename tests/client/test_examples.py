@@ -1,6 +1,7 @@
 """Every example's APIs called through ``Client`` and ``AsyncClient`` give the answers raw HTTP
 gives, on the example served by ``bundle serve`` (trained first where it has a train.py). The
-clients learn the APIs from the server's /openapi.json, as a user's script would."""
+clients learn the APIs from the server's /openapi.json, as a user's script would. (tinylm is not
+here: it serves only OpenAI routes, no API of its own; an OpenAI client library calls those.)"""
 
 from __future__ import annotations
 
