@@ -40,6 +40,7 @@ def _calls(example: str, document: dict[str, Any]) -> list[tuple[str, dict[str, 
         ("generate", {"request": {"prompt": "the", "max_tokens": 6, "seed": 3}}),
         ("walk", {"steps": 4, "dims": 2, "seed": 5}),
         ("walk", {"steps": 3}),  # the defaults are the server's
+        ("walk", {"steps": np.int64(2), "dims": 1}),  # a numpy scalar for an int travels as the number
     ]
 
 
@@ -56,7 +57,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path, serve_in_subprocess: 
 
 
 def _raw(server: Any, api: str, arguments: dict[str, Any], streaming: bool) -> Any:
-    response = server.post(f"/{api}", json=arguments)
+    response = server.post(f"/{api}", content=orjson.dumps(arguments, option=orjson.OPT_SERIALIZE_NUMPY), headers={"content-type": "application/json"})
     assert response.status_code == 200, response.text
     if streaming:
         return [orjson.loads(line) for line in response.text.splitlines() if line]

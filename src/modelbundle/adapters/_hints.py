@@ -64,6 +64,8 @@ class PlainJSON(Adapter):
         dump = getattr(value, "model_dump", None)
         if callable(dump):
             return dump(mode="json")
+        if type(value).__module__ == "numpy":  # np.float32(2.0) for a float, an array for a list
+            return value.tolist()
         from pydantic_core import to_jsonable_python
 
         return to_jsonable_python(value)
