@@ -21,6 +21,7 @@ from ._bundles import list_bundles, load
 from ._job_context import JobContext, current_job
 from ._version import __version__
 from .adapters import DType, Shape
+from .client import AsyncClient, Client
 from .errors import DefinitionError, InvalidInput, ModelbundleError
 from .service_base import Artifact, Service, api, depends
 
@@ -41,6 +42,9 @@ __all__ = [
     # using built bundles from Python
     "load",
     "list_bundles",
+    # calling a served bundle (the `client` extra: httpx)
+    "Client",
+    "AsyncClient",
     # errors user code meets or raises
     "DefinitionError",
     "InvalidInput",
