@@ -9,13 +9,14 @@ services that call other services, bring their own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from ..adapters import JSON, Adapter
-from ..errors import RequestError
+from ..errors import DependencyError, RequestError
 
 #: sent as Accept: every adapter answers JSON when asked, so one decoder serves every API
 ACCEPT = JSON
@@ -102,13 +103,20 @@ def build_error(
     Also for the errors that arrive without a status: a stream's last line, a failed job's error.
     """
     cls = _BY_TYPE.get(error_type) or (_BY_STATUS.get(status) if status is not None else None)
-    error = (cls or RequestError)(message, headers=headers)
+    error = _construct(cls or RequestError, message, headers)
     if status is not None and (cls is None or cls.status_code != status):
         error.status_code = status
     if cls is None or cls.error_type != error_type:
         error.error_type = error_type
     error.request_id = request_id  # type: ignore[attr-defined]
     return error
+
+
+def _construct(cls: type[RequestError], message: str, headers: dict[str, str] | None) -> RequestError:
+    if issubclass(cls, DependencyError):  # the server's message names the dependency
+        named = _DEPENDENCY_NAMED.search(message)
+        return cls(named.group(1) if named else "", message, headers=headers)
+    return cls(message, headers=headers)
 
 
 def _error_fields(status: int, content_type: str, body: bytes) -> tuple[str, str, str]:
@@ -138,7 +146,13 @@ def _request_errors() -> list[type[RequestError]]:
 
 # the tree's own classes only: a subclass user code defines elsewhere must not change the mapping
 _TREE = [cls for cls in _request_errors() if cls.__module__ == RequestError.__module__]
-_BY_TYPE = {cls.error_type: cls for cls in _TREE}
-_BY_STATUS = {cls.status_code: cls for cls in _TREE}
+# the first class of a type or status wins (InvalidInput, not its subclass InvalidDependencyCall)
+_BY_TYPE: dict[str, type[RequestError]] = {}
+_BY_STATUS: dict[int, type[RequestError]] = {}
+for _cls in _TREE:
+    _BY_TYPE.setdefault(_cls.error_type, _cls)
+    _BY_STATUS.setdefault(_cls.status_code, _cls)
+del _cls
+_DEPENDENCY_NAMED = re.compile(r"dependency '([^']+)'")
 #: the ``type`` of every error the tree knows
 ERROR_TYPES = frozenset(_BY_TYPE)
