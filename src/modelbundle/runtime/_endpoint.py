@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ModelError, Overloaded, RequestError, RequestTimeout
 from ..service_base import APIMethod
+from ._request_id import set_request_id
 from ._body import BodyLimits, read_body
 from ._codec import OFFLOAD_BYTES, decode_request, encode_result, error_body, request_head
 from ._config import ServeConfig
@@ -70,6 +71,7 @@ class APIEndpoint:
         content_type, accept, content_length, given_id = request_head(scope["headers"])
         state = self._state
         request_id = state.request_id(given_id)
+        set_request_id(request_id)  # a call to a dependency hands it on
         extra_headers: dict[str, str] = {}
         admitted = False
         try:

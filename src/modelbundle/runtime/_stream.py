@@ -35,6 +35,7 @@ from typing import Any
 
 from ..errors import ModelError, Overloaded, RequestError, RequestTimeout
 from ..service_base import APIMethod
+from ._request_id import set_request_id
 from ._body import BodyLimits, read_body
 from ._codec import decode_request_off_loop, error_body, request_head
 from ._config import ServeConfig
@@ -67,6 +68,7 @@ class StreamEndpoint:
         started = time.perf_counter()
         content_type, accept, content_length, given_id = request_head(scope["headers"])
         request_id = self._state.request_id(given_id)
+        set_request_id(request_id)  # a call to a dependency hands it on
         stream = _Stream(self, self._formats[wants_sse(accept)], send, request_id)
         admitted = False
         try:
