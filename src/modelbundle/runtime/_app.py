@@ -39,9 +39,10 @@ from ..errors import (
     RequestError,
     ServeError,
 )
-from ..service_base import Service, bind_artifacts, build_openapi
+from ..service_base import Service, bind_artifacts, build_openapi, service_graph
 from ._auth import guard
 from ._codec import error_body, method_not_allowed
+from ._composition._connect import RemoteDependencies
 from ._config import ServeConfig
 from ._docs import STATIC_DIR, STATIC_PREFIX, docs_html
 from ._endpoint import APIEndpoint
@@ -99,6 +100,8 @@ class ServiceApp:
         #: why startup failed, when it is something to tell the user in one line
         self.startup_error: ModelbundleError | None = None
         self._invokers: Invokers | None = None
+        #: with --service, the dependencies served elsewhere (``_composition/_connect.py``)
+        self.remote: RemoteDependencies | None = None
         self._endpoints: dict[str, ASGIApp] = {}
         #: WebSocket APIs by route, once set up
         self._websockets: dict[str, WebSocketEndpoint] = {}
@@ -235,6 +238,8 @@ class ServiceApp:
             except ModelbundleError as exc:  # a user mistake (missing file, version mismatch): one line
                 self.startup_error = exc
                 raise
+        if self.config.service is not None and service_graph(self.service_cls).composed:
+            self.remote = RemoteDependencies.connect(service, self.config.dependency_timeout)
         await _call_hook(service.setup)
         self.service = service
         self._invokers = Invokers(service, self.config, self.metrics)
@@ -302,6 +307,8 @@ class ServiceApp:
             await _call_hook(service.teardown, inline=self.hooks_inline)
         except Exception:
             logger.exception("%s.teardown() raised", self.service_cls.__name__)
+        if self.remote is not None:
+            await self.remote.close()
 
     # -- everything but the APIs ----------------------------------------------------------
     def _build_router(self) -> Starlette:
@@ -314,6 +321,9 @@ class ServiceApp:
 
         async def readyz(request: Request) -> Response:
             state = self.state
+            waiting = await self.remote.not_ready() if self.remote is not None and state.ready else []
+            if waiting:  # served alone (--service): ready only when its dependencies are
+                return JSONResponse({"status": "waiting for dependencies", "dependencies": waiting}, status_code=503, headers={"Retry-After": "1"})
             if state.ready:
                 return JSONResponse({"status": "ready"})
             reason = "draining" if state.draining else "starting" if not state.setup_done else "waiting for other workers"
