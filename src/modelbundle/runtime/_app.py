@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import os
@@ -42,6 +43,7 @@ from ..errors import (
 from ..service_base import Service, bind_artifacts, build_openapi, service_graph
 from ._auth import guard
 from ._codec import error_body, method_not_allowed
+from ._composition import LocalDependencies, split_artifacts
 from ._composition._connect import RemoteDependencies
 from ._config import ServeConfig
 from ._docs import STATIC_DIR, STATIC_PREFIX, docs_html
@@ -96,6 +98,10 @@ class ServiceApp:
         self.config = config
         self.state = state
         self.metrics = Metrics()
+        self.graph = service_graph(service_cls)
+        #: the services the entry depends on, served in this process (None for a one-service graph)
+        local = self.graph.composed and config.service is None  # --service: its dependencies are served elsewhere
+        self.dependencies = LocalDependencies(self.graph, config, self.metrics) if local else None
         self.service: Service | None = None
         #: why startup failed, when it is something to tell the user in one line
         self.startup_error: ModelbundleError | None = None
@@ -232,13 +238,19 @@ class ServiceApp:
             except ModelbundleError as exc:
                 self.startup_error = exc
                 raise
+        loaded: dict[str, Any] = {}
         if self._load_artifacts is not None:
             try:
-                bind_artifacts(service, await asyncio.to_thread(self._load_artifacts))
+                loaded = await asyncio.to_thread(self._load_artifacts)
             except ModelbundleError as exc:  # a user mistake (missing file, version mismatch): one line
                 self.startup_error = exc
                 raise
-        if self.config.service is not None and service_graph(self.service_cls).composed:
+        per_service = split_artifacts(self.graph, loaded)
+        bind_artifacts(service, per_service[self.graph.entry.name])
+        if self.dependencies is not None:  # dependencies first, each set up once; then the entry
+            await self.dependencies.start(per_service, _call_hook)
+            self.dependencies.connect(service, self.graph.entry)
+        elif self.graph.composed:  # served alone (--service, a --split process): its dependencies are elsewhere
             self.remote = RemoteDependencies.connect(service, self.config.dependency_timeout)
         await _call_hook(service.setup)
         self.service = service
@@ -307,6 +319,8 @@ class ServiceApp:
             await _call_hook(service.teardown, inline=self.hooks_inline)
         except Exception:
             logger.exception("%s.teardown() raised", self.service_cls.__name__)
+        if self.dependencies is not None:  # after their caller, in the reverse order of set-up
+            await self.dependencies.stop(functools.partial(_call_hook, inline=self.hooks_inline), self.config.graceful_timeout)
         if self.remote is not None:
             await self.remote.close()
 

@@ -7,11 +7,13 @@ Its dependencies are served elsewhere: each is reached over HTTP at the URL in
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from ...bundler import dev_artifact_loader, module_file
 from ...errors import ServeError
 from ...service_base import Service, service_graph
 from .._source import ServiceSource
+from ._local import split_artifacts
 from ._remote import RemoteTransport
 from ._urls import dependency_urls
 
@@ -28,8 +30,12 @@ def one_service_source(source: ServiceSource, name: str) -> ServiceSource:
         ) from None
     if node.cls is source.service_cls:
         return source
-    # a dependency's artifacts load from beside its own module (code), or from the bundle
-    loader = dev_artifact_loader(node.cls, module_file(node.cls)) if source.manifest is None else source.load_artifacts
+    # a dependency's artifacts load from beside its own module (code), or are its share of the bundle's
+    if source.manifest is None:
+        loader = dev_artifact_loader(node.cls, module_file(node.cls))
+    else:
+        def loader() -> dict[str, Any]:
+            return split_artifacts(graph, source.load_artifacts())[name]
     return ServiceSource(node.cls, loader, f"{source.origin}, service {name}", source.pinned_target, source.manifest)
 
 
