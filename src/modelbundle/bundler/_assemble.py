@@ -34,13 +34,13 @@ from ._imports import ImportScan, scan_imports
 from ._lock import lock_requirements
 from ._manifest import (
     ARTIFACT_FILE,
-    ServiceInfo,
     MANIFEST_FILE,
     APIInfo,
     ArtifactInfo,
     BuildInfo,
     BundleManifest,
     Dependencies,
+    ServiceInfo,
     check_name,
     check_system_package,
     check_version,

@@ -14,12 +14,12 @@ from typing import Any
 
 from ..errors import ModelError, Overloaded, RequestError, RequestTimeout
 from ..service_base import APIMethod
-from ._request_id import set_request_id
 from ._body import BodyLimits, read_body
 from ._codec import OFFLOAD_BYTES, decode_request, encode_result, error_body, request_head
 from ._config import ServeConfig
 from ._disconnect import Abandoned, DisconnectWatches
 from ._metrics import APIMetrics
+from ._request_id import set_request_id
 from ._spans import child_span
 from ._state import ServerState
 from ._types import Invoke, Receive, Scope, Send

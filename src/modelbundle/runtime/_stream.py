@@ -35,12 +35,12 @@ from typing import Any
 
 from ..errors import ModelError, Overloaded, RequestError, RequestTimeout
 from ..service_base import APIMethod
-from ._request_id import set_request_id
 from ._body import BodyLimits, read_body
 from ._codec import decode_request_off_loop, error_body, request_head
 from ._config import ServeConfig
 from ._disconnect import wait_for_disconnect
 from ._metrics import APIMetrics
+from ._request_id import set_request_id
 from ._state import ServerState
 from ._stream_format import NDJSON, ServerSentEvents, StreamFormat, wants_sse
 from ._types import Invoke, Receive, Scope, Send

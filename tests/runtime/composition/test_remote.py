@@ -9,13 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fixtures.servers import ProcessServer
 
+from fixtures.servers import ProcessServer
+from fixtures.services.remote_peer import Peer
 from modelbundle.errors import DependencyError, DependencyTimeout, DependencyUnavailable, ServeError
 from modelbundle.runtime._composition._remote import RemoteTransport
 from modelbundle.runtime._composition._urls import dependency_urls, url_variable
-
-from fixtures.services.remote_peer import Peer
 
 
 @pytest.fixture(scope="module")

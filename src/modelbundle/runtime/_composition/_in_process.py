@@ -13,7 +13,14 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from ...errors import DependencyError, DependencyTimeout, DependencyUnavailable, Overloaded, RequestError, RequestTimeout
+from ...errors import (
+    DependencyError,
+    DependencyTimeout,
+    DependencyUnavailable,
+    Overloaded,
+    RequestError,
+    RequestTimeout,
+)
 from .._metrics import APIMetrics
 from .._types import Invoke
 

@@ -43,7 +43,7 @@ class SplitSupervisor:
         self.config = config
         self._ctx = multiprocessing.get_context("spawn")
         self._sockets = [*(_loopback_socket() for _ in names[:-1]), entry_sock]
-        self.urls = {name: "http://127.0.0.1:%d" % sock.getsockname()[1] for name, sock in zip(names[:-1], self._sockets, strict=False)}
+        self.urls = {name: f"http://127.0.0.1:{sock.getsockname()[1]}" for name, sock in zip(names[:-1], self._sockets, strict=False)}
         self._ready: Any = self._ctx.Array("b", len(names) + 1, lock=False)
         self._processes: list[BaseProcess] = []
         self._stop_signal: int | None = None
