@@ -48,7 +48,7 @@ def load(ref: str) -> Service:
     instance = service_cls()
     loaded = bundle.artifact_loader()()
     if bundle.manifest.services:  # composed: its dependencies are set up in this process too
-        from .runtime._composition import start_in_background
+        from .runtime import start_in_background
 
         start_in_background(service_cls, instance, loaded)
     else:

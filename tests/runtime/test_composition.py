@@ -70,8 +70,8 @@ def test_a_row_the_dependency_fails_on_fails_only_its_request(server):
 @pytest.mark.parametrize(
     ("mistake", "fragment"),
     [
-        ("unknown", "Pipeline.tokens.scale(values: list[float], factor: float = 2.0): got an unexpected keyword argument 'valuez'"),
-        ("missing", "Pipeline.tokens.scale(values: list[float], factor: float = 2.0): missing a required argument: 'values'"),
+        ("unknown", "Pipeline.tokens.scale(values: list[float], factor: float = 2.0) -> list[float]: got an unexpected keyword argument 'valuez'"),
+        ("missing", "Pipeline.tokens.scale(values: list[float], factor: float = 2.0) -> list[float]: missing a required argument: 'values'"),
         ("type", "Pipeline.tokens.scale: values: "),
     ],
 )

@@ -88,5 +88,5 @@ def test_an_instance_made_by_hand_says_its_dependency_is_not_connected():
     class Caller(Service):
         leaf = depends(Leaf)
 
-    with pytest.raises(AttributeError, match="Caller.leaf is a dependency that is not connected"):
+    with pytest.raises(AttributeError, match=r"Caller\.leaf is a dependency that is not connected"):
         Caller().leaf  # noqa: B018

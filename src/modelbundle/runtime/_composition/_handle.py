@@ -50,7 +50,10 @@ class DependencyMethod:
         self._transport = transport
         self._loop = loop
         self._dependency = service_cls.name
-        signature = inspect.signature(getattr(service_cls, api.name))
+        try:  # the hints as types, not strings (modules with `from __future__ import annotations`)
+            signature = inspect.signature(getattr(service_cls, api.name), eval_str=True)
+        except Exception:
+            signature = inspect.signature(getattr(service_cls, api.name))
         self.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
         self.__doc__ = api.doc or None
         self.__name__ = api.name
@@ -113,10 +116,14 @@ def _blocking_items(items: AsyncIterator[Any], loop: asyncio.AbstractEventLoop) 
     try:
         while True:
             try:
-                yield asyncio.run_coroutine_threadsafe(items.__anext__(), loop).result()
+                yield asyncio.run_coroutine_threadsafe(_next(items), loop).result()
             except StopAsyncIteration:
                 return
     finally:  # the caller stopped early (break, or an error): close the dependency's generator too
         close = getattr(items, "aclose", None)
         if close is not None and loop.is_running():
             asyncio.run_coroutine_threadsafe(close(), loop).result()
+
+
+async def _next(items: AsyncIterator[Any]) -> Any:
+    return await items.__anext__()
