@@ -26,7 +26,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from serve_bench import HOST, REPO_ROOT, RESULTS_DIR, WRK_TIMEOUT, bundle_executable, free_port, stop_server, wait_until_ready
+from serve_bench import (
+    HOST,
+    REPO_ROOT,
+    RESULTS_DIR,
+    WRK_TIMEOUT,
+    bundle_executable,
+    free_port,
+    stop_server,
+    wait_until_ready,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 LUA_SCRIPT = BENCH_DIR / "pipeline_post.lua"

@@ -20,11 +20,15 @@ import httpx
 import kubernetes_validate.utils as kv
 import pytest
 
-from fixtures.docker import HEALTHY_TIMEOUT, Container, ImageSession, Image, running
+from fixtures.docker import HEALTHY_TIMEOUT, Container, Image, ImageSession, running
 from fixtures.session import unique_name
 from modelbundle.bundler import StoredBundle
 from modelbundle.errors import ExportError
-from modelbundle.exporters.kubernetes import KubernetesOptions, export_kubernetes, kubernetes_versions
+from modelbundle.exporters.kubernetes import (
+    KubernetesOptions,
+    export_kubernetes,
+    kubernetes_versions,
+)
 from modelbundle.exporters.kubernetes._composed import resource_names
 from modelbundle.runtime import ServeConfig
 
@@ -60,14 +64,14 @@ class Pods:
 
 
 def _pods(manifests: dict[str, dict[str, Any]]) -> dict[str, Pods]:
-    """Served service name (the pods' MODELBUNDLE_SERVICE, as the server reads it) -> its pods."""
+    """Served service name (the pods' MODELBUNDLE_SERVICE) -> its pods."""
     services = [m for m in manifests.values() if m["kind"] == "Service"]
     found = {}
     for deployment in (m for m in manifests.values() if m["kind"] == "Deployment"):
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         [service] = [s for s in services if s["spec"]["selector"].items() <= labels.items()]
         pods = Pods(deployment, service)
-        found[ServeConfig.resolve({}, pods.env).service] = pods
+        found[pods.env["MODELBUNDLE_SERVICE"]] = pods
     return found
 
 
@@ -95,6 +99,7 @@ def test_each_service_gets_its_pods_and_each_caller_the_urls_of_its_dependencies
     assert len({p.host for p in pods.values()}) == len(graph)
     for info in graph:
         caller = pods[info.name]
+        assert ServeConfig.resolve({}, caller.env).service == info.name  # what the server serves
         urls = _dependency_urls(caller)
         assert len(urls) == len(set(info.dependencies.values()))
         for dependency in info.dependencies.values():
