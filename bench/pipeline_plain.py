@@ -1,11 +1,14 @@
 """The baseline of pipeline_bench.py: examples/pipeline's three stages as plain function calls in one service.
 
 The same arithmetic (the Standardizer's statistics, the Classifier's seeded weights,
-the label), with no ``depends``, no handles and no batcher between the stages: what
+the label, the model's per-call cost), with no ``depends``, no handles and no batcher between the stages: what
 composition is measured against.
 """
 
 from __future__ import annotations
+
+import os
+import time
 
 import numpy as np
 from pydantic import BaseModel
@@ -44,9 +47,11 @@ class PlainPipeline(Service):
     def setup(self) -> None:
         rng = np.random.default_rng(7)
         self.weights = np.array(PROTOTYPES).T + rng.normal(0.0, 0.05, size=(4, 3))
+        self.call_seconds = float(os.environ.get("PIPELINE_MODEL_CALL_MS", "2")) / 1000
 
     @api
-    async def classify(self, measurements: list[float]) -> Label:
+    def classify(self, measurements: list[float]) -> Label:
+        time.sleep(self.call_seconds)  # the model's fixed cost per call, as in examples/pipeline; one row a call here
         probabilities = predict(np.array([standardize(measurements)]), self.weights)[0]
         best = int(probabilities.argmax())
         return Label(label=LABELS[best], confidence=round(float(probabilities[best]), 4))

@@ -17,6 +17,8 @@ from fixtures.servers import ProcessServer, RunningServer, Scrape
 
 PIPELINE = f"{REPO / 'examples' / 'pipeline' / 'service.py'}:Pipeline"
 CONCURRENCY = 64
+#: the model's fixed cost per call: the batcher never waits on purpose, rows merge while a call runs
+MODEL_CALL = {"PIPELINE_MODEL_CALL_MS": "500"}
 
 
 def _requests() -> list[Any]:
@@ -56,7 +58,7 @@ def test_split_answers_as_one_process_and_merges_the_models_batches(serve_in_sub
     assert [status for status, _ in expected].count(200) == len(bodies) - 2
     assert {answer["label"] for status, answer in expected if status == 200} == {"setosa", "versicolor", "virginica"}
 
-    with serve_in_subprocess(PIPELINE, "--split") as split:
+    with serve_in_subprocess(PIPELINE, "--split", env=MODEL_CALL) as split:
         assert _answers(split, bodies) == expected
         classifier = _SplitService(split, "Classifier")
         rows_before, batches_before = _batches(classifier.scrape())

@@ -135,13 +135,31 @@ class RemoteTransport:
             message = str(orjson.loads(content)["error"]["message"])
         except Exception:  # not our JSON error (a proxy's page): its first line will do
             message = content.decode("utf-8", "replace").strip().splitlines()[0] if content.strip() else f"HTTP {status}"
-        text = f"dependency {self.dependency!r} answered {api_name} with {status}: {message}"
+        text = self._error_text(api_name, status, message)
         if status == 503:
             return DependencyUnavailable(self.dependency, text)
         if status == 504:
             return DependencyTimeout(self.dependency, text)
         error_type = _error_type(content)
         return DependencyError(self.dependency, text, status_code=status if 400 <= status < 600 else 502, error_type=error_type)
+
+
+    def _error_text(self, api_name: str, status: int, message: str) -> str:
+        """The message a caller gives, worded as when the dependency runs in its process (``dependency_error``),
+        so that one process and --split answer alike."""
+        name = self.dependency
+        if message.startswith("dependency '"):  # from further down the graph: it already names the culprit
+            return message
+        if status == 503:
+            return f"dependency '{name}' is unavailable: {message}"
+        if status == 504:
+            return f"dependency '{name}' timed out: {message}"
+        if 400 <= status < 500:
+            return f"dependency '{name}' refused {api_name}: {message}"
+        raised = f"{api_name} raised "
+        if status == 500 and message.startswith(raised):
+            return f"dependency '{name}' failed in {api_name}: {message[len(raised):]}"
+        return f"dependency '{name}' answered {api_name} with {status}: {message}"
 
 
 class _HTTPErrors:
