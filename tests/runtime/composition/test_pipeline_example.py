@@ -18,7 +18,7 @@ from fixtures.servers import ProcessServer, RunningServer, Scrape
 PIPELINE = f"{REPO / 'examples' / 'pipeline' / 'service.py'}:Pipeline"
 CONCURRENCY = 64
 #: the model's fixed cost per call: the batcher never waits on purpose, rows merge while a call runs
-MODEL_CALL = {"PIPELINE_MODEL_CALL_MS": "500"}
+MODEL_CALL = {"PIPELINE_MODEL_CALL_MS": "300"}
 
 
 def _requests() -> list[Any]:
