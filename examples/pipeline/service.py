@@ -50,7 +50,7 @@ class Classifier(Service):
         self.weights = prototypes.T + rng.normal(0.0, 0.05, size=(4, 3))
         self.call_seconds = float(os.environ.get("PIPELINE_MODEL_CALL_MS", "2")) / 1000
 
-    @api(batchable=True, max_batch_size=64, max_latency_ms=1000)
+    @api(batchable=True, max_batch_size=64, max_latency_ms=5000)
     def predict(self, x: Annotated[NDArray[np.float64], Shape(-1, 4)]) -> NDArray[np.float64]:
         time.sleep(self.call_seconds)
         logits = x @ self.weights

@@ -17,8 +17,9 @@ from fixtures.servers import ProcessServer, RunningServer, Scrape
 
 PIPELINE = f"{REPO / 'examples' / 'pipeline' / 'service.py'}:Pipeline"
 CONCURRENCY = 64
-#: the model's fixed cost per call: the batcher never waits on purpose, rows merge while a call runs
-MODEL_CALL = {"PIPELINE_MODEL_CALL_MS": "300"}
+#: the model's fixed cost per call (inside its 5 s admission budget): the batcher never waits on purpose,
+#: rows merge while a call runs, and a busy 2-core machine spreads 64 arrivals over a second or more
+MODEL_CALL = {"PIPELINE_MODEL_CALL_MS": "1000"}
 
 
 def _requests() -> list[Any]:
