@@ -6,10 +6,17 @@
 
 The three services run in one process; each keeps its own micro-batcher, so
 concurrent requests to ``classify`` reach ``Classifier.predict`` merged.
+
+``PIPELINE_MODEL_CALL_MS`` (default 2) gives every call of the model a fixed cost,
+whatever its rows, as a real model's launch and transfer on an accelerator would (a
+sleep: the CPU is free meanwhile). Batches merge while a call runs, so this cost is
+what batching saves.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Annotated
 
 import numpy as np
@@ -41,9 +48,11 @@ class Classifier(Service):
         rng = np.random.default_rng(7)
         prototypes = np.array([[-1.0, 0.9, -1.3, -1.2], [0.0, -1.5, 0.3, 0.1], [1.0, -0.1, 1.0, 1.1]])
         self.weights = prototypes.T + rng.normal(0.0, 0.05, size=(4, 3))
+        self.call_seconds = float(os.environ.get("PIPELINE_MODEL_CALL_MS", "2")) / 1000
 
-    @api(batchable=True, max_batch_size=64, max_latency_ms=1000)
+    @api(batchable=True, max_batch_size=64, max_latency_ms=5000)
     def predict(self, x: Annotated[NDArray[np.float64], Shape(-1, 4)]) -> NDArray[np.float64]:
+        time.sleep(self.call_seconds)
         logits = x @ self.weights
         logits -= logits.max(axis=1, keepdims=True)
         odds = np.exp(logits)

@@ -55,3 +55,16 @@ def iris_image(session: ImageSession, iris_bundle: StoredBundle) -> Image:
     ok(session.containerize(iris_bundle.tag, "--keep-builder", tag=tag))
     session.tags.append(f"{tag}-builder")
     return session.image(tag, iris_bundle)
+
+
+@pytest.fixture(scope="session")
+def pipeline_bundle(session: ImageSession) -> StoredBundle:
+    """examples/pipeline: a composed bundle (three services, one the batchable model)."""
+    return build_in_process(f"{REPO}/examples/pipeline/service.py:Pipeline", REPO / "examples" / "pipeline", session.home)
+
+
+@pytest.fixture(scope="session")
+def pipeline_image(session: ImageSession, pipeline_bundle: StoredBundle) -> Image:
+    tag = f"{PREFIX}/pipeline:{pipeline_bundle.manifest.version}"
+    ok(session.containerize(pipeline_bundle.tag, tag=tag))
+    return session.image(tag, pipeline_bundle)

@@ -75,6 +75,12 @@ def server_options(func: F) -> F:
             "--model-dir", default=None,
             help="Load artifacts from this folder (an unpacked model.tar.gz of bundle export sagemaker) instead of the bundle.",
         ),
+        click.option("--split/--no-split", default=None, help="Each service of a composed graph in its own process, over loopback HTTP. [default: off]"),
+        click.option("--service", default=None, help="Serve only this service of a composed graph (dependencies from MODELBUNDLE_DEPENDENCY_<NAME>_URL)."),
+        click.option(
+            "--dependency-timeout", type=float, default=None,
+            help="Seconds a call to a dependency served elsewhere may take before a 504. [default: 30]",
+        ),
         click.option("--jobs/--no-jobs", default=None, help="Serve every API as durable jobs too (POST <route>/jobs). [default: on]"),
         click.option(
             "--jobs-dir", default=None,

@@ -6,6 +6,7 @@ from ..service_base import build_openapi
 from ._app import ServiceApp, create_app
 from ._buffered import BufferedStreamEndpoint, buffered_endpoints
 from ._composition import start_in_background
+from ._composition import url_variable as dependency_url_variable
 from ._config import ServeConfig, parse_size
 from ._server import serve
 from ._state import ServerState
@@ -18,6 +19,7 @@ __all__ = [
     "buffered_endpoints",
     "build_openapi",
     "create_app",
+    "dependency_url_variable",
     "parse_size",
     "serve",
     "start_in_background",

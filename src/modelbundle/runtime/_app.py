@@ -44,6 +44,7 @@ from ..service_base import Service, bind_artifacts, build_openapi, service_graph
 from ._auth import guard
 from ._codec import error_body, method_not_allowed
 from ._composition import LocalDependencies, split_artifacts
+from ._composition._connect import RemoteDependencies
 from ._config import ServeConfig
 from ._docs import STATIC_DIR, STATIC_PREFIX, docs_html
 from ._endpoint import APIEndpoint
@@ -99,11 +100,14 @@ class ServiceApp:
         self.metrics = Metrics()
         self.graph = service_graph(service_cls)
         #: the services the entry depends on, served in this process (None for a one-service graph)
-        self.dependencies = LocalDependencies(self.graph, config, self.metrics) if self.graph.composed else None
+        local = self.graph.composed and config.service is None  # --service: its dependencies are served elsewhere
+        self.dependencies = LocalDependencies(self.graph, config, self.metrics) if local else None
         self.service: Service | None = None
         #: why startup failed, when it is something to tell the user in one line
         self.startup_error: ModelbundleError | None = None
         self._invokers: Invokers | None = None
+        #: with --service, the dependencies served elsewhere (``_composition/_connect.py``)
+        self.remote: RemoteDependencies | None = None
         self._endpoints: dict[str, ASGIApp] = {}
         #: WebSocket APIs by route, once set up
         self._websockets: dict[str, WebSocketEndpoint] = {}
@@ -246,6 +250,8 @@ class ServiceApp:
         if self.dependencies is not None:  # dependencies first, each set up once; then the entry
             await self.dependencies.start(per_service, _call_hook)
             self.dependencies.connect(service, self.graph.entry)
+        elif self.graph.composed:  # served alone (--service, a --split process): its dependencies are elsewhere
+            self.remote = RemoteDependencies.connect(service, self.config.dependency_timeout)
         await _call_hook(service.setup)
         self.service = service
         self._invokers = Invokers(service, self.config, self.metrics)
@@ -315,6 +321,8 @@ class ServiceApp:
             logger.exception("%s.teardown() raised", self.service_cls.__name__)
         if self.dependencies is not None:  # after their caller, in the reverse order of set-up
             await self.dependencies.stop(functools.partial(_call_hook, inline=self.hooks_inline), self.config.graceful_timeout)
+        if self.remote is not None:
+            await self.remote.close()
 
     # -- everything but the APIs ----------------------------------------------------------
     def _build_router(self) -> Starlette:
@@ -327,6 +335,9 @@ class ServiceApp:
 
         async def readyz(request: Request) -> Response:
             state = self.state
+            waiting = await self.remote.not_ready() if self.remote is not None and state.ready else []
+            if waiting:  # served alone (--service): ready only when its dependencies are
+                return JSONResponse({"status": "waiting for dependencies", "dependencies": waiting}, status_code=503, headers={"Retry-After": "1"})
             if state.ready:
                 return JSONResponse({"status": "ready"})
             reason = "draining" if state.draining else "starting" if not state.setup_done else "waiting for other workers"

@@ -27,6 +27,7 @@ DEFAULT_JOB_MAX_ATTEMPTS = 3
 DEFAULT_JOB_TTL = 7 * 24 * 3600.0
 DEFAULT_JOB_LEASE = 30.0
 DEFAULT_JOB_CONCURRENCY = 4
+DEFAULT_DEPENDENCY_TIMEOUT = 30.0
 ENV_PREFIX = "MODELBUNDLE_"
 #: what --blas-threads sets; any of them already in the environment turns the default off
 MATH_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -128,6 +129,13 @@ class ServeConfig(BaseModel):
     job_concurrency: int = Field(default=DEFAULT_JOB_CONCURRENCY, ge=1)
     #: signs webhook bodies (HMAC-SHA256)
     webhook_secret: str | None = Field(default=None, repr=False)
+    # -- composition (``depends``; ``_composition/``) --
+    #: run each service of the graph in its own process, calling each other over loopback HTTP
+    split: bool = False
+    #: serve only this service of the graph; its dependencies' URLs come from MODELBUNDLE_DEPENDENCY_<NAME>_URL
+    service: str | None = None
+    #: seconds a call to a dependency served elsewhere may take before the caller answers 504
+    dependency_timeout: float = Field(default=DEFAULT_DEPENDENCY_TIMEOUT, gt=0)
     # -- who may call (``_auth.py``) --
     #: a file of accepted API keys, one a line: KEY or name:sha256-of-KEY
     api_key_file: str | None = None
@@ -190,6 +198,10 @@ class ServeConfig(BaseModel):
             raise ServeError(f"{sources.get(field, field)}: {error['msg']}") from None
         if config.reload and config.workers > 1:
             raise ServeError("--reload and --workers > 1 cannot be combined; reload runs one worker")
+        if config.split and config.service is not None:
+            raise ServeError("--split and --service cannot be combined: --split serves every service, --service one of them")
+        if config.split and config.reload:
+            raise ServeError("--split and --reload cannot be combined")
         if config.jobs_dir is not None and config.jobs_url is not None:
             raise ServeError("--jobs-dir and --jobs-url cannot be combined: the queue is in a folder (SQLite) or on PostgreSQL")
         if config.jobs_blobs is not None and config.jobs_url is None:

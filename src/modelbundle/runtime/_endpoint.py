@@ -19,6 +19,7 @@ from ._config import ServeConfig
 from ._deadline import deadline
 from ._disconnect import Abandoned, DisconnectWatches
 from ._metrics import APIMetrics
+from ._request_id import set_request_id
 from ._spans import child_span
 from ._state import ServerState
 from ._types import Invoke, Receive, Scope, Send
@@ -44,6 +45,7 @@ class APIEndpoint:
         content_type, accept, content_length, given_id = request_head(scope["headers"])
         state = self._state
         request_id = state.request_id(given_id)
+        set_request_id(request_id)  # a call to a dependency hands it on
         extra_headers: dict[str, str] = {}
         admitted = False
         try:

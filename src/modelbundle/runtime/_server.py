@@ -17,8 +17,10 @@ from typing import Any
 import uvicorn
 
 from ..errors import ServeError
+from ..service_base import service_graph
 from ._access_log import with_access_log
 from ._app import create_app
+from ._composition._serve import narrowed_source, serve_split
 from ._config import MATH_THREAD_VARIABLES, ServeConfig
 from ._log_format import server_formatter
 from ._protocol import HANDSHAKE_GRACE_S, accept_backlog, protocol_class, stop_new_connections
@@ -37,6 +39,7 @@ def serve(target: str, config: ServeConfig) -> None:
     configure_logging(config)
     limit_math_threads(config)
     source = resolve_source(target)  # fail here, in the parent, on a bad target or a corrupt bundle
+    source = narrowed_source(source, config)  # --service NAME: one service of a composed graph
     check_tracing(os.environ)  # and on OTEL_* settings the workers could not honour
     if config.model_dir is not None:
         artifacts_from(source, config)  # and on model data that does not fit the bundle
@@ -48,6 +51,10 @@ def serve(target: str, config: ServeConfig) -> None:
     sock = bind_socket(config.host, config.port)
     announce(source, sock, config)
     announce_artifacts(source, config)
+    if config.split and service_graph(source.service_cls).composed:
+        with sock:
+            serve_split(source, config, sock)
+        return
     if config.workers == 1:
         with sock:
             run_worker(source, config, sock, ServerState())

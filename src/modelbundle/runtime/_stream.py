@@ -40,6 +40,7 @@ from ._codec import decode_request_off_loop, error_body, request_head
 from ._config import ServeConfig
 from ._disconnect import wait_for_disconnect
 from ._metrics import APIMetrics
+from ._request_id import set_request_id
 from ._state import ServerState
 from ._stream_format import NDJSON, ServerSentEvents, StreamFormat, wants_sse
 from ._types import Invoke, Receive, Scope, Send
@@ -67,6 +68,7 @@ class StreamEndpoint:
         started = time.perf_counter()
         content_type, accept, content_length, given_id = request_head(scope["headers"])
         request_id = self._state.request_id(given_id)
+        set_request_id(request_id)  # a call to a dependency hands it on
         stream = _Stream(self, self._formats[wants_sse(accept)], send, request_id)
         admitted = False
         try:

@@ -159,6 +159,8 @@ def image_labels(bundle: StoredBundle, base_image: str) -> dict[str, str]:
         f"{LABEL_PREFIX}.bundle.version": manifest.version,
         f"{LABEL_PREFIX}.bundle.digest": bundle_digest(bundle),
         f"{LABEL_PREFIX}.bundle.apis": ",".join(api.name for api in manifest.apis),
+        # a composed bundle's image serves its whole graph, or one service of it (MODELBUNDLE_SERVICE / --service)
+        **({f"{LABEL_PREFIX}.bundle.services": ",".join(info.name for info in manifest.services)} if manifest.services else {}),
         f"{LABEL_PREFIX}.version": __version__,
     }
     labels.update({f"{LABEL_PREFIX}.label.{key}": value for key, value in manifest.labels.items()})

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..._version import __version__
 from ...bundler import StoredBundle
+from ._composed import composed_files, composed_manifests, is_composed
 from ._image_check import check_bundle_image
 from ._kserve import kserve_manifests
 from ._manifests import kubernetes_manifests
-from ._options import KubernetesOptions, Plan, plan
+from ._options import KubernetesOptions, plan
 from ._validate import kubernetes_versions, validate_manifest
 from ._yaml import to_yaml, write_directory
 
@@ -34,27 +35,32 @@ class ExportedManifests:
 
 
 def export_kubernetes(bundle: StoredBundle, output: Path, options: KubernetesOptions, *, validate: bool = False) -> ExportedManifests:
-    """Write a Deployment, Service, HorizontalPodAutoscaler (unless ``replicas`` is fixed) and PodDisruptionBudget."""
-    return _export(bundle, output, options, kubernetes_manifests, KUBERNETES_FILES, "kubernetes", validate)
+    """Write a Deployment, Service, HorizontalPodAutoscaler (unless ``replicas`` is fixed) and PodDisruptionBudget;
+    for a composed bundle, those of every service of its graph (``_composed.py``)."""
+    if is_composed(bundle.manifest):
+        objects = composed_manifests(bundle, options)
+        owned = composed_files(bundle.manifest, KUBERNETES_FILES)
+        return _export(bundle, output, options.image, objects, owned, "kubernetes", validate)
+    objects = kubernetes_manifests(plan(bundle, options))
+    return _export(bundle, output, options.image, objects, KUBERNETES_FILES, "kubernetes", validate)
 
 
 def export_kserve(bundle: StoredBundle, output: Path, options: KubernetesOptions, *, validate: bool = False) -> ExportedManifests:
-    """Write a KServe InferenceService whose predictor runs the bundle's image."""
-    return _export(bundle, output, options, kserve_manifests, KSERVE_FILES, "kserve", validate)
+    """Write a KServe InferenceService whose predictor runs the bundle's image (a composed bundle's whole graph in one pod)."""
+    return _export(bundle, output, options.image, kserve_manifests(plan(bundle, options)), KSERVE_FILES, "kserve", validate)
 
 
 def _export(
     bundle: StoredBundle,
     output: Path,
-    options: KubernetesOptions,
-    build: Callable[[Plan], dict[str, dict[str, Any]]],
+    image: str,
+    objects: dict[str, dict[str, Any]],
     owned: tuple[str, ...],
     command: str,
     validate: bool,
 ) -> ExportedManifests:
     # everything is built (and checked) before the first byte is written
-    objects = build(plan(bundle, options))
-    warning = check_bundle_image(bundle, options.image)
+    warning = check_bundle_image(bundle, image)
     versions = tuple(kubernetes_versions()) if validate else ()
     for version in versions:
         for obj in objects.values():

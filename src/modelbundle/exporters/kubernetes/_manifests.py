@@ -167,7 +167,7 @@ def deployment(plan: Plan) -> Manifest:
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata(plan), "spec": spec}
 
 
-def service(plan: Plan) -> Manifest:
+def service(plan: Plan, port: int = SERVICE_PORT) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -175,7 +175,7 @@ def service(plan: Plan) -> Manifest:
         "spec": {
             "type": "ClusterIP",
             "selector": dict(plan.selector),
-            "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
+            "ports": [{"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP"}],
         },
     }
 

@@ -181,8 +181,12 @@ def artifact_bytes(bundle: StoredBundle) -> int:
     return sum(size for path, (_, size) in read_record(bundle.path).items() if path.startswith("artifacts/"))
 
 
-def plan(bundle: StoredBundle, options: KubernetesOptions) -> Plan:
-    """Resolve names, labels, resources, probe budgets and replica counts for ``bundle``."""
+def plan(bundle: StoredBundle, options: KubernetesOptions, *, artifact_size: int | None = None) -> Plan:
+    """Resolve names, labels, resources, probe budgets and replica counts for ``bundle``.
+
+    ``artifact_size``: the bytes of artifacts the pods load (default: all of the bundle's;
+    a composed bundle's service loads only its own share).
+    """
     manifest = bundle.manifest
     name = options.name or resource_name(manifest.name)
     selector = {"app.kubernetes.io/name": label_value(manifest.name), "app.kubernetes.io/instance": name}
@@ -196,7 +200,7 @@ def plan(bundle: StoredBundle, options: KubernetesOptions) -> Plan:
     }
     annotations = {LABEL_PREFIX + "bundle": manifest.tag, LABEL_PREFIX + "service": manifest.service}
 
-    size = artifact_bytes(bundle)
+    size = artifact_bytes(bundle) if artifact_size is None else artifact_size
     memory = options.memory or mebibytes(
         _round_up(_BASE_MEMORY + options.workers * (_WORKER_MEMORY + 2 * size), 64 * MIB)
     )

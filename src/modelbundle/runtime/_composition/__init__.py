@@ -11,6 +11,7 @@ from ._handle import DependencyMethod, ServiceHandle
 from ._in_process import InProcess, dependency_error
 from ._local import ARTIFACT_SEPARATOR, LocalDependencies, split_artifacts
 from ._transport import Transport
+from ._urls import url_variable
 
 __all__ = [
     "ARTIFACT_SEPARATOR",
@@ -22,4 +23,5 @@ __all__ = [
     "dependency_error",
     "split_artifacts",
     "start_in_background",
+    "url_variable",
 ]
