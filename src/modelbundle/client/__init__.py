@@ -9,7 +9,7 @@ from __future__ import annotations
 from ._client import AsyncClient, AsyncJob, Client, Job
 from ._retry import RetryPolicy
 from ._stub import render_stub
-from ._wire import build_error, decode_response, encode_request, error_from_response
+from ._wire import build_error, decode_response, decode_value, encode_request, error_from_response
 
 __all__ = [
     "AsyncClient",
@@ -19,6 +19,7 @@ __all__ = [
     "RetryPolicy",
     "build_error",
     "decode_response",
+    "decode_value",
     "encode_request",
     "error_from_response",
     "render_stub",

@@ -1,7 +1,9 @@
 """``RemoteTransport``: a dependency served elsewhere, called over HTTP.
 
-One pooled keep-alive client per dependency (the event loop's; made on first use), so
-concurrent callers reuse connections instead of opening one per call. Failures become
+One pool of keep-alive connections per dependency (``_http1_pool.py``, our own lean
+HTTP/1.1 client: this is every --split request's hot path), so concurrent callers reuse
+connections instead of opening one per call. Bodies are encoded and answers decoded by
+the typed client's codec (``modelbundle.client``), so a call crosses as a client's would. Failures become
 errors naming the dependency (``errors.DependencyError`` and its subclasses): a dependency
 down or unreachable is a 503, one slower than ``--dependency-timeout`` a 504, and the
 status of an error answer (a 4xx the call caused, a row that raised) is passed on.
@@ -11,22 +13,28 @@ The entry request's ``X-Request-ID`` and ``traceparent`` go along with every cal
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from ...errors import DependencyError, DependencyTimeout, DependencyUnavailable
+from ...adapters import Adapter
+from ...client import decode_value, encode_request
+from ...errors import (
+    DependencyError,
+    DependencyTimeout,
+    DependencyUnavailable,
+    InvalidDependencyCall,
+)
 from ...service_base import APIMethod
 from .._request_id import current_request_id
 from .._spans import current_traceparent
-from ._remote_wire import decode_result, encode_call
+from ._http1 import AnswerTimeout, HTTPClientError
+from ._http1_pool import MAX_CONNECTIONS, ConnectionPool, Streamed
 
-if TYPE_CHECKING:
-    import httpx
-
-#: connections kept open to one dependency: the benchmark's 64 concurrent callers each keep theirs
-MAX_CONNECTIONS = 256
+_JSON = "application/json"
 _NDJSON = "application/x-ndjson"
+#: /readyz is asked often and must answer fast: a dependency slower than this is not ready
+READY_TIMEOUT = 5.0
 
 
 class RemoteTransport:
@@ -40,94 +48,109 @@ class RemoteTransport:
         timeout: float,
         *,
         request_id: Callable[[], str | None] = current_request_id,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.dependency = name
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._apis = apis
         self._request_id = request_id
-        self._client: httpx.AsyncClient | None = None
+        self._pool = ConnectionPool(self.base_url, max_connections=max_connections)
+        self._routes: dict[str, _Route] = {}
 
     async def call(self, api_name: str, kwargs: dict[str, Any]) -> Any:
         """Call ``api_name(**kwargs)`` on the dependency and return its answer as a Python value."""
-        api = self._api(api_name)
-        body = encode_call(self.dependency, api, kwargs)
-        with self._mapped_errors(api_name):
-            response = await self._http().post(self.base_url + api.route, content=body, headers=self._headers("application/json"))
-        if response.status_code != 200:
-            raise self._error_answer(api_name, response.status_code, response.content)
-        return decode_result(api, response.content)
+        route = self._route(api_name)
+        data = self._request(route.call_head, route.encode(self.dependency, kwargs))
+        try:
+            answer = await self._pool.request(data, self.timeout)
+        except HTTPClientError as exc:
+            raise self._unreachable(exc, api_name) from exc
+        content_type = answer.headers.get("content-type", _JSON)
+        if answer.status != 200:
+            raise self._error_answer(api_name, answer.status, answer.body())
+        return decode_value(content_type, answer.body(), route.api.output)
 
     async def stream(self, api_name: str, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         """Open a streaming API (an error answer raises here); its items, as they arrive (NDJSON on the wire)."""
-        api = self._api(api_name)
-        body = encode_call(self.dependency, api, kwargs)
-        client = self._http()
-        with self._mapped_errors(api_name):
-            request = client.build_request("POST", self.base_url + api.route, content=body, headers=self._headers(_NDJSON))
-            response = await client.send(request, stream=True)
-        if response.status_code != 200:
-            try:
-                with self._mapped_errors(api_name):
-                    content = await response.aread()
-            finally:
-                await response.aclose()
-            raise self._error_answer(api_name, response.status_code, content)
-        return self._items(api, api_name, response)
-
-    async def _items(self, api: APIMethod, api_name: str, response: httpx.Response) -> AsyncIterator[Any]:
+        route = self._route(api_name)
+        data = self._request(route.stream_head, route.encode(self.dependency, kwargs))
         try:
-            with self._mapped_errors(api_name):
-                async for line in response.aiter_lines():
-                    if not line:
-                        continue
-                    value = orjson.loads(line)
-                    if isinstance(value, dict) and set(value) == {"error"}:  # a failure after the first item
-                        raise self._error_answer(api_name, 500, line.encode())
-                    yield api.output.from_json(value, "item")
+            streamed = await self._pool.stream(data, self.timeout)
+        except HTTPClientError as exc:
+            raise self._unreachable(exc, api_name) from exc
+        if streamed.status != 200:
+            try:
+                content = await streamed.read()
+            except HTTPClientError as exc:
+                raise self._unreachable(exc, api_name) from exc
+            finally:
+                await streamed.aclose()
+            raise self._error_answer(api_name, streamed.status, content)
+        return self._items(route.api, api_name, streamed)
+
+    async def _items(self, api: APIMethod, api_name: str, streamed: Streamed) -> AsyncIterator[Any]:
+        try:
+            pending = b""
+            try:
+                async for chunk in streamed.chunks():
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield self._item(api, api_name, line)
+            except HTTPClientError as exc:
+                raise self._unreachable(exc, api_name) from exc
+            if pending.strip():
+                yield self._item(api, api_name, pending)
         finally:
-            await response.aclose()
+            await streamed.aclose()
+
+    def _item(self, api: APIMethod, api_name: str, line: bytes) -> Any:
+        if line.startswith(b'{"error"'):
+            value = orjson.loads(line)
+            if isinstance(value, dict) and set(value) == {"error"}:  # a failure after the first item
+                raise self._error_answer(api_name, 500, line)
+        return decode_value(_JSON, line, api.output)
 
     async def ready(self) -> bool:
         """True when the dependency answers its /readyz with 200."""
+        data = self._pool.request_head("GET", "/readyz", {}) + b"\r\n"
         try:
-            response = await self._http().get(self.base_url + "/readyz", timeout=min(self.timeout, 5.0))
-        except Exception:  # down, refusing, slow: not ready, whatever the reason
+            answer = await self._pool.request(data, min(self.timeout, READY_TIMEOUT))
+        except HTTPClientError:  # down, refusing, slow: not ready, whatever the reason
             return False
-        return response.status_code == 200
+        return answer.status == 200
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._pool.aclose()
 
     # -- internals ------------------------------------------------------------------------
-    def _api(self, api_name: str) -> APIMethod:
-        api = self._apis.get(api_name)
-        if api is None:
-            raise DependencyError(self.dependency, f"dependency {self.dependency!r} has no API {api_name!r}; it has {', '.join(self._apis)}")
-        return api
+    def _route(self, api_name: str) -> _Route:
+        route = self._routes.get(api_name)
+        if route is None:
+            api = self._apis.get(api_name)
+            if api is None:
+                raise DependencyError(self.dependency, f"dependency {self.dependency!r} has no API {api_name!r}; it has {', '.join(self._apis)}")
+            route = self._routes[api_name] = _Route(self._pool, api)
+        return route
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            import httpx  # only a service with remote dependencies needs it
-
-            limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
-            self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits, trust_env=False)
-        return self._client
-
-    def _headers(self, accept: str) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": accept}
+    def _request(self, head: bytes, body: bytes) -> bytes:
+        """The whole request: the route's fixed head, this request's own headers, the body."""
+        extra = b""
         request_id = self._request_id()
-        if request_id:
-            headers["X-Request-ID"] = request_id
+        if request_id and "\n" not in request_id and "\r" not in request_id:
+            extra = b"X-Request-ID: " + request_id.encode("latin-1", "replace") + b"\r\n"
         traceparent = current_traceparent()
         if traceparent is not None:
-            headers["traceparent"] = traceparent
-        return headers
+            extra += b"traceparent: " + traceparent.encode("ascii") + b"\r\n"
+        return b"%b%bContent-Length: %d\r\n\r\n%b" % (head, extra, len(body), body)
 
-    def _mapped_errors(self, api_name: str) -> _HTTPErrors:
-        return _HTTPErrors(self.dependency, api_name, self.base_url, self.timeout)
+    def _unreachable(self, exc: HTTPClientError, api_name: str) -> DependencyError:
+        """The client's failure as ours, at this one boundary: slow is a 504, anything else a 503."""
+        name = self.dependency
+        if isinstance(exc, AnswerTimeout):
+            return DependencyTimeout(name, f"dependency {name!r} timed out after {self.timeout:g}s ({api_name})")
+        return DependencyUnavailable(name, f"dependency {name!r} is unavailable at {self.base_url} ({api_name}): {exc.reason}")
 
     def _error_answer(self, api_name: str, status: int, content: bytes) -> DependencyError:
         """The dependency's error answer as ours: its status and message, naming it."""
@@ -142,7 +165,6 @@ class RemoteTransport:
             return DependencyTimeout(self.dependency, text)
         error_type = _error_type(content)
         return DependencyError(self.dependency, text, status_code=status if 400 <= status < 600 else 502, error_type=error_type)
-
 
     def _error_text(self, api_name: str, status: int, message: str) -> str:
         """The message a caller gives, worded as when the dependency runs in its process (``dependency_error``),
@@ -162,26 +184,22 @@ class RemoteTransport:
         return f"dependency '{name}' answered {api_name} with {status}: {message}"
 
 
-class _HTTPErrors:
-    """Translates httpx's transport errors into ours, at this one boundary."""
+class _Route:
+    """What every call of one API reuses: its parameters' adapters and the fixed part of its request head."""
 
-    def __init__(self, name: str, api_name: str, base_url: str, timeout: float) -> None:
-        self._name, self._api_name, self._base_url, self._timeout = name, api_name, base_url, timeout
+    def __init__(self, pool: ConnectionPool, api: APIMethod) -> None:
+        self.api = api
+        self.inputs: dict[str, Adapter] = {p.name: p.adapter for p in api.params}
+        self.call_head = pool.request_head("POST", api.route, {"Content-Type": _JSON, "Accept": _JSON})
+        self.stream_head = pool.request_head("POST", api.route, {"Content-Type": _JSON, "Accept": _NDJSON})
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        import httpx
-
-        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.PoolTimeout | httpx.ConnectTimeout):
-            raise DependencyTimeout(self._name, f"dependency {self._name!r} timed out after {self._timeout:g}s ({self._api_name})") from exc
-        if isinstance(exc, httpx.TransportError):
-            reason = str(exc) or type(exc).__name__
-            raise DependencyUnavailable(
-                self._name,
-                f"dependency {self._name!r} is unavailable at {self._base_url} ({self._api_name}): {reason}"
-            ) from exc
+    def encode(self, dependency: str, kwargs: dict[str, Any]) -> bytes:
+        """The body of a call (the typed client's encoding); a wrong argument fails before any I/O."""
+        try:
+            body, _ = encode_request(self.inputs, kwargs)
+        except TypeError as exc:  # the handle checks arguments first; this guards direct callers
+            raise InvalidDependencyCall(dependency, f"{dependency}.{self.api.name}(): {exc}") from None
+        return body
 
 
 def _error_type(content: bytes) -> str | None:
