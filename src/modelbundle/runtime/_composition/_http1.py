@@ -94,7 +94,7 @@ class Answer:
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
         # a timer rather than asyncio.wait_for, which costs a task per call before Python 3.12
-        timer = loop.call_later(timeout, _expire, waiter, timeout)
+        timer = loop.call_later(timeout, _expire, waiter)
         try:
             await waiter
         finally:
@@ -136,9 +136,9 @@ class Answer:
             self._waiter.set_result(None)
 
 
-def _expire(waiter: asyncio.Future[None], timeout: float) -> None:
+def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
-        waiter.set_exception(AnswerTimeout(f"no answer within {timeout:g}s"))
+        waiter.set_exception(AnswerTimeout("no answer within the timeout"))
 
 
 class Connection(asyncio.Protocol):

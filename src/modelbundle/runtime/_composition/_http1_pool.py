@@ -11,6 +11,7 @@ client cannot see coming. Anything else is not retried, since a POST need not be
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator
@@ -142,7 +143,9 @@ class ConnectionPool:
             if isinstance(exc, asyncio.TimeoutError):
                 raise ConnectFailed("no connection within the timeout") from exc
             if isinstance(exc, OSError):
-                raise ConnectFailed(exc.strerror or str(exc) or type(exc).__name__) from exc
+                # asyncio words a refusal "Connect call failed (address)": the errno says why
+                reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+                raise ConnectFailed(reason.lower()) from exc
             raise
         return connection
 
