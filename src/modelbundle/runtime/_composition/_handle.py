@@ -61,6 +61,7 @@ class DependencyMethod:
         except Exception:
             signature = inspect.signature(getattr(service_cls, api.name))
         self.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+        self._plain = _plain_parameters(self.__signature__)
         self.__doc__ = api.doc or None
         self.__name__ = api.name
 
@@ -97,23 +98,51 @@ class DependencyMethod:
 
     def _check(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments for the dependency, each checked by its adapter; the caller's mistake in one line."""
-        try:
-            bound = self.__signature__.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise InvalidDependencyCall(
-                self._dependency, f"{self._where}{self.__signature__}: {exc}"
-            ) from None
+        arguments = self._bind_plainly(args, kwargs)
+        if arguments is None:  # anything unusual, and every mistake: Signature.bind, and its words
+            try:
+                arguments = self.__signature__.bind(*args, **kwargs).arguments
+            except TypeError as exc:
+                raise InvalidDependencyCall(
+                    self._dependency, f"{self._where}{self.__signature__}: {exc}"
+                ) from None
         checked: dict[str, Any] = {}
         for param in self._api.params:
-            if param.name not in bound.arguments:
+            if param.name not in arguments:
                 continue  # left to its default, as over HTTP
             try:
-                checked[param.name] = param.adapter.from_python(bound.arguments[param.name], param.name)
+                checked[param.name] = param.adapter.from_python(arguments[param.name], param.name)
             except InvalidInput as exc:
                 raise InvalidDependencyCall(
                     self._dependency, f"{self._where}: {exc.message} (it takes {param.adapter.describe()})"
                 ) from None
         return checked
+
+
+    def _bind_plainly(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The arguments by name, for the common call that fits the signature; None otherwise.
+
+        ``Signature.bind`` costs more than the rest of a call's check: this is every call's path.
+        """
+        if self._plain is None:
+            return None
+        names, required = self._plain
+        if len(args) > len(names):
+            return None
+        arguments = dict(zip(names, args, strict=False))
+        for name, value in kwargs.items():
+            if name in arguments or name not in names:
+                return None
+            arguments[name] = value
+        return arguments if required <= arguments.keys() else None
+
+
+def _plain_parameters(signature: inspect.Signature) -> tuple[tuple[str, ...], frozenset[str]] | None:
+    """(names, required names) when every parameter may be given by position or name; else None."""
+    parameters = list(signature.parameters.values())
+    if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters):
+        return None
+    return tuple(p.name for p in parameters), frozenset(p.name for p in parameters if p.default is inspect.Parameter.empty)
 
 
 _OWN_LOOP = "own loop"

@@ -48,12 +48,12 @@ class AnswerTimeout(HTTPClientError):
 class Answer:
     """One request's answer as it arrives: status and headers, then the body in chunks."""
 
-    __slots__ = ("_buffered", "_chunks", "_connection", "_error", "_streaming", "_waiter", "complete", "head_done", "headers", "keep_alive", "started", "status")
+    __slots__ = ("_buffered", "_chunks", "_connection", "_error", "_streaming", "_waiter", "complete", "head_done", "keep_alive", "raw_headers", "started", "status")
 
     def __init__(self, connection: Connection, streaming: bool) -> None:
         self.status = 0
-        #: lower-cased name -> value (a repeated header keeps its last value: the few read here are single)
-        self.headers: dict[str, str] = {}
+        #: as they came; ``headers`` decodes them when asked (most answers need one header, or none)
+        self.raw_headers: list[tuple[bytes, bytes]] = []
         #: a byte of the answer arrived: a failure from now on cannot be retried
         self.started = False
         self.head_done = False
@@ -67,6 +67,11 @@ class Answer:
         self._connection = connection
 
     # -- the reader's side ------------------------------------------------------------------
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lower-cased name -> value (a repeated header keeps its last value: the few read here are single)."""
+        return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self.raw_headers}
+
     async def head(self, timeout: float) -> None:
         """Wait for the status line and headers (the whole answer, when not streaming)."""
         while not (self.head_done if self._streaming else self.complete):
@@ -102,9 +107,6 @@ class Answer:
             self._waiter = None
 
     # -- the connection's side --------------------------------------------------------------
-    def feed_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-
     def feed_head(self, status: int) -> None:
         self.status = status
         self.head_done = True
@@ -219,7 +221,7 @@ class Connection(asyncio.Protocol):
     # -- httptools callbacks ------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._answer is not None:
-            self._answer.feed_header(name, value)
+            self._answer.raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self._answer is not None:

@@ -74,7 +74,11 @@ class ConnectionPool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         for attempt in (1, 2):
-            connection, reused = await self._acquire(deadline)
+            # the common case, without a coroutine of its own; a retry takes a new connection when it may
+            connection = self._idle_connection() if attempt == 1 else None
+            reused = connection is not None
+            if connection is None:
+                connection, reused = await self._acquire(deadline)
             try:
                 answer = connection.send(data, streaming=streaming)
                 await answer.head(max(deadline - loop.time(), 0.0))
@@ -89,16 +93,20 @@ class ConnectionPool:
             return connection, answer
         raise AssertionError("unreachable")
 
-    async def _acquire(self, deadline: float) -> tuple[Connection, bool]:
-        """A connection for one request, and whether it served one before."""
-        if self._closed:
-            raise ConnectFailed("the client was closed")
+    def _idle_connection(self) -> Connection | None:
+        """The idle connection used last, if any is still open."""
         while self._idle:
             connection = self._idle.pop()
             if not connection.closed:
                 connection.recycle()
-                return connection, True
+                return connection
             self._count -= 1  # closed by the server while idle
+        return None
+
+    async def _acquire(self, deadline: float) -> tuple[Connection, bool]:
+        """A connection for one request when none is idle (a new one, or one a caller gives back), and whether it served one before."""
+        if self._closed:
+            raise ConnectFailed("the client was closed")
         if self._count >= self.max_connections:
             handed = await self._wait_for_slot(deadline)
             if handed is not None:

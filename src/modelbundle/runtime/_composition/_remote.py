@@ -66,10 +66,9 @@ class RemoteTransport:
             answer = await self._pool.request(data, self.timeout)
         except HTTPClientError as exc:
             raise self._unreachable(exc, api_name) from exc
-        content_type = answer.headers.get("content-type", _JSON)
         if answer.status != 200:
             raise self._error_answer(api_name, answer.status, answer.body())
-        return decode_value(content_type, answer.body(), route.api.output)
+        return decode_value(_content_type(answer.raw_headers), answer.body(), route.api.output)
 
     async def stream(self, api_name: str, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         """Open a streaming API (an error answer raises here); its items, as they arrive (NDJSON on the wire)."""
@@ -200,6 +199,13 @@ class _Route:
         except TypeError as exc:  # the handle checks arguments first; this guards direct callers
             raise InvalidDependencyCall(dependency, f"{dependency}.{self.api.name}(): {exc}") from None
         return body
+
+
+def _content_type(raw_headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in raw_headers:
+        if len(name) == 12 and name.lower() == b"content-type":
+            return value.decode("latin-1")
+    return _JSON
 
 
 def _error_type(content: bytes) -> str | None:
