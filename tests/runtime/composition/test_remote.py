@@ -56,6 +56,20 @@ def test_a_stream_is_read_item_by_item(peer: ProcessServer) -> None:
     assert run(peer.url, work) == [0, 1, 2, 3]
 
 
+def test_a_stream_that_fails_after_its_first_items_raises_after_them_naming_the_dependency(peer: ProcessServer) -> None:
+    received: list[int] = []
+
+    async def work(transport: RemoteTransport) -> None:
+        items = await transport.stream("count", {"n": 2000, "fail_at": 1500})
+        async for item in items:
+            received.append(item)
+
+    with pytest.raises(DependencyError, match=r"^dependency 'remote-peer' failed in count: .*failed at 1500") as caught:
+        run(peer.url, work)
+    assert caught.value.status_code == 500
+    assert received == list(range(1500))  # every item before the failure, in order, across many chunks
+
+
 def test_the_entry_requests_id_reaches_the_dependency(peer: ProcessServer) -> None:
     async def work(transport: RemoteTransport) -> str:
         return await transport.call("request_id", {"tag": "t"})  # type: ignore[no-any-return]

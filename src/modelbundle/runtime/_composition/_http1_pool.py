@@ -44,7 +44,7 @@ class ConnectionPool:
         self._closed = False
 
     def request_head(self, method: str, path: str, headers: dict[str, str]) -> bytes:
-        """The fixed start of a request's head (request line, Host, ``headers``); ``finish_request`` completes it."""
+        """The fixed start of a request's head (request line, Host, ``headers``); the caller adds its own headers, Content-Length, the blank line and the body."""
         lines = [f"{method} {self.path_prefix}{path} HTTP/1.1", f"Host: {self.host_header}"]
         lines.extend(f"{name}: {value}" for name, value in headers.items())
         return ("\r\n".join(lines) + "\r\n").encode("latin-1")
