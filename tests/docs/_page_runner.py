@@ -140,7 +140,9 @@ class PageRunner:
         elif block.kind == "python":
             data = code.encode()
             self.python.send(f"{len(data)} {block.where}\n".encode() + data)
+            started = time.monotonic()
             output, status = self.python.until_marker(COMMAND_TIMEOUT)
+            print(f"{time.monotonic() - started:6.1f} s  {block.where}: python")
             if status:
                 raise DocExampleFailed(f"{block.where}: the Python block raised:\n{output[-6000:]}")
             self._check_output(block, block.expected_output, output, "the Python block")
@@ -153,8 +155,10 @@ class PageRunner:
 
     def _run_command(self, block: Block, command: Command) -> str:
         text = self.substitute(block, command.text)
+        started = time.monotonic()
         self.shell.send(f"{{ {text}\n}} </dev/null\nprintf '\\n%s %d\\n' {self.shell.marker} $?\n".encode())
         output, status = self.shell.until_marker(COMMAND_TIMEOUT)
+        print(f"{time.monotonic() - started:6.1f} s  {block.where}: {text.splitlines()[0]}")  # where a slow page spends its time
         if status != command.exit_status:
             raise DocExampleFailed(
                 f"{block.where}: `{text}` exited {status}, not {command.exit_status}:\n{output[-6000:]}"
