@@ -181,10 +181,12 @@ class PageRunner:
             text = self.substitute(block, command.text)
             self.shell.send(f"{{ {text}\n}} </dev/null >>{log} 2>&1 &\nprintf '\\n%s %d\\n' {self.shell.marker} $!\n".encode())
             pids.append(self.shell.until_marker(30)[1])
-        deadline = time.monotonic() + READY_TIMEOUT
+        started = time.monotonic()
+        deadline = started + READY_TIMEOUT
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(url, timeout=5).status_code == 200:
+                    print(f"{time.monotonic() - started:6.1f} s  {block.where}: up in the background")
                     return
             ended = not all(_running(pid) for pid in pids)
             if ended or time.monotonic() > deadline:
