@@ -32,6 +32,7 @@ SUBSTITUTIONS = {
     "127.0.0.1:3000": "127.0.0.1:{port}",
     "localhost:3000": "localhost:{port}",
     "-p 3000:3000": "-p {port}:3000",
+    "--port 3000": "--port {port}",
     "127.0.0.1:5000": "127.0.0.1:{registry_port}",
     "localhost:5000": "localhost:{registry_port}",
 }
@@ -178,7 +179,8 @@ class PageRunner:
         self._background += 1
         pids = []
         for command in block.commands():
-            text = self.substitute(block, command.text)
+            # `bundle serve ... &` as a reader types it: the harness backgrounds it itself
+            text = self.substitute(block, command.text).rstrip().removesuffix("&")
             self.shell.send(f"{{ {text}\n}} </dev/null >>{log} 2>&1 &\nprintf '\\n%s %d\\n' {self.shell.marker} $!\n".encode())
             pids.append(self.shell.until_marker(30)[1])
         started = time.monotonic()
