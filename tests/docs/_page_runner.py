@@ -181,7 +181,9 @@ class PageRunner:
         for command in block.commands():
             # `bundle serve ... &` as a reader types it: the harness backgrounds it itself
             text = self.substitute(block, command.text).rstrip().removesuffix("&")
-            self.shell.send(f"{{ {text}\n}} </dev/null >>{log} 2>&1 &\nprintf '\\n%s %d\\n' {self.shell.marker} $!\n".encode())
+            # set -m: the job gets its own process group, so that stopping it reaches the server
+            # the group's shell started, not only that shell
+            self.shell.send(f"set -m; {{ {text}\n}} </dev/null >>{log} 2>&1 &\nset +m; printf '\\n%s %d\\n' {self.shell.marker} $!\n".encode())
             pids.append(self.shell.until_marker(30)[1])
         started = time.monotonic()
         deadline = started + READY_TIMEOUT
@@ -197,10 +199,10 @@ class PageRunner:
             time.sleep(0.2)
 
     def stop_background(self) -> None:
-        """SIGTERM to every background job of the page's shell, and wait for them to end."""
+        """SIGTERM to every background job's process group, and wait for them to end."""
         if self._shell is None:
             return
-        self.shell.send(f"kill $(jobs -p) 2>/dev/null; wait\nprintf '\\n%s 0\\n' {self.shell.marker}\n".encode())
+        self.shell.send(f"for p in $(jobs -p); do kill -- -$p 2>/dev/null; done; wait\nprintf '\\n%s 0\\n' {self.shell.marker}\n".encode())
         self.shell.until_marker(120)
 
     def close(self) -> None:
