@@ -130,12 +130,13 @@ def parse_page(path: Path, text: str | None = None) -> Page:
             if previous is None or previous.kind not in ("python", "shell"):
                 raise DocsTestError(f"{path}:{i + 1}: an Output block must follow a python or bash block")
             previous.expected_output = [line for line in body if line.strip()]
+        steered = bool(pending)
         block = Block(
             path, i + 1, kind, code, title=title, skip=pending.pop("skip", None),
             background=pending.pop("background", None), stop_before=bool(pending.pop("stop", None)),
             replacements=list(replacements),
         )
-        if pending and kind == "other":
+        if steered and kind not in ("python", "shell", "console", "file"):
             raise DocsTestError(f"{block.where}: a docs-test directive before a block that is not run ({lang or 'no language'})")
         blocks.append(block)
         i = j + 1

@@ -51,7 +51,8 @@ class _Process:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.lines: queue.Queue[bytes | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -84,10 +85,8 @@ class _Process:
         with contextlib.suppress(BrokenPipeError, OSError):
             assert self.process.stdin is not None
             self.process.stdin.close()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            pass
         # whatever it left running (a server started with `&`, a registry)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -95,6 +94,9 @@ class _Process:
             self.process.wait(30)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        self._reader.join(30)  # EOF once every holder of the pipe is gone
+        assert self.process.stdout is not None
+        self.process.stdout.close()
 
 
 class PageRunner:
@@ -138,7 +140,9 @@ class PageRunner:
         elif block.kind == "python":
             data = code.encode()
             self.python.send(f"{len(data)} {block.where}\n".encode() + data)
+            started = time.monotonic()
             output, status = self.python.until_marker(COMMAND_TIMEOUT)
+            print(f"{time.monotonic() - started:6.1f} s  {block.where}: python")
             if status:
                 raise DocExampleFailed(f"{block.where}: the Python block raised:\n{output[-6000:]}")
             self._check_output(block, block.expected_output, output, "the Python block")
@@ -151,8 +155,10 @@ class PageRunner:
 
     def _run_command(self, block: Block, command: Command) -> str:
         text = self.substitute(block, command.text)
+        started = time.monotonic()
         self.shell.send(f"{{ {text}\n}} </dev/null\nprintf '\\n%s %d\\n' {self.shell.marker} $?\n".encode())
         output, status = self.shell.until_marker(COMMAND_TIMEOUT)
+        print(f"{time.monotonic() - started:6.1f} s  {block.where}: {text.splitlines()[0]}")  # where a slow page spends its time
         if status != command.exit_status:
             raise DocExampleFailed(
                 f"{block.where}: `{text}` exited {status}, not {command.exit_status}:\n{output[-6000:]}"
@@ -169,18 +175,20 @@ class PageRunner:
         url = self.substitute(block, block.background or "http://127.0.0.1:3000/readyz")
         log = self.folder / f".docs-test-background-{self._background}.log"
         self._background += 1
+        pids = []
         for command in block.commands():
             text = self.substitute(block, command.text)
-            self.shell.send(f"{{ {text}\n}} </dev/null >>{log} 2>&1 &\nprintf '\\n%s 0\\n' {self.shell.marker}\n".encode())
-            self.shell.until_marker(30)
+            self.shell.send(f"{{ {text}\n}} </dev/null >>{log} 2>&1 &\nprintf '\\n%s %d\\n' {self.shell.marker} $!\n".encode())
+            pids.append(self.shell.until_marker(30)[1])
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(url, timeout=5).status_code == 200:
                     return
-            if time.monotonic() > deadline:
-                raise DocExampleFailed(f"{block.where}: {url} did not answer 200 within {READY_TIMEOUT:.0f} s:\n"
-                                       f"{log.read_text()[-6000:] if log.exists() else ''}")
+            ended = not all(_running(pid) for pid in pids)
+            if ended or time.monotonic() > deadline:
+                why = "it exited" if ended else f"{url} did not answer 200 within {READY_TIMEOUT:.0f} s"
+                raise DocExampleFailed(f"{block.where}: {why}:\n{log.read_text()[-6000:] if log.exists() else ''}")
             time.sleep(0.2)
 
     def stop_background(self) -> None:
@@ -197,3 +205,11 @@ class PageRunner:
             self._shell.close()
         if self._python is not None:
             self._python.close()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is alive (a zombie, not yet reaped by its shell, has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False

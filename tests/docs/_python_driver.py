@@ -5,10 +5,13 @@ it prints the marker line (its first argument) and 0 or 1 (1: the traceback is a
 Run by _page_runner.py in the page's folder, with the page's environment.
 """
 
+import os
 import sys
 import traceback
 
 marker = sys.argv[1]
+# as `python file.py` run in the page's folder would: its modules import (not this file's folder's)
+sys.path[0] = os.getcwd()
 namespace = {"__name__": "__main__"}
 while True:
     header = sys.stdin.buffer.readline()

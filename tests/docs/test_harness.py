@@ -102,7 +102,7 @@ def test_a_background_block_is_up_before_the_next_runs_and_stopped_at_the_end(
     page = f"""\
 <!-- docs-test: background http://127.0.0.1:3000/ -->
 {FENCE}console
-$ python -m http.server 3000 --bind 127.0.0.1
+$ python -m http.server "$MODELBUNDLE_PORT" --bind 127.0.0.1
 {FENCE}
 
 {FENCE}console
@@ -111,6 +111,19 @@ $ curl -s -o /dev/null -w '%{{http_code}}\\n' http://127.0.0.1:3000/
 {FENCE}
 """
     assert run_page(page, tmp_path, request) == []
+
+
+def test_a_background_command_that_exits_fails_the_page_with_its_output(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    page = f"""\
+<!-- docs-test: background -->
+{FENCE}bash
+python -c 'raise SystemExit("no such model")'
+{FENCE}
+"""
+    with pytest.raises(DocExampleFailed, match="it exited:\n.*no such model"):
+        run_page(page, tmp_path, request)
 
 
 @pytest.mark.parametrize(
