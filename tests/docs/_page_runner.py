@@ -167,6 +167,7 @@ class PageRunner:
         return output
 
     def _check_output(self, block: Block, expected: list[str], output: str, what: str) -> None:
+        expected = [self.substitute(block, line) for line in expected]  # the page's ports, as in its commands
         missing = output_matches(expected, output) if expected else None
         if missing is not None:
             raise DocExampleFailed(f"{block.where}: {what} did not print {missing!r} (in order); it printed:\n{output[-6000:]}")

@@ -122,7 +122,7 @@ def test_a_background_command_that_exits_fails_the_page_with_its_output(
 python -c 'raise SystemExit("no such model")'
 {FENCE}
 """
-    with pytest.raises(DocExampleFailed, match="it exited:\n.*no such model"):
+    with pytest.raises(DocExampleFailed, match=r"it exited:\n.*no such model"):
         run_page(page, tmp_path, request)
 
 
