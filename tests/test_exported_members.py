@@ -14,6 +14,7 @@ SUBPACKAGES = [
     "modelbundle.adapters",
     "modelbundle.bundler",
     "modelbundle.cli",
+    "modelbundle.client",
     "modelbundle.errors",
     "modelbundle.openai",
     "modelbundle.runtime",

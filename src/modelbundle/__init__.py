@@ -21,14 +21,16 @@ from ._bundles import list_bundles, load
 from ._job_context import JobContext, current_job
 from ._version import __version__
 from .adapters import DType, Shape
+from .client import AsyncClient, Client
 from .errors import DefinitionError, InvalidInput, ModelbundleError
-from .service_base import Artifact, Service, api
+from .service_base import Artifact, Service, api, depends
 
 __all__ = [
     # declaring a service
     "Service",
     "api",
     "Artifact",
+    "depends",
     # serving the OpenAI API (modelbundle.openai's decorators)
     "openai",
     # annotating inputs
@@ -40,6 +42,9 @@ __all__ = [
     # using built bundles from Python
     "load",
     "list_bundles",
+    # calling a served bundle (the `client` extra: httpx)
+    "Client",
+    "AsyncClient",
     # errors user code meets or raises
     "DefinitionError",
     "InvalidInput",

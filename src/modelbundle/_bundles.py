@@ -44,8 +44,15 @@ def load(ref: str) -> Service:
 
     folder = Path(ref)
     bundle = open_bundle_dir(folder) if (folder / MANIFEST_FILE).is_file() else open_bundle(ref)
-    instance = bundle.service_class()()
-    bind_artifacts(instance, bundle.artifact_loader()())
+    service_cls = bundle.service_class()
+    instance = service_cls()
+    loaded = bundle.artifact_loader()()
+    if bundle.manifest.services:  # composed: its dependencies are set up in this process too
+        from .runtime import start_in_background
+
+        start_in_background(service_cls, instance, loaded)
+    else:
+        bind_artifacts(instance, loaded)
     _run(instance.setup)
     return instance
 

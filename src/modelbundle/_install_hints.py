@@ -16,3 +16,11 @@ def needs_build_tool(what: str, distribution: str) -> str:
         f"{what} needs {distribution}, one of modelbundle's build tools, which this environment "
         f"does not have (a bundle's runtime carries only what serving needs): {BUILD_EXTRA}"
     )
+
+
+CLIENT_EXTRA = "pip install 'modelbundle[client]'"
+
+
+def needs_client_library() -> str:
+    """The message when ``modelbundle.Client`` is used without httpx installed."""
+    return f"modelbundle.Client needs httpx, which this environment does not have: {CLIENT_EXTRA}"

@@ -27,7 +27,11 @@
         ├── RequestTimeout     504: the request ran past the server's timeout
         ├── RequestTooSlow     408: the body stalled or trickled (--body-timeout, --body-min-rate)
         ├── ClientDisconnected 499: the client left before sending its whole body
-        └── ModelError         500: the user's API raised
+        ├── ModelError         500: the user's API raised
+        └── DependencyError    a call to a dependency service (``depends``) failed; names the dependency
+            ├── InvalidDependencyCall 422: the caller's code passed a wrong argument to a dependency's API
+            ├── DependencyUnavailable 503: the dependency is down or cannot be reached
+            └── DependencyTimeout     504: the dependency did not answer in time
 
 Later stages add their branches here (export, remote stores), never elsewhere.
 User code may raise ``InvalidInput`` from an API to reject one input with a 422.
@@ -43,10 +47,14 @@ __all__ = [
     "BundleNotFound",
     "ClientDisconnected",
     "DefinitionError",
+    "DependencyError",
+    "DependencyTimeout",
+    "DependencyUnavailable",
     "DeployError",
     "ExportError",
     "ImportTargetError",
     "IntegrityError",
+    "InvalidDependencyCall",
     "InvalidInput",
     "JobNotFinished",
     "MethodNotAllowed",
@@ -242,3 +250,52 @@ class ModelError(RequestError):
 
     status_code = 500
     error_type = "model_error"
+
+
+class DependencyError(RequestError):
+    """A call from one service to a dependency (``depends``) failed.
+
+    ``dependency`` is the dependency's service name. Raised as is, it passes on the
+    dependency's own client-error status (``status_code``/``error_type`` given): the
+    caller's request caused it. The subclasses say what went wrong with the call itself.
+    """
+
+    status_code = 500
+    error_type = "dependency_error"
+
+    def __init__(
+        self,
+        dependency: str,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, headers=headers)
+        self.dependency = dependency
+        if status_code is not None:
+            self.status_code = status_code
+        if error_type is not None:
+            self.error_type = error_type
+
+
+class InvalidDependencyCall(DependencyError, InvalidInput):
+    """The caller's code called a dependency's API with a wrong argument (unknown, missing, or of the wrong type)."""
+
+    status_code = 422
+    error_type = "invalid_input"
+
+
+class DependencyUnavailable(DependencyError):
+    """The dependency is down, not ready, or cannot be reached: ``dependency 'Embedder' is unavailable: ...``."""
+
+    status_code = 503
+    error_type = "dependency_unavailable"
+
+
+class DependencyTimeout(DependencyError):
+    """The dependency did not answer in time: ``dependency 'Embedder' timed out after 30s``."""
+
+    status_code = 504
+    error_type = "dependency_timeout"

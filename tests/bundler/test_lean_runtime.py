@@ -121,3 +121,17 @@ def test_importing_a_bundles_service_writes_no_bytecode_into_the_store(text: Bui
     assert result.stdout.split() == ["TextSentiment", "False"]  # bytecode stays on for everything else
     assert not list(text.path.rglob("__pycache__"))
     verify_record(text.path)
+
+
+def test_the_client_without_httpx_says_which_extra_to_install(text_env: Path) -> None:
+    """A bundle's runtime has no httpx: ``import modelbundle`` works, making a client says what to install."""
+    script = (
+        "import modelbundle\n"
+        "try:\n"
+        "    modelbundle.Client('http://127.0.0.1:1')\n"
+        "except modelbundle.ModelbundleError as error:\n"
+        "    print(error)\n"
+    )
+    result = ok(subprocess.run([text_env / "bin" / "python", "-c", script], capture_output=True, text=True, timeout=60))
+    assert "httpx" in result.stdout and "pip install 'modelbundle[client]'" in result.stdout, result.stdout
+    assert len(result.stdout.splitlines()) == 1

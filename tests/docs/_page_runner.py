@@ -32,6 +32,7 @@ SUBSTITUTIONS = {
     "127.0.0.1:3000": "127.0.0.1:{port}",
     "localhost:3000": "localhost:{port}",
     "-p 3000:3000": "-p {port}:3000",
+    "--port 3000": "--port {port}",
     "127.0.0.1:5000": "127.0.0.1:{registry_port}",
     "localhost:5000": "localhost:{registry_port}",
 }
@@ -178,13 +179,16 @@ class PageRunner:
         self._background += 1
         pids = []
         for command in block.commands():
-            text = self.substitute(block, command.text)
+            # `bundle serve ... &` as a reader types it: the harness backgrounds it itself
+            text = self.substitute(block, command.text).rstrip().removesuffix("&")
             self.shell.send(f"{{ {text}\n}} </dev/null >>{log} 2>&1 &\nprintf '\\n%s %d\\n' {self.shell.marker} $!\n".encode())
             pids.append(self.shell.until_marker(30)[1])
-        deadline = time.monotonic() + READY_TIMEOUT
+        started = time.monotonic()
+        deadline = started + READY_TIMEOUT
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(url, timeout=5).status_code == 200:
+                    print(f"{time.monotonic() - started:6.1f} s  {block.where}: up in the background")
                     return
             ended = not all(_running(pid) for pid in pids)
             if ended or time.monotonic() > deadline:

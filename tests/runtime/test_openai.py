@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import struct
+import time
 
 import httpx
 import openai
@@ -226,3 +227,19 @@ def test_a_request_error_has_no_traceback_in_httpx(server) -> None:
     response = httpx.post(f"{server.url}/v1/completions", json={"model": "counting"})
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "prompt"
+
+
+def test_timeout_bounds_a_whole_answer_and_frees_its_sequence(serve_in_thread) -> None:
+    """--timeout applies to /v1 as to every API: a whole answer past it is a 504, and its generation stops."""
+    config = ServeConfig(log_level="warning", timeout=0.5)
+    with serve_in_thread(CountingLM, config) as slow, openai.OpenAI(base_url=f"{slow.url}/v1", api_key="unused", max_retries=0) as c:
+        with pytest.raises(openai.InternalServerError) as raised:
+            c.completions.create(model="counting", prompt="forever", max_tokens=100_000)
+        assert raised.value.status_code == 504 and "0.5 s" in raised.value.message
+        seen = len(slow.post("/recorded", json={}).json())
+        # the timed-out sequence left the batch: steps stop being taken for it
+        time.sleep(0.3)
+        assert len(slow.post("/recorded", json={"since": seen}).json()) == 0
+        # in a stream each delta is under the deadline, not the whole stream
+        stream = c.completions.create(model="counting", prompt="forever", max_tokens=200, stream=True)
+        assert sum(1 for _ in stream) >= 200  # 200 steps of 10 ms: longer than the 0.5 s timeout

@@ -12,6 +12,7 @@ from typing import Any
 from ._artifact_kinds import KINDS as ARTIFACT_KINDS
 from ._artifact_kinds import ArtifactKind, artifact_kind, check_framework_version
 from ._base import FINITE_HINT, JSON, Adapter
+from ._hints import PlainJSON, adapter_from_hint, adapter_hint
 from ._markers import DType, Shape
 from ._select import adapter_for
 
@@ -28,10 +29,13 @@ __all__ = [
     "JSONValue",
     "NumpyArray",
     "Pickled",
+    "PlainJSON",
     "PydanticModel",
     "Shape",
     "Text",
     "adapter_for",
+    "adapter_from_hint",
+    "adapter_hint",
     "artifact_kind",
     "check_framework_version",
     "finite_cast",

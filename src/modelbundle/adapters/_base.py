@@ -42,6 +42,11 @@ class Adapter:
         """Validate and convert a decoded JSON value; raise InvalidInput naming ``field``."""
         raise NotImplementedError
 
+    def from_python(self, value: Any, field: str) -> Any:
+        """Validate a Python value handed over in-process (a call to a dependency service);
+        raise InvalidInput naming ``field``. Types whose JSON form differs from their Python one override it."""
+        return self.from_json(value, field)
+
     def from_body(self, body: bytes, media_type: str, field: str) -> Any:
         """Decode a whole non-JSON body of one of ``media_types``."""
         raise BadRequest(f"{media_type} bodies are not accepted for '{field}'")

@@ -33,6 +33,11 @@ class DataFrame(Adapter):
                 raise invalid(field, f"missing columns {missing}")
         return frame
 
+    def from_python(self, value: Any, field: str) -> Any:
+        if isinstance(value, pd.DataFrame):
+            return self._check(value, field)
+        return self.from_json(value, field)
+
     def from_json(self, value: Any, field: str) -> Any:
         if isinstance(value, list) and all(isinstance(row, dict) for row in value):
             return self._check(pd.DataFrame.from_records(value), field)

@@ -43,6 +43,11 @@ class Image(Adapter):
             raise BadRequest(f"{field}: not an image Pillow can read ({exc})") from None
         return image
 
+    def from_python(self, value: Any, field: str) -> Any:
+        if not isinstance(value, PILImage.Image):
+            raise invalid(field, f"expected a PIL image, got {type(value).__name__}")
+        return value
+
     def from_json(self, value: Any, field: str) -> Any:
         if not isinstance(value, str):
             raise invalid(field, "expected a base64-encoded image")

@@ -55,6 +55,11 @@ class NumpyArray(Adapter):
             array = array.reshape((0, *self.shape[1:]))
         return self._check(array, field)
 
+    def from_python(self, value: Any, field: str) -> Any:
+        if isinstance(value, np.ndarray):
+            return self._check(value, field)
+        return self.from_json(value, field)
+
     def from_body(self, body: bytes, media_type: str, field: str) -> Any:
         if media_type == CSV:
             return self._check(self._parse_csv(body, field), field)

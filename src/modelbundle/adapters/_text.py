@@ -55,6 +55,11 @@ class Bytes(Adapter):
     def describe(self) -> str:
         return "bytes"
 
+    def from_python(self, value: Any, field: str) -> Any:
+        if not isinstance(value, bytes | bytearray):
+            raise invalid(field, f"expected bytes, got {type(value).__name__}")
+        return value
+
     def from_json(self, value: Any, field: str) -> Any:
         if not isinstance(value, str):
             raise invalid(field, "expected a base64 string")

@@ -23,6 +23,7 @@ from ..service_base import (
     Service,
     build_openapi,
     declared_artifacts,
+    service_graph,
     split_target,
     target_root,
 )
@@ -39,6 +40,7 @@ from ._manifest import (
     BuildInfo,
     BundleManifest,
     Dependencies,
+    ServiceInfo,
     check_name,
     check_system_package,
     check_version,
@@ -115,6 +117,7 @@ def assemble(
             # a fact about this build, not the user's to set: the secret check ran, and what it found
             labels=dict(sorted({**options.labels, SECRET_SCAN_LABEL: scan_label(secrets)}.items())),
             system_packages=system_packages,
+            services=_service_infos(service_cls, target),
             build=BuildInfo(
                 modelbundle_version=__version__,
                 python_implementation=platform.python_implementation(),
@@ -171,7 +174,7 @@ def _save_artifacts(
     reporter: Reporter, read: list[Path],
 ) -> list[ArtifactInfo]:
     infos = []
-    for name, declared in declared_artifacts(service_cls).items():
+    for name, declared, owner in _graph_artifacts(service_cls):
         kind = artifact_kind(declared.kind)
         folder = directory / name
         folder.mkdir(parents=True)
@@ -182,10 +185,10 @@ def _save_artifacts(
                 path = options.artifacts.get(name) or declared.path
                 if path is None:
                     raise BuildError(
-                        f"artifact '{name}' of {service_cls.__name__} has no value: bind it with "
+                        f"artifact '{name}' of {owner.__name__} has no value: bind it with "
                         f"{service_cls.__name__}.pack({name}=...).save(), or declare Artifact({declared.kind!r}, path=...)"
                     )
-                source = Path(path) if Path(path).is_absolute() else target.root / path
+                source = Path(path) if Path(path).is_absolute() else _module_dir(owner, target) / path
                 if not source.exists():
                     raise BuildError(f"artifact '{name}': {source} does not exist")
                 meta = kind.copy_file(source, folder)
@@ -206,6 +209,42 @@ def _save_artifacts(
         infos.append(info)
     if infos:
         reporter.info("artifacts: " + ", ".join(f"{i.name} ({i.kind})" for i in infos))
+    return infos
+
+
+def _graph_artifacts(service_cls: type[Service]) -> list[tuple[str, Any, type[Service]]]:
+    """(bundle name, declaration, declaring class) of every artifact of the graph: the entry's by
+    their own name, a dependency's as ``<service>.<name>`` (a service name is unique in the graph)."""
+    graph = service_graph(service_cls)
+    found = []
+    for node in graph.services:
+        prefix = "" if node is graph.entry else node.name + "."
+        found += [(prefix + name, declared, node.cls) for name, declared in declared_artifacts(node.cls).items()]
+    return found
+
+
+def _module_dir(owner: type[Service], target: Target) -> Path:
+    """Where a ``path=`` artifact of ``owner`` lives: beside its module's file (the project root for the entry)."""
+    module_file = getattr(sys.modules.get(owner.__module__), "__file__", None)
+    if owner.__module__ == target.module or module_file is None:
+        return target.root
+    return Path(module_file).resolve().parent
+
+
+def _service_infos(service_cls: type[Service], target: Target) -> list[ServiceInfo]:
+    """The graph for bundle.json; empty (and so not written) for a service with no dependencies."""
+    graph = service_graph(service_cls)
+    if not graph.composed:
+        return []
+    infos = []
+    for node in graph.services:
+        module = target.module if node.cls.__module__ == service_cls.__module__ else node.cls.__module__
+        infos.append(
+            ServiceInfo(
+                name=node.name, entry=f"{module}:{node.cls.__qualname__}",
+                apis=_api_infos(node.cls), dependencies=dict(node.dependencies),
+            )
+        )
     return infos
 
 

@@ -16,7 +16,7 @@ from packaging.version import InvalidVersion, Version
 
 from ..adapters import artifact_kind, check_framework_version
 from ..errors import ArtifactError
-from ..service_base import Service, declared_artifacts, load_service
+from ..service_base import Service, declared_artifacts, load_service, service_graph
 from ._manifest import ArtifactInfo, BundleManifest
 from ._record import verify_record
 from ._store import LocalStore, StoredBundle, read_bundle_dir
@@ -101,17 +101,21 @@ def dev_artifact_loader(service_cls: type[Service], source_file: str | None) -> 
     """Artifacts declared with ``path=`` load from beside the service file (serving a module directly)."""
 
     def load() -> dict[str, Any]:
-        base = Path(source_file).resolve().parent if source_file else Path.cwd()
         loaded = {}
-        for name, declared in declared_artifacts(service_cls).items():
-            if declared.path is None:
-                continue  # unbound until built; reading it raises a clear ArtifactError
-            path = base / declared.path
-            if not path.exists():
-                raise ArtifactError(f"artifact '{name}' of {service_cls.__name__}: {path} does not exist")
-            kind = artifact_kind(declared.kind)
-            with _loading(name):
-                loaded[name] = kind.read(path, kind.describe_file(path), name)
+        graph = service_graph(service_cls)
+        for node in graph.services:  # a dependency's artifacts load beside its own module, as <service>.<name>
+            own_file = source_file if node is graph.entry else module_file(node.cls)
+            base = Path(own_file).resolve().parent if own_file else Path.cwd()
+            prefix = "" if node is graph.entry else node.name + "."
+            for name, declared in declared_artifacts(node.cls).items():
+                if declared.path is None:
+                    continue  # unbound until built; reading it raises a clear ArtifactError
+                path = base / declared.path
+                if not path.exists():
+                    raise ArtifactError(f"artifact '{name}' of {node.cls.__name__}: {path} does not exist")
+                kind = artifact_kind(declared.kind)
+                with _loading(name):
+                    loaded[prefix + name] = kind.read(path, kind.describe_file(path), name)
         return loaded
 
     return load

@@ -93,6 +93,17 @@ class ArtifactInfo(_Model):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
+class ServiceInfo(_Model):
+    """One service of a composed bundle's graph (``depends``), in ``bundle.json``'s ``services``."""
+
+    name: str
+    #: module:Class, importable from src/
+    entry: str
+    apis: list[APIInfo]
+    #: attribute -> the service name it depends on
+    dependencies: dict[str, str] = Field(default_factory=dict)
+
+
 class Dependencies(_Model):
     #: what requirements.in holds: direct requirements, pinned
     requirements: list[str]
@@ -128,6 +139,8 @@ class BundleManifest(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
     #: Debian packages the bundle's images install (bundle containerize), sorted
     system_packages: list[str] = Field(default_factory=list)
+    #: a composed bundle's graph: every service, dependencies first, the entry last; empty for one service
+    services: list[ServiceInfo] = Field(default_factory=list)
     build: BuildInfo
 
     @field_validator("name")
@@ -145,8 +158,9 @@ class BundleManifest(_Model):
         # written only when there are some: a bundle without them has the bytes, the version and the
         # readers (older modelbundles reject unknown fields) it had before the field existed
         data: dict[str, Any] = handler(self)
-        if not data.get("system_packages"):
-            data.pop("system_packages", None)
+        for optional in ("system_packages", "services"):  # likewise a one-service bundle's graph
+            if not data.get(optional):
+                data.pop(optional, None)
         return data
 
     @field_validator("version")

@@ -36,6 +36,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     from ._archive import export, import_bundle
     from ._build import build
+    from ._client import client
     from ._containerize import containerize
     from ._deploy import deploy
     from ._deploy_ray import deploy_ray
@@ -44,7 +45,7 @@ def _register() -> None:
     from ._store import delete, get, list_bundles
     from ._transfer import pull, push
 
-    for command in (serve, build, list_bundles, get, delete, export, import_bundle, env, push, pull, containerize, deploy):
+    for command in (serve, build, list_bundles, get, delete, export, import_bundle, env, push, pull, containerize, deploy, client):
         main.add_command(command)
     deploy.add_command(deploy_ray)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..service_base import build_openapi
 from ._app import ServiceApp, create_app
 from ._buffered import BufferedStreamEndpoint, buffered_endpoints
+from ._composition import start_in_background
 from ._config import ServeConfig, parse_size
 from ._server import serve
 from ._state import ServerState
@@ -19,4 +20,5 @@ __all__ = [
     "create_app",
     "parse_size",
     "serve",
+    "start_in_background",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import os
@@ -39,9 +40,10 @@ from ..errors import (
     RequestError,
     ServeError,
 )
-from ..service_base import Service, bind_artifacts, build_openapi
+from ..service_base import Service, bind_artifacts, build_openapi, service_graph
 from ._auth import guard
 from ._codec import error_body, method_not_allowed
+from ._composition import LocalDependencies, split_artifacts
 from ._config import ServeConfig
 from ._docs import STATIC_DIR, STATIC_PREFIX, docs_html
 from ._endpoint import APIEndpoint
@@ -95,6 +97,9 @@ class ServiceApp:
         self.config = config
         self.state = state
         self.metrics = Metrics()
+        self.graph = service_graph(service_cls)
+        #: the services the entry depends on, served in this process (None for a one-service graph)
+        self.dependencies = LocalDependencies(self.graph, config, self.metrics) if self.graph.composed else None
         self.service: Service | None = None
         #: why startup failed, when it is something to tell the user in one line
         self.startup_error: ModelbundleError | None = None
@@ -229,12 +234,18 @@ class ServiceApp:
             except ModelbundleError as exc:
                 self.startup_error = exc
                 raise
+        loaded: dict[str, Any] = {}
         if self._load_artifacts is not None:
             try:
-                bind_artifacts(service, await asyncio.to_thread(self._load_artifacts))
+                loaded = await asyncio.to_thread(self._load_artifacts)
             except ModelbundleError as exc:  # a user mistake (missing file, version mismatch): one line
                 self.startup_error = exc
                 raise
+        per_service = split_artifacts(self.graph, loaded)
+        bind_artifacts(service, per_service[self.graph.entry.name])
+        if self.dependencies is not None:  # dependencies first, each set up once; then the entry
+            await self.dependencies.start(per_service, _call_hook)
+            self.dependencies.connect(service, self.graph.entry)
         await _call_hook(service.setup)
         self.service = service
         self._invokers = Invokers(service, self.config, self.metrics)
@@ -302,6 +313,8 @@ class ServiceApp:
             await _call_hook(service.teardown, inline=self.hooks_inline)
         except Exception:
             logger.exception("%s.teardown() raised", self.service_cls.__name__)
+        if self.dependencies is not None:  # after their caller, in the reverse order of set-up
+            await self.dependencies.stop(functools.partial(_call_hook, inline=self.hooks_inline), self.config.graceful_timeout)
 
     # -- everything but the APIs ----------------------------------------------------------
     def _build_router(self) -> Starlette:

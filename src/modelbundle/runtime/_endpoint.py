@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 from typing import Any
 
@@ -17,6 +16,7 @@ from ..service_base import APIMethod
 from ._body import BodyLimits, read_body
 from ._codec import OFFLOAD_BYTES, decode_request, encode_result, error_body, request_head
 from ._config import ServeConfig
+from ._deadline import deadline
 from ._disconnect import Abandoned, DisconnectWatches
 from ._metrics import APIMetrics
 from ._spans import child_span
@@ -24,32 +24,6 @@ from ._state import ServerState
 from ._types import Invoke, Receive, Scope, Send
 
 logger = logging.getLogger("modelbundle.server")
-
-
-if sys.version_info >= (3, 11):
-    _timeout = asyncio.timeout
-else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
-
-    class _timeout:
-        def __init__(self, seconds: float) -> None:
-            self._seconds = seconds
-            self._fired = False
-
-        def expired(self) -> bool:
-            return self._fired
-
-        async def __aenter__(self) -> None:
-            task = asyncio.current_task()
-            self._handle = asyncio.get_running_loop().call_later(self._seconds, self._fire, task)
-
-        def _fire(self, task: asyncio.Task[Any]) -> None:
-            self._fired = True
-            task.cancel()
-
-        async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-            self._handle.cancel()
-            if exc_type is asyncio.CancelledError and self._fired:
-                raise TimeoutError
 
 
 class APIEndpoint:
@@ -129,17 +103,17 @@ class APIEndpoint:
 
         Given ``receive``, a client that disconnects meanwhile cancels the call: ``Abandoned``.
         """
-        deadline = _timeout(self._timeout)
+        limit = deadline(self._timeout)
         watch = self._watches.start(receive) if receive is not None else None
         try:
-            async with deadline:
+            async with limit:
                 result = await self._invoke(kwargs)
         except (Exception, asyncio.CancelledError) as exc:
             # whatever the call did once its client left (cancelled, timed out, raised), no one reads it
             if watch is not None and watch.disconnected:
                 watch.forget_cancel()
                 raise Abandoned from None
-            if not isinstance(exc, TimeoutError) or not deadline.expired():  # an API's own TimeoutError is a model failure
+            if not isinstance(exc, TimeoutError) or not limit.expired():  # an API's own TimeoutError is a model failure
                 raise
             raise RequestTimeout(f"{self.api.name} did not answer within {self._timeout:g} s") from None
         finally:

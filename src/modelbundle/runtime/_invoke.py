@@ -25,8 +25,10 @@ from ._types import Invoke
 class Invokers:
     """Builds one invoke callable per API for a live service instance, and stops them all."""
 
-    def __init__(self, service: Service, config: ServeConfig, metrics: Metrics) -> None:
+    def __init__(self, service: Service, config: ServeConfig, metrics: Metrics, *, metric_prefix: str = "") -> None:
         self._service = service
+        #: a dependency's APIs are labelled ``<service>.<api>`` in the metrics it shares with its caller
+        self._metric_prefix = metric_prefix
         self._config = config
         self._metrics = metrics
         # sync APIs run here, never on the event loop
@@ -46,7 +48,8 @@ class Invokers:
             # one thread per batcher: batches of one API run one after another, off the loop
             pool = ThreadPoolExecutor(1, thread_name_prefix=f"modelbundle-batch-{api.name}")
             self._batch_pools.append(pool)
-            batcher = Batcher(api, _caller(method, api.is_async, pool), self._metrics.for_api(api.name))
+            metrics = self._metrics.for_api(self._metric_prefix + api.name)
+            batcher = Batcher(api, _caller(method, api.is_async, pool), metrics)
             self.batchers[api.name] = batcher
             return batcher.submit
         return _caller(method, api.is_async, self._pool)

@@ -241,6 +241,9 @@ def configure_logging(config: ServeConfig) -> None:
         log.handlers[:] = [handler]
         log.setLevel(level)
         log.propagate = False
+    # the service's own loggers, while it sets no handler up (logging.basicConfig still works): this
+    # format and request ids rather than the bare message of logging's handler of last resort
+    logging.lastResort = handler
     # uvicorn writes its access line only when this logger has a handler: never, ours does it
     uvicorn_access = logging.getLogger("uvicorn.access")
     uvicorn_access.handlers[:] = []

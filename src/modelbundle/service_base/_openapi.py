@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._version import __version__
-from ..adapters import JSON
+from ..adapters import JSON, adapter_hint
 from ._method import APIMethod
 from ._service import Service
 
@@ -117,7 +117,14 @@ def _operation(api: APIMethod, defs: dict[str, Any]) -> dict[str, Any]:
         "description": description.strip(),
         "requestBody": {"required": True, "content": content},
         "responses": responses,
+        # what a client needs to call it with the same adapters (modelbundle.Client)
+        "x-modelbundle": _wire_hint(api),
     }
+
+
+def _wire_hint(api: APIMethod) -> dict[str, Any]:
+    params = [{"name": p.name, "required": p.required, "adapter": adapter_hint(p.adapter)} for p in api.params]
+    return {"params": params, "output": adapter_hint(api.output), "streaming": api.streaming}
 
 
 def _websocket_operation(api: APIMethod, defs: dict[str, Any]) -> dict[str, Any]:

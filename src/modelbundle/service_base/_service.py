@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 
 from .. import openai
 from ._artifact import PackedService
+from ._depends import register, unregister
+from ._graph import check_graph
 from ._inspect import inspect_apis
 from ._method import APIMethod
 
@@ -43,6 +45,12 @@ class Service:
             cls.name = cls.__name__
         cls.__apis__ = inspect_apis(cls)
         cls.__openai__ = openai.declarations(cls)
+        register(cls)  # before the check, so that depends("ThisClass") elsewhere closes a cycle here
+        try:
+            check_graph(cls)
+        except BaseException:
+            unregister(cls)
+            raise
 
     @classmethod
     def pack(cls, **artifacts: Any) -> PackedService:

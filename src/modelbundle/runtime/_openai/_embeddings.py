@@ -13,6 +13,7 @@ from typing import Any
 from ...errors import RequestError
 from ...openai import EmbeddingsOptions
 from .._config import ServeConfig
+from .._deadline import within
 from .._disconnect import unless_gone
 from .._metrics import APIMetrics
 from .._state import ServerState
@@ -54,7 +55,7 @@ class EmbeddingsEndpoint:
             texts = request.texts
             if not texts:
                 raise OpenAIError(400, "input must hold at least one text", param="input", code="invalid_value")
-            vectors = await unless_gone(self.batcher.embed(texts, request.dimensions), receive)
+            vectors = await unless_gone(within(self.config.timeout, request.model, self.batcher.embed(texts, request.dimensions)), receive)
             if vectors is None:
                 self.metrics.cancelled.inc()
                 return

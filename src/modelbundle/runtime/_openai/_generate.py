@@ -22,6 +22,7 @@ import orjson
 from ...errors import ModelError, RequestError
 from ...openai import GenerateOptions, Message, Sequence, default_chat_template
 from .._config import ServeConfig
+from .._deadline import within
 from .._disconnect import wait_for_disconnect
 from .._generation import Delta, Generation, StepScheduler
 from .._metrics import APIMetrics
@@ -161,7 +162,15 @@ class _Run:
             raise delta.error
         return delta
 
+    async def _next_in_time(self) -> Delta:
+        return await within(self.endpoint.config.timeout, self.request.model, self._next())
+
     async def _whole(self) -> None:
+        # --timeout bounds a whole answer, and in a stream the wait for each delta, as for a
+        # streaming API's items: a long generation is what streaming is for
+        await within(self.endpoint.config.timeout, self.request.model, self._collect())
+
+    async def _collect(self) -> None:
         texts = [""] * len(self.generations)
         reasons = [""] * len(self.generations)
         open_choices = len(self.generations)
@@ -175,7 +184,7 @@ class _Run:
 
     async def _stream(self) -> None:
         shape, exchange = self.answer_shape, self.exchange
-        delta = await self._next()  # the first delta decides the status
+        delta = await self._next_in_time()  # the first delta decides the status
         await exchange.send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, (b"x-request-id", exchange.request_id)]})
         exchange.answered_stream = True
         started_roles: set[int] = set()
@@ -191,7 +200,7 @@ class _Run:
                     open_choices -= 1
                     if not open_choices:
                         break
-                delta = await self._next()
+                delta = await self._next_in_time()
             if self.request.include_usage:
                 await self._send(shape.usage_chunk(self.prompt_tokens, self.completion_tokens))
             tail = _DONE
