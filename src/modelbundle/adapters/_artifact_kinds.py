@@ -246,11 +246,11 @@ def _is_model_uri(value: str) -> bool:
 def _download_mlflow_model(uri: str, scratch: Path, artifact: str) -> Path:
     """Fetch a model URI with mlflow's own API (it knows the tracking server and the registry)."""
     try:
-        import mlflow.artifacts  # type: ignore[import-not-found,unused-ignore]
+        mlflow_artifacts = importlib.import_module("mlflow.artifacts")
     except ImportError:
         raise ArtifactError(f"artifact '{artifact}': {uri} is an MLflow model URI, which needs mlflow; pip install mlflow") from None
     try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(scratch)))
+        return Path(mlflow_artifacts.download_artifacts(artifact_uri=uri, dst_path=str(scratch)))
     except Exception as exc:  # mlflow raises its own MlflowException and the store's errors
         raise ArtifactError(f"artifact '{artifact}': mlflow could not download {uri}: {exc}") from exc
 

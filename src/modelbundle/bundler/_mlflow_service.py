@@ -65,7 +65,7 @@ def service_source(meta: dict[str, Any], name: str, mlmodel: Path) -> str:
             f"{mlmodel} has no signature, so the API's input is unknown; save the model with "
             "signature=mlflow.models.infer_signature(X, y), or write a Service with Artifact('mlflow', path=...)"
         )
-    param, hint, batchable, imports = _input(signature["inputs"], mlmodel)
+    param, hint, batchable, adapter = _input(signature["inputs"], mlmodel)
     output_hint, convert = _output(signature.get("outputs") or [], mlmodel)
     example = meta.get("input_example")
     lines = [
@@ -75,9 +75,10 @@ def service_source(meta: dict[str, Any], name: str, mlmodel: Path) -> str:
         "",
         "import numpy as np",
         "from numpy.typing import NDArray",
-        *imports,
+        *(["import pandas as pd"] if adapter else []),
         "",
         "from modelbundle import Artifact, Service, Shape, api",
+        *(["from modelbundle.adapters import DataFrame"] if adapter else []),
         "",
         "",
         f"class {SERVICE_CLASS}(Service):",
@@ -90,7 +91,7 @@ def service_source(meta: dict[str, Any], name: str, mlmodel: Path) -> str:
         lines.append(f"    __api_examples__ = {{'predict': json.loads({json.dumps(example, sort_keys=True)!r})}}")
     lines += [
         "",
-        f"    @api(batchable={batchable})",
+        f"    @api(batchable={batchable}{f', input={{{param!r}: {adapter}}}' if adapter else ''})",
         f"    def predict(self, {param}: {hint}) -> {output_hint}:",
         '        """What the model predicts for each row."""',
         f"        return {convert.format(f'self.model.predict({param})')}",
@@ -101,8 +102,8 @@ def service_source(meta: dict[str, Any], name: str, mlmodel: Path) -> str:
     return "\n".join(lines)
 
 
-def _input(inputs: list[dict[str, Any]], mlmodel: Path) -> tuple[str, str, bool, list[str]]:
-    """(parameter name, type hint, batchable, extra imports) of the signature's inputs."""
+def _input(inputs: list[dict[str, Any]], mlmodel: Path) -> tuple[str, str, bool, str]:
+    """(parameter name, type hint, batchable, the adapter's source or "") of the signature's inputs."""
     if all(spec.get("type") == "tensor" for spec in inputs):
         if len(inputs) != 1:
             raise _unexpressible(mlmodel, f"{len(inputs)} named tensors", "one tensor input")
@@ -113,7 +114,7 @@ def _input(inputs: list[dict[str, Any]], mlmodel: Path) -> tuple[str, str, bool,
         if not isinstance(shape, list) or not shape or not all(isinstance(n, int) for n in shape):
             raise _unexpressible(mlmodel, f"a tensor of shape {shape!r}", "a tensor with a shape")
         hint = f"Annotated[NDArray[np.{dtype}], Shape{tuple(shape)!r}]".replace(",)", ")")
-        return "inputs", hint, shape[0] == -1, []
+        return "inputs", hint, shape[0] == -1, ""
     names = []
     for spec in inputs:
         if spec.get("type") not in COLUMN_TYPES:
@@ -121,7 +122,8 @@ def _input(inputs: list[dict[str, Any]], mlmodel: Path) -> tuple[str, str, bool,
         if not spec.get("name"):
             raise _unexpressible(mlmodel, "an unnamed column", "named columns (save with a DataFrame input)")
         names.append(spec["name"])
-    return "dataframe_records", "pd.DataFrame", True, ["import pandas as pd"]
+    # the adapter knows the columns: a body without one of them is a 422 naming it
+    return "dataframe_records", "pd.DataFrame", True, f"DataFrame(columns={names!r})"
 
 
 def _output(outputs: list[dict[str, Any]], mlmodel: Path) -> tuple[str, str]:
