@@ -14,12 +14,7 @@ import pandas as pd
 import pytest
 
 from fixtures.cli import cli, failed, ok
-from fixtures.mlflow_models import (  # noqa: F401 (session fixtures)
-    IRIS_COLUMNS,
-    mlflow_column_model,
-    mlflow_tensor_model,
-    pyfunc_predict,
-)
+from fixtures.mlflow_models import IRIS_COLUMNS, pyfunc_predict
 from modelbundle.bundler import LocalStore, build_mlflow, read_lock, resolve_build_options
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [6.3, 2.5, 5.0, 1.9]]

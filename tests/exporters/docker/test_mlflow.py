@@ -7,7 +7,7 @@ import pytest
 
 from fixtures.cli import SHARED_CACHE, ok
 from fixtures.docker import ImageSession, running
-from fixtures.mlflow_models import mlflow_tensor_model, pyfunc_predict  # noqa: F401 (session fixture)
+from fixtures.mlflow_models import pyfunc_predict
 from fixtures.session import PREFIX
 from modelbundle.bundler import LocalStore, build_mlflow, resolve_build_options
 
