@@ -161,3 +161,59 @@ def test_artifact_mlflow_in_a_service_loads_the_native_flavor_or_pyfunc(tmp_path
     other = {**meta, "flavor": "python_function", "loader_module": "mlflow.pyfunc.model", "mlflow_version": "1.30.0"}
     with pytest.raises(ArtifactError, match=r"MLmodel was saved by MLflow 1\.30\.0 but .* pip install 'mlflow==1\.30\.0'"):
         pyfunc.read(mlflow_tensor_model, other, "model")
+
+
+PACKED_SERVICE = '''\
+import numpy as np
+from numpy.typing import NDArray
+
+from modelbundle import Artifact, Service, api
+
+
+class Packed(Service):
+    model = Artifact("mlflow", flavor="sklearn")
+
+    @api
+    def predict(self, x: NDArray[np.float64]) -> list[str]:
+        return [type(self.model).__name__, *map(str, self.model.predict(x))]
+'''
+
+
+def test_pack_takes_a_runs_uri_downloaded_by_mlflow_and_loads_the_native_flavor(tmp_path, monkeypatch, mlflow_tensor_model):
+    import importlib.util
+    import pickle
+    import sys
+    import warnings
+
+    import modelbundle
+    from fixtures.cli import SHARED_CACHE
+    from modelbundle.bundler import BuildOptions, build_packed
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # a local tracking store, no server
+    monkeypatch.setenv("MODELBUNDLE_CACHE_DIR", str(SHARED_CACHE))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mlflow's own warnings about pickles and its file store
+        import mlflow.sklearn
+
+        with (mlflow_tensor_model / "model.pkl").open("rb") as f:
+            estimator = pickle.load(f)
+        with mlflow.start_run() as run:
+            mlflow.sklearn.log_model(estimator, name="model", serialization_format="cloudpickle")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "packed_service.py").write_text(PACKED_SERVICE)
+    spec = importlib.util.spec_from_file_location("packed_service", project / "packed_service.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["packed_service"] = module  # the bundler finds the source through sys.modules
+    try:
+        spec.loader.exec_module(module)
+        packed = module.Packed.pack(model=f"runs:/{run.info.run_id}/model")
+        bundle = build_packed(packed, BuildOptions(name="packed", quiet=True), LocalStore(tmp_path / "home"))
+    finally:
+        del sys.modules["packed_service"]
+    assert (bundle.path / "artifacts" / "model" / "model" / "MLmodel").is_file()
+    assert not {"mlflow", "mlflow-skinny"} & _locked_names(bundle.path)
+    expected = [str(v) for v in estimator.predict(np.array(ROWS))]
+    assert modelbundle.load(str(bundle.path)).predict(np.array(ROWS)) == ["LogisticRegression", *expected]

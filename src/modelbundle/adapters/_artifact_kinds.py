@@ -252,7 +252,7 @@ def _download_mlflow_model(uri: str, scratch: Path, artifact: str) -> Path:
     try:
         return Path(mlflow_artifacts.download_artifacts(artifact_uri=uri, dst_path=str(scratch)))
     except Exception as exc:  # mlflow raises its own MlflowException and the store's errors
-        raise ArtifactError(f"artifact '{artifact}': mlflow could not download {uri}: {exc}") from exc
+        raise ArtifactError(f"artifact '{artifact}': mlflow could not download {uri}: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from exc
 
 
 class FileKind(ArtifactKind):

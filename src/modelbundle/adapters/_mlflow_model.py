@@ -42,8 +42,9 @@ def describe_model_dir(path: Path, flavor: str | None, artifact: str) -> dict[st
             f"{mlmodel}: the model has no {chosen!r} flavor (it has {', '.join(sorted(flavors))}); "
             f"declare Artifact('mlflow', flavor=...) with one of them"
         )
-    sklearn = flavors.get("sklearn") if isinstance(flavors.get("sklearn"), dict) else None
-    pyfunc = flavors.get(PYFUNC) if isinstance(flavors.get(PYFUNC), dict) else {}
+    sklearn = flavors.get("sklearn")
+    pyfunc = flavors.get(PYFUNC)
+    pyfunc = pyfunc if isinstance(pyfunc, dict) else {}
     meta: dict[str, Any] = {
         "filename": "model",
         "flavor": chosen,
@@ -53,7 +54,7 @@ def describe_model_dir(path: Path, flavor: str | None, artifact: str) -> dict[st
         "signature": _signature(data.get("signature"), mlmodel),
         "input_example": _input_example(path, data.get("saved_input_example_info")),
     }
-    if sklearn is not None:
+    if isinstance(sklearn, dict):
         meta["sklearn"] = {
             "pickled_model": sklearn.get("pickled_model", "model.pkl"),
             "serialization_format": sklearn.get("serialization_format", "cloudpickle"),
