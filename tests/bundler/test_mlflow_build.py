@@ -7,6 +7,7 @@ same rows; the bundle's runtime lock must hold no mlflow (scikit-learn loads wit
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +139,7 @@ def test_each_model_the_build_cannot_serve_is_one_line_naming_the_file_and_the_f
     assert "no flavors" in error and str(no_flavor / "MLmodel") in error
 
 
-def test_artifact_mlflow_in_a_service_loads_the_native_flavor_or_pyfunc(tmp_path, mlflow_tensor_model):
+def test_artifact_mlflow_in_a_service_loads_the_native_flavor_or_pyfunc(tmp_path, monkeypatch, mlflow_tensor_model):
     from modelbundle import Artifact
     from modelbundle.adapters import artifact_kind
     from modelbundle.errors import ArtifactError, DefinitionError
@@ -161,6 +162,10 @@ def test_artifact_mlflow_in_a_service_loads_the_native_flavor_or_pyfunc(tmp_path
     other = {**meta, "flavor": "python_function", "loader_module": "mlflow.pyfunc.model", "mlflow_version": "1.30.0"}
     with pytest.raises(ArtifactError, match=r"MLmodel was saved by MLflow 1\.30\.0 but .* pip install 'mlflow==1\.30\.0'"):
         pyfunc.read(mlflow_tensor_model, other, "model")
+    # and where mlflow is not installed at all
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # what `import mlflow` meets without it
+    with pytest.raises(ArtifactError, match=r"MLmodel has flavor 'python_function', which loads with mlflow; pip install 'mlflow==1\.30\.0'"):
+        pyfunc.read(mlflow_tensor_model, other, "model")
 
 
 PACKED_SERVICE = '''\
@@ -182,7 +187,6 @@ class Packed(Service):
 def test_pack_takes_a_runs_uri_downloaded_by_mlflow_and_loads_the_native_flavor(tmp_path, monkeypatch, mlflow_tensor_model):
     import importlib.util
     import pickle
-    import sys
     import warnings
 
     import modelbundle
@@ -217,3 +221,24 @@ def test_pack_takes_a_runs_uri_downloaded_by_mlflow_and_loads_the_native_flavor(
     assert not {"mlflow", "mlflow-skinny"} & _locked_names(bundle.path)
     expected = [str(v) for v in estimator.predict(np.array(ROWS))]
     assert modelbundle.load(str(bundle.path)).predict(np.array(ROWS)) == ["LogisticRegression", *expected]
+
+
+def test_the_users_pins_win_then_the_models_then_inference(tmp_path, mlflow_tensor_model):
+    from modelbundle.adapters import artifact_kind
+    from modelbundle.bundler import BuildOptions, Reporter
+    from modelbundle.bundler._assemble import _requirements
+    from modelbundle.bundler._manifest import ArtifactInfo
+
+    model = tmp_path / "model"
+    _edited_copy(mlflow_tensor_model, model, {})
+    (model / "requirements.txt").write_text("mlflow==3.0.0\nnumpy==1.26.4\npandas==2.2.3\n")
+    meta = artifact_kind("mlflow").describe_file(model)
+    assert meta["requirements"] == ["numpy==1.26.4", "pandas==2.2.3"]  # no mlflow: scikit-learn loads without it
+    info = ArtifactInfo(name="model", kind="mlflow", python_version="3.11", meta=meta)
+    options = BuildOptions(python_packages=["pandas==2.1.0"], quiet=True)
+    resolved, _ = _requirements({"numpy", "pandas", "packaging"}, set(), [info], options, Reporter(True))
+    lines = resolved.lines()
+    assert "numpy==1.26.4" in lines  # the model's pin over the installed numpy inference found
+    assert "pandas==2.1.0" in lines and "pandas==2.2.3" not in lines  # the user's over the model's
+    assert any(line.startswith("packaging==") for line in lines)  # inference fills in the rest
+    assert not any(line.startswith("mlflow") for line in lines)
