@@ -22,8 +22,10 @@ Prints the figures; always exits 0: it measures, it does not gate.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -66,7 +68,10 @@ def run(scratch: Path, runs: int, image: bool) -> None:
     mlflow_venv = scratch / "mlflow-venv"
     sklearn_pin = next(ln for ln in (model / "requirements.txt").read_text().splitlines() if ln.startswith("scikit-learn"))
     started = time.perf_counter()
-    installed = _make_mlflow_venv(mlflow_venv, [f"mlflow=={mlflow.__version__}", sklearn_pin])
+    # the version that saved the model, or the newest of its major version whose dependencies
+    # the index has (pip backtracks; a release's mlflow-tracing can lag behind on a mirror)
+    major = mlflow.__version__.split(".")[0]
+    installed = _make_mlflow_venv(mlflow_venv, [f"mlflow>={major},<={mlflow.__version__}", sklearn_pin])
     install_s = time.perf_counter() - started
 
     ours, theirs = [], []
@@ -75,7 +80,8 @@ def run(scratch: Path, runs: int, image: bool) -> None:
         if installed:
             theirs.append(_first_answer(
                 [str(mlflow_venv / "bin" / "mlflow"), "models", "serve", "-m", str(model), "--env-manager", "local", "--host", "127.0.0.1"],
-                env, "/invocations", {"inputs": ROWS},
+                # mlflow starts `uvicorn` by name: its venv's bin first on the PATH, as if activated
+                {**env, "PATH": f"{mlflow_venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"}, "/invocations", {"inputs": ROWS},
             ))
     print(f"\nprocess start to first answer, median of {runs} (min-max):")
     print(f"  bundle serve (runtime env)              {_fmt(ours)}")
@@ -87,7 +93,8 @@ def run(scratch: Path, runs: int, image: bool) -> None:
     print("\nsizes on disk (site-packages):")
     print(f"  bundle's runtime env                    {_mib(_site_packages(runtime)):8.1f} MiB")
     if installed:
-        print(f"  full mlflow venv (installed in {install_s:.0f} s)   {_mib(_site_packages(mlflow_venv)):8.1f} MiB")
+        version = _run([str(mlflow_venv / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('mlflow'))"], env).strip()
+        print(f"  full mlflow {version} venv (installed in {install_s:.0f} s) {_mib(_site_packages(mlflow_venv)):8.1f} MiB")
     if image:
         image_tag = f"mlflow-bench:{tag.split(':')[1]}"
         _run([*bundle, "containerize", tag, "--base-image", BASE_IMAGE, "-t", image_tag], env)
@@ -104,7 +111,8 @@ def _make_mlflow_venv(path: Path, requirements: list[str]) -> bool:
         capture_output=True, text=True,
     )
     if result.returncode != 0:
-        print(f"pip install {' '.join(requirements)} failed:\n{result.stderr[-2000:]}")
+        errors = [ln for ln in result.stderr.splitlines() if not ln.startswith("WARNING: Location")]
+        print(f"pip install {' '.join(requirements)} failed:\n" + "\n".join(errors[-10:]))
     return result.returncode == 0
 
 
@@ -129,7 +137,8 @@ def _first_answer(command: list[str], env: dict[str, str], path: str, body: obje
             time.sleep(0.05)
         raise SystemExit(f"{command[0]} did not answer within {START_TIMEOUT} s")
     finally:
-        os.killpg(proc.pid, 15)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited on its own
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait()
 
 
