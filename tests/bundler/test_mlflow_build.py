@@ -45,6 +45,7 @@ def test_a_tensor_signature_is_served_batched_and_answers_like_pyfunc(home, tens
     manifest = json.loads((bundle / "bundle.json").read_text())
     (predict,) = manifest["apis"]
     assert (predict["route"], predict["batchable"]) == ("/predict", True)
+    assert tensor_tag.startswith(f"{mlflow_tensor_model.name}:")  # named after the model's folder
     # the model directory is in the bundle byte for byte
     for file in mlflow_tensor_model.rglob("*"):
         if file.is_file():

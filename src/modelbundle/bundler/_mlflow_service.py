@@ -147,6 +147,6 @@ def _unexpressible(mlmodel: Path, what: str, supported: str) -> ArtifactError:
 
 
 def _service_name(raw: str) -> str:
-    """A bundle name from the model folder's name: lowercase letters, digits and dashes."""
-    name = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")
+    """A bundle name from the model folder's name: what check_name allows, other runs of characters a dash."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).lstrip("._-")[:63]
     return name or "mlflow-model"
