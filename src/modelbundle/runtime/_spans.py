@@ -1,6 +1,6 @@
 """The hot path's hooks into tracing: each costs one context variable read when tracing is off.
 
-They never import OpenTelemetry themselves: when a tracer is set (``_trace_context``), tracing
+They never import ``_tracing`` themselves until a tracer is set (``_trace_context``): then tracing
 is on and ``_tracing`` is already imported.
 """
 
@@ -39,10 +39,7 @@ def model_call_span(api: str, served: Sequence[Any], rows: int) -> contextlib.Ab
 def current_traceparent() -> str | None:
     """The current request's span as a W3C ``traceparent``, to hand on (a job keeps it); None when untraced."""
     span = _trace_context.request_span.get()
-    if span is None:
-        return None
-    context = span.get_span_context()
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    return None if span is None else span.traceparent
 
 
 def job_run_span(api: str, job_id: str, attempt: int, traceparent: str | None) -> contextlib.AbstractContextManager[Any]:
