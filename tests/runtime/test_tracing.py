@@ -224,3 +224,32 @@ def test_the_access_log_line_carries_the_trace_id_of_the_request_span(collector:
     lines = [json.loads(line) for line in server.stderr.splitlines() if line.startswith("{")]
     (access,) = [line for line in lines if line.get("request_id") == request_id and line.get("status") == 200]
     assert access["trace_id"] == span.trace_id.hex()
+
+
+def test_sampling_follows_the_otel_variables_and_shutdown_loses_no_span(
+    collector: Collector, serve_in_thread: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no new trace sampled here; a caller's decision still wins both ways. The schedule delay is
+    # longer than the test, so every span reaches the collector through the shutdown's export.
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")
+    sampled, unsampled = secrets.token_hex(16), secrets.token_hex(16)
+    with serve_in_thread(gated.Gated, ServeConfig(log_level="warning")) as server:
+        plain = [server.post("/predict", json={"x": [[1.0]]}) for _ in range(3)]
+        followed = [
+            server.post("/predict", json={"x": [[float(i)]]}, headers={"traceparent": f"00-{sampled}-{secrets.token_hex(8)}-01"})
+            for i in range(40)
+        ]
+        refused = server.post("/predict", json={"x": [[1.0]]}, headers={"traceparent": f"00-{unsampled}-{secrets.token_hex(8)}-00"})
+        assert all(r.status_code == 200 for r in [*plain, *followed, refused])
+        assert collector.received() == []  # nothing exported before the shutdown
+    spans = collector.received()
+    servers = [s for s in spans if s.kind == Span.SPAN_KIND_SERVER]
+    assert sorted(attributes(s)["modelbundle.request_id"] for s in servers) == sorted(r.headers["x-request-id"] for r in followed)
+    assert {s.trace_id.hex() for s in servers} == {sampled}
+    assert sorted(s.name for s in spans if s.kind != Span.SPAN_KIND_SERVER and "modelbundle.batch.size" not in attributes(s)) == (
+        ["decode"] * 40 + ["encode"] * 40
+    )
+    batches = [s for s in spans if "modelbundle.batch.size" in attributes(s)]
+    assert sum(attributes(b)["modelbundle.batch.requests"] for b in batches) == 40
