@@ -58,43 +58,54 @@ class Encoder:
     def __init__(self, resource: Mapping[str, Any], scope_name: str, scope_version: str) -> None:
         self._resource = _field(1, b"".join(_field(1, key_value(k, v)) for k, v in resource.items()))
         self._scope = _field(1, _field(1, scope_name.encode()) + _field(2, scope_version.encode()))
-        self._attributes: dict[tuple[str, type, Any], bytes] = {}
-        self._names: dict[str, bytes] = {}
+        self._attributes: dict[tuple[Any, ...], bytes] = {}
+        self._heads: dict[tuple[str, int], bytes] = {}
 
     def encode(self, spans: Iterable[SpanRecord]) -> bytes:
-        body = self._scope + b"".join([_field(2, self._span(span)) for span in spans])
+        body = self._scope + b"".join([_length_prefixed(b"\x12", self._span(span)) for span in spans])
         return _field(1, self._resource + _field(2, body))
 
     def _span(self, span: SpanRecord) -> bytes:
-        name = self._names.get(span.name)
-        if name is None:
-            if len(self._names) > _CACHE_LIMIT:
-                self._names.clear()
-            name = self._names[span.name] = _field(5, span.name.encode())
-        parts = [
-            b"\x0a\x10", span.trace_id.to_bytes(16, "big"), b"\x12\x08", span.span_id.to_bytes(8, "big"),
-        ]
-        if span.trace_state:
-            parts.append(_field(3, span.trace_state.encode()))
+        head = self._heads.get((span.name, span.kind))
+        if head is None:  # the name and kind fields, the same for every span of a route
+            if len(self._heads) > _CACHE_LIMIT:
+                self._heads.clear()
+            head = self._heads[span.name, span.kind] = _field(5, span.name.encode()) + b"\x30" + _varint(span.kind)
+        trace_id = span.trace_id
         if span.parent_span_id:
-            parts += (b"\x22\x08", span.parent_span_id.to_bytes(8, "big"))
-        parts += (name, b"\x30", _varint(span.kind), _TIMES.pack(0x39, span.start_ns, 0x41, span.end_ns))
-        parts += [self._attribute(key, value) for key, value in span.attributes.items()]
+            ids = _IDS_PARENT.pack(0x0A10, trace_id >> 64, trace_id & _LOW_64, 0x1208, span.span_id, 0x2208, span.parent_span_id)
+        else:
+            ids = _IDS.pack(0x0A10, trace_id >> 64, trace_id & _LOW_64, 0x1208, span.span_id)
+        parts = [ids, _field(3, span.trace_state.encode()) if span.trace_state else b"", head, _TIMES.pack(0x39, span.start_ns, 0x41, span.end_ns)]
+        attributes = self._attributes
+        for key, value in span.attributes.items():
+            kind = type(value)
+            if key in UNIQUE_KEYS or kind not in _CACHED_TYPES:
+                parts.append(_field(9, key_value(key, value)))
+                continue
+            cache_key = (key, value) if kind is str else (key, value, kind)  # True == 1: keep them apart
+            encoded = attributes.get(cache_key)
+            if encoded is None:
+                if len(attributes) > _CACHE_LIMIT:
+                    attributes.clear()
+                encoded = attributes[cache_key] = _field(9, key_value(key, value))
+            parts.append(encoded)
         for link in span.links:
-            trace_id, span_id = (link.trace_id, link.span_id) if isinstance(link, SpanRecord) else link
-            parts.append(_field(13, b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")))
+            link_trace, link_span = (link.trace_id, link.span_id) if isinstance(link, SpanRecord) else link
+            parts.append(b"\x6a\x1c" + _IDS.pack(0x0A10, link_trace >> 64, link_trace & _LOW_64, 0x1208, link_span))
         if span.status:
             message = _field(2, span.status_message.encode()) if span.status_message else b""
             parts.append(_field(15, message + b"\x18" + _varint(span.status)))
         return b"".join(parts)
 
-    def _attribute(self, key: str, value: Any) -> bytes:
-        cache_key = (key, type(value), value) if not isinstance(value, (list, dict)) else None
-        if cache_key is None:
-            return _field(9, key_value(key, value))
-        encoded = self._attributes.get(cache_key)
-        if encoded is None:
-            if len(self._attributes) > _CACHE_LIMIT:  # request ids never repeat: start over now and then
-                self._attributes.clear()
-            encoded = self._attributes[cache_key] = _field(9, key_value(key, value))
-        return encoded
+
+def _length_prefixed(tag: bytes, payload: bytes) -> bytes:
+    return tag + _varint(len(payload)) + payload
+
+
+#: attributes whose every value is new: never worth caching
+UNIQUE_KEYS = frozenset({"modelbundle.request_id", "modelbundle.job_id"})
+_CACHED_TYPES = (str, int, bool, float)
+_LOW_64 = (1 << 64) - 1
+_IDS = struct.Struct(">HQQHQ")  # trace_id (field 1, 16 bytes) and span_id (field 2, 8 bytes)
+_IDS_PARENT = struct.Struct(">HQQHQHQ")  # and parent_span_id (field 4)

@@ -70,6 +70,19 @@ class SpanRecord:
         self.status = STATUS_ERROR
         self.status_message = message
 
+    def child(self, name: str) -> SpanRecord:
+        """An INTERNAL span under this one (a request's ``decode``, ``encode``), sampled as this one is."""
+        return SpanRecord(self.sink, name, INTERNAL, self.trace_id, self.span_id, self.sampled, None, (), self.trace_state)
+
+    def __enter__(self) -> SpanRecord:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        """Ends the span on leaving a ``with`` block, marked as an error if the block raised."""
+        if exc is not None:
+            self.set_error(f"{type(exc).__name__}: {exc}")
+        self.end()
+
     def end(self) -> None:
         if self.end_ns:  # ended already
             return

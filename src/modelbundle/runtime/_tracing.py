@@ -6,7 +6,7 @@ Spans:
   a socket's whole life), child of an incoming W3C ``traceparent``; attributes: method, path,
   route, status, API, request id;
 - ``decode`` and ``encode`` children of an API request's span (``_spans.py``);
-- one span per model call of a micro-batcher: a new root linked to every request (or job run)
+- one span per model call (``_spans.py``) of a micro-batcher: a new root linked to every request (or job run)
   it served, with the batch's rows and requests as attributes. A root, not a child of one of
   them, because a batch belongs to all its requests alike;
 - one CONSUMER span per job run, child of (and linked to) the span of the request that
@@ -21,7 +21,7 @@ exports (``_span_export.py``). The SDK is used once, at start-up, for the resour
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -30,7 +30,7 @@ from ._log_context import set_trace_id
 from ._otlp_encode import Encoder
 from ._sampler import Sampler, sampler_from
 from ._span_export import OtlpHttpSender, SpanExporter, console_send, otlp_send
-from ._span_record import CONSUMER, INTERNAL, SERVER, SpanRecord, new_trace_id
+from ._span_record import CONSUMER, SERVER, SpanRecord, new_trace_id
 from ._trace_context import request_span
 from ._trace_parent import from_headers, parse_traceparent
 from ._types import ASGIApp, Message, Receive, Scope, Send
@@ -55,9 +55,6 @@ class Tracer:
             self.sink, name, kind, traceparent.trace_id, traceparent.span_id,
             self.sampler(traceparent.sampled, traceparent.trace_id), attributes, links, traceparent.trace_state,
         )
-
-    def child_span(self, name: str, parent: SpanRecord) -> SpanRecord:
-        return SpanRecord(self.sink, name, INTERNAL, parent.trace_id, parent.span_id, parent.sampled, None, (), parent.trace_state)
 
 
 class Tracing:
@@ -176,37 +173,6 @@ class _Response:
             return message
 
         return receive_noting_close
-
-
-class EndingSpan:
-    """A started span, ended on leaving the ``with`` (marked as an error if the block raised)."""
-
-    __slots__ = ("span",)
-
-    def __init__(self, span: SpanRecord) -> None:
-        self.span = span
-
-    def __enter__(self) -> SpanRecord:
-        return self.span
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None:
-            self.span.set_error(f"{type(exc).__name__}: {exc}")
-        self.span.end()
-
-
-def child_span(tracer: Tracer, name: str, parent: SpanRecord) -> EndingSpan:
-    """A span under ``parent`` (a request's ``decode``, ``encode``)."""
-    return EndingSpan(tracer.child_span(name, parent))
-
-
-def model_call_span(tracer: Tracer, api: str, served: Iterable[SpanRecord], rows: int, requests: int) -> EndingSpan:
-    """The span of one model call of ``api``'s batcher: a root linked to each request it served.
-
-    Sampled whenever one of them is (only sampled requests are passed here), whatever the sampler.
-    """
-    attributes: dict[str, Any] = {"modelbundle.api": api, "modelbundle.batch.size": rows, "modelbundle.batch.requests": requests}
-    return EndingSpan(SpanRecord(tracer.sink, f"{api} batch", INTERNAL, new_trace_id(), 0, True, attributes, tuple(served)))
 
 
 @contextlib.contextmanager
