@@ -36,8 +36,8 @@ def test_spans_encode_to_what_opentelemetry_proto_decodes() -> None:
     failed = SpanRecord(ended.append, "decode", INTERNAL, request.trace_id, request.span_id, True)
     failed.set_error("ValueError: no")
     failed.end()
-    batch = _ended(ended, "predict batch", INTERNAL, new_trace_id(), 0, True, {"n": 200}, (request, (7, 9)))
-    run = _ended(ended, "job", CONSUMER, request.trace_id, request.span_id, True)
+    _ended(ended, "predict batch", INTERNAL, new_trace_id(), 0, True, {"n": 200}, (request, (7, 9)))
+    _ended(ended, "job", CONSUMER, request.trace_id, request.span_id, True)
     # twice: the second batch comes from the encoder's caches
     encoder = Encoder({"service.name": "svc", "pid": 12}, "modelbundle", "1.2")
     for _ in range(2):

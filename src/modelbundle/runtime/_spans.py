@@ -19,7 +19,7 @@ _OFF = contextlib.nullcontext()
 
 def child_span(name: str) -> contextlib.AbstractContextManager[Any]:
     """A span under the current request's (``decode``, ``encode``), or nothing when not traced."""
-    span = _trace_context.request_span.get()
+    span: SpanRecord | None = _trace_context.request_span.get()
     if span is None or not span.sampled:  # untraced, or sampled out
         return _OFF
     return span.child(name)  # a ``SpanRecord``: ended on leaving the ``with``

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-
 _HEX = frozenset("0123456789abcdef")
 
 
