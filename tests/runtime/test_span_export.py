@@ -12,13 +12,14 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from fixtures.otlp import attributes
+from fixtures.otlp import attributes, otlp_collector
 from modelbundle.errors import ServeError
 from modelbundle.runtime._otlp_encode import Encoder
 from modelbundle.runtime._sampler import sampler_from
-from modelbundle.runtime._span_export import SpanExporter, console_send
+from modelbundle.runtime._span_export import OtlpHttpSender, SpanExporter, console_send, otlp_send
 from modelbundle.runtime._span_record import CONSUMER, INTERNAL, SERVER, SpanRecord, new_trace_id
 from modelbundle.runtime._trace_parent import parse_traceparent
+from modelbundle.runtime._tracing_setup import check_tracing
 
 
 def _ended(spans: list[SpanRecord], *args: Any, **kwargs: Any) -> SpanRecord:
@@ -153,3 +154,37 @@ def test_the_console_exporter_writes_a_json_line_per_span() -> None:
         ("GET /livez", "svc", None), ("encode", "svc", f"{parent.span_id:016x}"),
     ]
     assert lines[1]["trace_id"] == f"{child.trace_id:032x}" == f"{parent.trace_id:032x}"
+
+
+def test_the_sender_posts_gzip_with_the_configured_headers_to_the_traces_endpoint() -> None:
+    with otlp_collector() as collector:
+        environ = {
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{collector.url}/v1/traces",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9/ignored",  # the TRACES_ one wins
+            "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=a%20b,authorization=Bearer k",
+            "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+        }
+        exporter = SpanExporter(otlp_send(Encoder({"service.name": "svc"}, "modelbundle", "0"), OtlpHttpSender(environ)), {})
+        spans = [SpanRecord(exporter.add, f"s{i}", INTERNAL, new_trace_id(), 0, True, {"i": i}) for i in range(3)]
+        for span in spans:
+            span.end()
+        exporter.shutdown()
+        assert [(s.name, attributes(s)) for s in collector.received()] == [(f"s{i}", {"i": i}) for i in range(3)]
+        (headers,) = collector.headers
+        assert (headers["Content-Encoding"], headers["x-tenant"], headers["authorization"]) == ("gzip", "a b", "Bearer k")
+        assert collector.service_names == {"svc"}
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": "brotli"}, "OTEL_EXPORTER_OTLP_COMPRESSION='brotli': modelbundle sends gzip or none"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "collector:4318"}, "OTLP traces endpoint 'collector:4318': expected an http:// or https:// URL"),
+        ({"OTEL_BSP_MAX_QUEUE_SIZE": "lots"}, "OTEL_BSP_MAX_QUEUE_SIZE='lots': expected a positive number"),
+        ({"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER='sometimes'"),
+    ],
+)
+def test_tracing_settings_it_cannot_honour_are_refused_before_serving(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ServeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_tracing({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", **environ})
+    check_tracing({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})  # and the defaults are fine
