@@ -31,7 +31,7 @@ def model_call_span(api: str, served: Sequence[Any], rows: int) -> contextlib.Ab
     A new root, not a child of one of them: a batch belongs to all its requests alike. Recorded
     whenever one of them is, whatever the sampler says of its own new trace id.
     """
-    spans = tuple(span for span in served if span is not None and span.sampled)
+    spans = tuple([span for span in served if span is not None and span.sampled])
     if not spans:
         return _OFF
     attributes = {"modelbundle.api": api, "modelbundle.batch.size": rows, "modelbundle.batch.requests": len(served)}

@@ -32,6 +32,7 @@ from ._sampler import Sampler, sampler_from
 from ._span_export import OtlpHttpSender, SpanExporter, console_send, otlp_send
 from ._span_record import CONSUMER, SERVER, SpanRecord, new_trace_id
 from ._trace_context import request_span
+from ._trace_context import trace_id as trace_id_var
 from ._trace_parent import from_headers, parse_traceparent
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
@@ -99,6 +100,14 @@ class _TracingMiddleware:
         self.app = app
         self.tracer = tracer
         self.api_routes = api_routes
+        self._names: dict[tuple[str, str], str] = {}
+
+    def _name(self, method: str, route: str) -> str:
+        """``METHOD /route``, made once per API route (only known routes get here: the cache is bounded)."""
+        name = self._names.get((method, route))
+        if name is None:
+            name = self._names[method, route] = f"{method} {route}"
+        return name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -115,14 +124,16 @@ class _TracingMiddleware:
         if kind == "websocket":
             attributes["url.scheme"] = "ws"
         headers = scope["headers"]
-        # most requests carry no trace context: skip parsing for them
-        parent = from_headers(headers) if any(name == b"traceparent" for name, _ in headers) else None
-        span = self.tracer.root_span(f"{method} {path}" if api is not None else method, SERVER, attributes, parent)
+        parent = None
+        for name, _ in headers:  # most requests carry no trace context: parse only those that do
+            if name == b"traceparent":
+                parent = from_headers(headers)
+                break
+        span = self.tracer.root_span(self._name(method, path) if api is not None else method, SERVER, attributes, parent)
         trace_id = f"{span.trace_id:032x}"
-        _trace_context.trace_id.set(trace_id)
+        trace_id_var.set(trace_id)
         set_trace_id(trace_id)  # the request's access log line carries it
-        request_span.set(span)
-        _trace_context.tracer.set(self.tracer)
+        request_span.set(span)  # the decode, encode and model-call spans start from it (``_spans.py``)
         response = _Response(send, attributes)
         if kind == "websocket":  # the client may be the one that closes: note its code too
             receive = response.noting_close(receive)
@@ -182,7 +193,7 @@ def job_run_span(tracer: Tracer, api: str, job_id: str, attempt: int, traceparen
     links = ((parent.trace_id, parent.span_id),) if parent is not None else ()
     attributes: dict[str, Any] = {"modelbundle.api": api, "modelbundle.job_id": job_id, "modelbundle.job.attempt": attempt}
     span = tracer.root_span(f"{api} job", CONSUMER, attributes, parent, links)
-    _trace_context.trace_id.set(f"{span.trace_id:032x}")
+    trace_id_var.set(f"{span.trace_id:032x}")
     request_span.set(span)
     try:
         yield span
