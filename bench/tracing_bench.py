@@ -97,7 +97,7 @@ def sink() -> Iterator[Sink]:
 def run(tracing: dict[str, str], body_file: Path, concurrency: int, duration: int) -> dict[str, float]:
     """ab's figures of the measured run, with the server's CPU per request and the requests of both runs."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}  # PYTHONPATH may come in ``tracing``
     env["MLP_CALL_OVERHEAD_MS"] = "0"
     env.update(tracing)
     command = [sys.executable, "-m", "modelbundle", "serve", MLP_TARGET, "--port", str(port), "--no-access-log", "--log-level", "warning"]
@@ -125,6 +125,10 @@ def main() -> None:
         "--ratio", type=float, default=0.1,
         help="also measure head sampling: parentbased_traceidratio at this ratio (0: skip)",
     )
+    parser.add_argument(
+        "--before-src", type=Path,
+        help="also measure exporting with the runtime of this src/ folder (another checkout's), for a before/after in one run",
+    )
     args = parser.parse_args()
     rates: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
@@ -138,6 +142,8 @@ def main() -> None:
                 "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
                 "OTEL_TRACES_SAMPLER_ARG": str(args.ratio),
             }
+        if args.before_src:
+            modes["exporting before"] = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "PYTHONPATH": str(args.before_src.resolve())}
         for round_number in range(1, args.rounds + 1):
             for mode, tracing in modes.items():
                 bodies = len(collector.bodies)
@@ -148,7 +154,7 @@ def main() -> None:
                 counted = collector.spans(bodies)
                 received = f", {counted[1]} request spans of {counted[0]} for {figures['all_requests']} requests" if counted and tracing else ""
                 print(
-                    f"round {round_number} tracing {mode:13}: {figures['rps']:7.0f} req/s, {figures['cpu_us']:6.1f} us CPU/req, "
+                    f"round {round_number} tracing {mode:16}: {figures['rps']:7.0f} req/s, {figures['cpu_us']:6.1f} us CPU/req, "
                     f"mean {figures['mean_ms']:.1f} ms, {figures['errors']} connection errors, {figures['non_2xx']} non-2xx{received}",
                     flush=True,
                 )
