@@ -66,7 +66,8 @@ def check_tracing(environ: Mapping[str, str]) -> None:
         SpanSettings(environ)
         if exporter == "otlp":
             OtlpHttpSender(environ)
-    needed = {"otlp": "opentelemetry.exporter.otlp.proto.http", "console": "opentelemetry.sdk"}.get(exporter or "")
+    # the runtime encodes and sends spans itself; the SDK gives it the standard resource attributes
+    needed = "opentelemetry.sdk" if exporter is not None else None
     if needed is not None and not _installed(needed):
         raise ServeError(_NOT_INSTALLED.format(detail=f"no {needed}"))
 
