@@ -34,9 +34,8 @@ def test_spans_encode_to_what_opentelemetry_proto_decodes() -> None:
     assert caller is not None
     attrs = {"s": "é", "yes": True, "n": 200, "big": -(2**40), "f": 0.25, "list": ["a", "b"]}
     request = _ended(ended, "POST /predict", SERVER, caller.trace_id, caller.span_id, True, attrs, (), caller.trace_state)
-    failed = SpanRecord(ended.append, "decode", INTERNAL, request.trace_id, request.span_id, True)
-    failed.set_error("ValueError: no")
-    failed.end()
+    with pytest.raises(ValueError), SpanRecord(ended.append, "decode", INTERNAL, request.trace_id, request.span_id, True):
+        raise ValueError("no")
     _ended(ended, "predict batch", INTERNAL, new_trace_id(), 0, True, {"n": 200}, (request, (7, 9)))
     _ended(ended, "job", CONSUMER, request.trace_id, request.span_id, True)
     # twice: the second batch comes from the encoder's caches
@@ -61,6 +60,9 @@ def test_spans_encode_to_what_opentelemetry_proto_decodes() -> None:
         assert (got[1].parent_span_id, got[1].status.code, got[1].status.message) == (
             got[0].span_id, Status.STATUS_CODE_ERROR, "ValueError: no",
         )
+        (event,) = got[1].events
+        assert (event.name, attributes(event)) == ("exception", {"exception.type": "ValueError", "exception.message": "no"})
+        assert got[1].start_time_unix_nano <= event.time_unix_nano <= got[1].end_time_unix_nano
         assert got[2].parent_span_id == b""
         assert [(link.trace_id, link.span_id) for link in got[2].links] == [
             (got[0].trace_id, got[0].span_id), ((7).to_bytes(16, "big"), (9).to_bytes(8, "big")),

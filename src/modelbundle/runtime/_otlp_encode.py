@@ -93,6 +93,10 @@ class Encoder:
         for link in span.links:
             link_trace, link_span = (link.trace_id, link.span_id) if isinstance(link, SpanRecord) else link
             parts.append(b"\x6a\x1c" + _IDS.pack(0x0A10, link_trace >> 64, link_trace & _LOW_64, 0x1208, link_span))
+        for time_ns, name, event_attributes in span.events:
+            event = b"\x09" + struct.pack("<Q", time_ns) + _field(2, name.encode())
+            event += b"".join(_field(3, key_value(k, v)) for k, v in event_attributes.items())
+            parts.append(_field(11, event))
         if span.status:
             message = _field(2, span.status_message.encode()) if span.status_message else b""
             parts.append(_field(15, message + b"\x18" + _varint(span.status)))

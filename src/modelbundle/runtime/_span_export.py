@@ -220,6 +220,7 @@ def console_send(service_name: str, stream: IO[str] | None = None) -> Callable[[
                 "kind": span.kind, "start_ns": span.start_ns, "end_ns": span.end_ns, "attributes": span.attributes,
                 "links": [f"{_link_ids(link)[0]:032x}-{_link_ids(link)[1]:016x}" for link in span.links],
                 "status": span.status, "status_message": span.status_message or None,
+                "events": [{"time_ns": when, "name": name, "attributes": attrs} for when, name, attrs in span.events],
             }
             out.write(json.dumps(record, default=str) + "\n")
         out.flush()

@@ -32,7 +32,7 @@ class SpanRecord:
     """One span; ``sampled`` False makes a span that carries its ids for propagation but is never exported."""
 
     __slots__ = (
-        "attributes", "end_ns", "kind", "links", "name", "parent_span_id", "sampled", "sink", "span_id",
+        "attributes", "end_ns", "events", "kind", "links", "name", "parent_span_id", "sampled", "sink", "span_id",
         "start_ns", "status", "status_message", "trace_id", "trace_state",
     )
 
@@ -60,6 +60,7 @@ class SpanRecord:
         self.trace_state = trace_state
         self.status = STATUS_UNSET
         self.status_message = ""
+        self.events: tuple[tuple[int, str, dict[str, Any]], ...] = ()
         self.end_ns = 0
         self.start_ns = time.time_ns()
 
@@ -69,6 +70,13 @@ class SpanRecord:
     def set_error(self, message: str = "") -> None:
         self.status = STATUS_ERROR
         self.status_message = message
+
+    def record_exception(self, exc: BaseException) -> None:
+        """Mark the span as an error, with an ``exception`` event as OpenTelemetry's conventions name it."""
+        message = f"{type(exc).__name__}: {exc}"
+        self.set_error(message)
+        attributes = {"exception.type": type(exc).__qualname__, "exception.message": str(exc)}
+        self.events += ((time.time_ns(), "exception", attributes),)
 
     def child(self, name: str) -> SpanRecord:
         """An INTERNAL span under this one (a request's ``decode``, ``encode``), sampled as this one is."""
@@ -80,7 +88,7 @@ class SpanRecord:
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         """Ends the span on leaving a ``with`` block, marked as an error if the block raised."""
         if exc is not None:
-            self.set_error(f"{type(exc).__name__}: {exc}")
+            self.record_exception(exc)
         self.end()
 
     def end(self) -> None:

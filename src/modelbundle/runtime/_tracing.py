@@ -140,7 +140,7 @@ class _TracingMiddleware:
         try:
             await self.app(scope, receive, response.send)
         except BaseException as exc:
-            span.set_error(f"{type(exc).__name__}: {exc}")
+            span.record_exception(exc)
             raise
         finally:
             if api is None:  # Starlette's router leaves the matched route in the scope
@@ -198,7 +198,7 @@ def job_run_span(tracer: Tracer, api: str, job_id: str, attempt: int, traceparen
     try:
         yield span
     except BaseException as exc:
-        span.set_error(f"{type(exc).__name__}: {exc}")
+        span.record_exception(exc)
         raise
     finally:
         span.end()
