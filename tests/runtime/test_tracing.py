@@ -3,6 +3,7 @@ collector this test starts (``fixtures/otlp.py``), decoded with opentelemetry-pr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from websockets.sync.client import connect
@@ -21,10 +23,14 @@ from fixtures.cli import cli, failed
 from fixtures.otlp import Collector, attributes, otlp_collector
 from fixtures.services import gated
 from fixtures.services.jobs import Jobs
+from fixtures.services.remote_peer import Peer
 from fixtures.services.sockets import Sockets
 from fixtures.services.streams import Streams
 from modelbundle.errors import ServeError
 from modelbundle.runtime import ServeConfig
+from modelbundle.runtime._composition._remote import RemoteTransport
+from modelbundle.runtime._span_record import SERVER, SpanRecord, new_trace_id
+from modelbundle.runtime._trace_context import request_span
 from modelbundle.runtime._tracing_setup import requested_exporter
 
 from .test_jobs import finished, wait_for
@@ -253,3 +259,21 @@ def test_sampling_follows_the_otel_variables_and_shutdown_loses_no_span(
     )
     batches = [s for s in spans if "modelbundle.batch.size" in attributes(s)]
     assert sum(attributes(b)["modelbundle.batch.requests"] for b in batches) == 40
+
+
+def test_a_dependency_call_continues_the_callers_trace(collector: Collector, serve_in_subprocess: Any) -> None:
+    caller = SpanRecord(lambda span: None, "POST /entry", SERVER, new_trace_id(), 0, True)
+
+    async def call(url: str) -> Any:
+        transport = RemoteTransport(Peer.name, Peer.__apis__, url, 30.0, request_id=lambda: None)
+        request_span.set(caller)  # as the tracing middleware sets it for the entry request's task
+        try:
+            return await transport.call("double", {"x": np.array([[1.0, 2.0]], dtype=np.float32)})
+        finally:
+            await transport.aclose()
+
+    with serve_in_subprocess("remote_peer.py:Peer", env={"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url}) as server:
+        np.testing.assert_array_equal(asyncio.run(call(server.url)), [[2.0, 4.0]])
+        assert server.stop() == 0  # its shutdown exports the spans
+    (span,) = [s for s in collector.received() if s.kind == Span.SPAN_KIND_SERVER and s.name == "POST /double"]
+    assert (int.from_bytes(span.trace_id, "big"), int.from_bytes(span.parent_span_id, "big")) == (caller.trace_id, caller.span_id)
