@@ -80,6 +80,7 @@ def _ab(url: str, body_file: Path, concurrency: int, seconds: int, keep_alive: b
 
     return {
         "rps": number(r"Requests per second:\s+([\d.]+)"),
+        "requests": int(number(r"Complete requests:\s+(\d+)")),
         "mean_ms": number(r"Time per request:\s+([\d.]+) \[ms\] \(mean\)"),
         # ab's "Length" failures are not errors: batched float32 answers differ in their last digits
         "errors": int(sum(number(rf"{kind}: (\d+)") for kind in ("Connect", "Receive", "Exceptions"))),

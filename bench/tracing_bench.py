@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from limits_bench import BODY, MLP_TARGET, REPO_ROOT, _ab, _free_port, _wait_ready
+from observability_bench import _cpu_seconds
 
 FLOOR = 0.85  # issue 20: tracing on and exporting keeps at least 85% of the throughput with it off
 
@@ -47,19 +48,22 @@ class Sink:
         self.url = url
         self.bodies: list[bytes] = []
 
-    def spans(self) -> int | None:
-        """How many spans arrived (None without opentelemetry-proto to decode them)."""
+    def spans(self, start: int = 0) -> tuple[int, int] | None:
+        """How many spans arrived since body ``start``, and how many of them were ``POST /predict`` (None without
+        opentelemetry-proto to decode them)."""
         try:
             from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
                 ExportTraceServiceRequest,
             )
         except ImportError:
             return None
-        count = 0
-        for body in self.bodies:
+        count = requests = 0
+        for body in self.bodies[start:]:
             for resource in ExportTraceServiceRequest.FromString(body).resource_spans:
-                count += sum(len(scope.spans) for scope in resource.scope_spans)
-        return count
+                for scope in resource.scope_spans:
+                    count += len(scope.spans)
+                    requests += sum(span.name == "POST /predict" for span in scope.spans)
+        return count, requests
 
 
 @contextmanager
@@ -91,8 +95,9 @@ def sink() -> Iterator[Sink]:
 
 
 def run(tracing: dict[str, str], body_file: Path, concurrency: int, duration: int) -> dict[str, float]:
+    """ab's figures of the measured run, with the server's CPU per request and the requests of both runs."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}  # PYTHONPATH may come in ``tracing``
     env["MLP_CALL_OVERHEAD_MS"] = "0"
     env.update(tracing)
     command = [sys.executable, "-m", "modelbundle", "serve", MLP_TARGET, "--port", str(port), "--no-access-log", "--log-level", "warning"]
@@ -100,8 +105,12 @@ def run(tracing: dict[str, str], body_file: Path, concurrency: int, duration: in
     try:
         _wait_ready(server, port)
         url = f"http://127.0.0.1:{port}/predict"
-        _ab(url, body_file, concurrency, 1, True)  # warm-up
-        return _ab(url, body_file, concurrency, duration, True)
+        warm_up = _ab(url, body_file, concurrency, 1, True)
+        cpu = _cpu_seconds(server.pid)
+        figures = _ab(url, body_file, concurrency, duration, True)
+        figures["cpu_us"] = (_cpu_seconds(server.pid) - cpu) * 1e6 / max(figures["requests"], 1)
+        figures["all_requests"] = warm_up["requests"] + figures["requests"]
+        return figures
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
@@ -116,8 +125,13 @@ def main() -> None:
         "--ratio", type=float, default=0.1,
         help="also measure head sampling: parentbased_traceidratio at this ratio (0: skip)",
     )
+    parser.add_argument(
+        "--before-src", type=Path,
+        help="also measure exporting with the runtime of this src/ folder (another checkout's), for a before/after in one run",
+    )
     args = parser.parse_args()
     rates: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp, sink() as collector:
         body_file = Path(tmp) / "body.json"
         body_file.write_bytes(BODY)
@@ -128,22 +142,30 @@ def main() -> None:
                 "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
                 "OTEL_TRACES_SAMPLER_ARG": str(args.ratio),
             }
+        if args.before_src:
+            modes["exporting before"] = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "PYTHONPATH": str(args.before_src.resolve())}
         for round_number in range(1, args.rounds + 1):
             for mode, tracing in modes.items():
+                bodies = len(collector.bodies)
                 figures = run(tracing, body_file, args.concurrency, args.duration)
                 rates.setdefault(mode, []).append(figures["rps"])
+                cpu.setdefault(mode, []).append(figures["cpu_us"])
+                # the server has stopped: its shutdown exported what it still held
+                counted = collector.spans(bodies)
+                received = f", {counted[1]} request spans of {counted[0]} for {figures['all_requests']} requests" if counted and tracing else ""
                 print(
-                    f"round {round_number} tracing {mode:13}: {figures['rps']:7.0f} req/s, mean {figures['mean_ms']:.1f} ms, "
-                    f"{figures['errors']} connection errors, {figures['non_2xx']} non-2xx",
+                    f"round {round_number} tracing {mode:16}: {figures['rps']:7.0f} req/s, {figures['cpu_us']:6.1f} us CPU/req, "
+                    f"mean {figures['mean_ms']:.1f} ms, {figures['errors']} connection errors, {figures['non_2xx']} non-2xx{received}",
                     flush=True,
                 )
-        spans = collector.spans()
-    print(f"spans received by the sink: {spans if spans is not None else 'not counted (no opentelemetry-proto)'}")
-    off = statistics.median(rates.pop("off"))
-    print(f"median req/s at c={args.concurrency}: tracing off {off:.0f}")
+    off, off_cpu = statistics.median(rates.pop("off")), statistics.median(cpu.pop("off"))
+    print(f"medians at c={args.concurrency}: tracing off {off:.0f} req/s, {off_cpu:.1f} us CPU/req")
     for mode, measured in rates.items():
-        on = statistics.median(measured)
-        print(f"  tracing {mode}: {on:.0f}, {on / off:.1%} of off (floor {FLOOR:.0%}): {'PASS' if on / off >= FLOOR else 'FAIL'}")
+        on, on_cpu = statistics.median(measured), statistics.median(cpu[mode])
+        print(
+            f"  tracing {mode}: {on:.0f} req/s, {on / off:.1%} of off (floor {FLOOR:.0%}): {'PASS' if on / off >= FLOOR else 'FAIL'}; "
+            f"{on_cpu:.1f} us CPU/req, {on_cpu / off_cpu:.1%} of off (steadier than req/s on a shared machine)"
+        )
 
 
 if __name__ == "__main__":

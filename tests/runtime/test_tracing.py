@@ -3,6 +3,7 @@ collector this test starts (``fixtures/otlp.py``), decoded with opentelemetry-pr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from websockets.sync.client import connect
@@ -21,10 +23,14 @@ from fixtures.cli import cli, failed
 from fixtures.otlp import Collector, attributes, otlp_collector
 from fixtures.services import gated
 from fixtures.services.jobs import Jobs
+from fixtures.services.remote_peer import Peer
 from fixtures.services.sockets import Sockets
 from fixtures.services.streams import Streams
 from modelbundle.errors import ServeError
 from modelbundle.runtime import ServeConfig
+from modelbundle.runtime._composition._remote import RemoteTransport
+from modelbundle.runtime._span_record import SERVER, SpanRecord, new_trace_id
+from modelbundle.runtime._trace_context import request_span
 from modelbundle.runtime._tracing_setup import requested_exporter
 
 from .test_jobs import finished, wait_for
@@ -224,3 +230,50 @@ def test_the_access_log_line_carries_the_trace_id_of_the_request_span(collector:
     lines = [json.loads(line) for line in server.stderr.splitlines() if line.startswith("{")]
     (access,) = [line for line in lines if line.get("request_id") == request_id and line.get("status") == 200]
     assert access["trace_id"] == span.trace_id.hex()
+
+
+def test_sampling_follows_the_otel_variables_and_shutdown_loses_no_span(
+    collector: Collector, serve_in_thread: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no new trace sampled here; a caller's decision still wins both ways. The schedule delay is
+    # longer than the test, so every span reaches the collector through the shutdown's export.
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")
+    sampled, unsampled = secrets.token_hex(16), secrets.token_hex(16)
+    with serve_in_thread(gated.Gated, ServeConfig(log_level="warning")) as server:
+        plain = [server.post("/predict", json={"x": [[1.0]]}) for _ in range(3)]
+        followed = [
+            server.post("/predict", json={"x": [[float(i)]]}, headers={"traceparent": f"00-{sampled}-{secrets.token_hex(8)}-01"})
+            for i in range(40)
+        ]
+        refused = server.post("/predict", json={"x": [[1.0]]}, headers={"traceparent": f"00-{unsampled}-{secrets.token_hex(8)}-00"})
+        assert all(r.status_code == 200 for r in [*plain, *followed, refused])
+        assert collector.received() == []  # nothing exported before the shutdown
+    spans = collector.received()
+    servers = [s for s in spans if s.kind == Span.SPAN_KIND_SERVER]
+    assert sorted(attributes(s)["modelbundle.request_id"] for s in servers) == sorted(r.headers["x-request-id"] for r in followed)
+    assert {s.trace_id.hex() for s in servers} == {sampled}
+    assert sorted(s.name for s in spans if s.kind != Span.SPAN_KIND_SERVER and "modelbundle.batch.size" not in attributes(s)) == (
+        ["decode"] * 40 + ["encode"] * 40
+    )
+    batches = [s for s in spans if "modelbundle.batch.size" in attributes(s)]
+    assert sum(attributes(b)["modelbundle.batch.requests"] for b in batches) == 40
+
+
+def test_a_dependency_call_continues_the_callers_trace(collector: Collector, serve_in_subprocess: Any) -> None:
+    caller = SpanRecord(lambda span: None, "POST /entry", SERVER, new_trace_id(), 0, True)
+
+    async def call(url: str) -> Any:
+        transport = RemoteTransport(Peer.name, Peer.__apis__, url, 30.0, request_id=lambda: None)
+        request_span.set(caller)  # as the tracing middleware sets it for the entry request's task
+        try:
+            return await transport.call("double", {"x": np.array([[1.0, 2.0]], dtype=np.float32)})
+        finally:
+            await transport.aclose()
+
+    with serve_in_subprocess("remote_peer.py:Peer", env={"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url}) as server:
+        np.testing.assert_array_equal(asyncio.run(call(server.url)), [[2.0, 4.0]])
+        assert server.stop() == 0  # its shutdown exports the spans
+    (span,) = [s for s in collector.received() if s.kind == Span.SPAN_KIND_SERVER and s.name == "POST /double"]
+    assert (int.from_bytes(span.trace_id, "big"), int.from_bytes(span.parent_span_id, "big")) == (caller.trace_id, caller.span_id)

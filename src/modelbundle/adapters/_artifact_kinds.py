@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError
 
-KINDS = ("pickle", "joblib", "sklearn", "xgboost", "lightgbm", "torch", "onnx", "file", "dir")
+KINDS = ("pickle", "joblib", "sklearn", "xgboost", "lightgbm", "torch", "onnx", "mlflow", "file", "dir")
 
 
 class ArtifactKind:
@@ -28,6 +29,11 @@ class ArtifactKind:
     module = ""
     #: the file the value is saved to inside the artifact's directory
     filename = "model"
+    #: keyword options ``Artifact(kind, ...)`` may pass to this kind
+    option_names: tuple[str, ...] = ()
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
 
     def framework_version(self) -> str | None:
         if not self.framework:
@@ -194,6 +200,61 @@ class ONNXKind(ArtifactKind):
         return self.import_framework(artifact).load(str(path))
 
 
+class MLflowKind(ArtifactKind):
+    """An MLflow model directory (holding ``MLmodel``), kept byte for byte; loads with its flavor's loader.
+
+    The value may be a directory or, with mlflow installed, a model URI (``runs:/...``,
+    ``models:/...``) that mlflow downloads. ``flavor=`` picks a native flavor over pyfunc.
+    """
+
+    name, filename = "mlflow", "model"
+    option_names = ("flavor",)
+
+    def save(self, value: Any, directory: Path, artifact: str) -> dict[str, Any]:
+        if isinstance(value, str) and _is_model_uri(value):
+            with tempfile.TemporaryDirectory() as scratch:  # outside the staged bundle: only the copy is hashed
+                return self.copy_file(_download_mlflow_model(value, Path(scratch), artifact), directory)
+        if not isinstance(value, str | Path) or not Path(value).is_dir():
+            raise ArtifactError(
+                f"artifact '{artifact}' of kind mlflow takes an MLflow model directory or a model URI "
+                f"(runs:/..., models:/...), got {value!r}"
+            )
+        return self.copy_file(Path(value), directory)
+
+    def copy_file(self, source: Path, directory: Path) -> dict[str, Any]:
+        meta = self.describe_file(source)
+        shutil.copytree(source, directory / self.filename, symlinks=False)
+        return meta
+
+    def describe_file(self, source: Path) -> dict[str, Any]:
+        from ._mlflow_model import describe_model_dir
+
+        return describe_model_dir(source, self.options.get("flavor"), source.name)
+
+    def read(self, path: Path, meta: dict[str, Any], artifact: str) -> Any:
+        from ._mlflow_model import load_model_dir
+
+        return load_model_dir(path, meta, artifact)
+
+
+def _is_model_uri(value: str) -> bool:
+    """runs:/..., models:/..., s3://..., file:///... (a scheme of two letters or more: not C:/ on Windows)."""
+    scheme, sep, _ = value.partition(":/")
+    return bool(sep) and len(scheme) > 1 and scheme.isalnum() and not Path(value).is_dir()
+
+
+def _download_mlflow_model(uri: str, scratch: Path, artifact: str) -> Path:
+    """Fetch a model URI with mlflow's own API (it knows the tracking server and the registry)."""
+    try:
+        mlflow_artifacts = importlib.import_module("mlflow.artifacts")
+    except ImportError:
+        raise ArtifactError(f"artifact '{artifact}': {uri} is an MLflow model URI, which needs mlflow; pip install mlflow") from None
+    try:
+        return Path(mlflow_artifacts.download_artifacts(artifact_uri=uri, dst_path=str(scratch)))
+    except Exception as exc:  # mlflow raises its own MlflowException and the store's errors
+        raise ArtifactError(f"artifact '{artifact}': mlflow could not download {uri}: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from exc
+
+
 class FileKind(ArtifactKind):
     """A file, kept byte for byte; loading gives its ``Path``."""
 
@@ -238,14 +299,16 @@ class DirKind(ArtifactKind):
 
 _KIND_CLASSES: dict[str, type[ArtifactKind]] = {
     cls.name: cls
-    for cls in (PickleKind, JoblibKind, SklearnKind, XGBoostKind, LightGBMKind, TorchKind, ONNXKind, FileKind, DirKind)
+    for cls in (
+        PickleKind, JoblibKind, SklearnKind, XGBoostKind, LightGBMKind, TorchKind, ONNXKind, MLflowKind, FileKind, DirKind
+    )
 }
 
 
-def artifact_kind(name: str) -> ArtifactKind:
-    """A fresh handler for the kind called ``name``."""
+def artifact_kind(name: str, **options: Any) -> ArtifactKind:
+    """A fresh handler for the kind called ``name``, with the options its ``Artifact`` declared."""
     try:
-        return _KIND_CLASSES[name]()
+        return _KIND_CLASSES[name](**options)
     except KeyError:
         raise ArtifactError(f"unknown artifact kind {name!r}; choose one of {', '.join(KINDS)}") from None
 

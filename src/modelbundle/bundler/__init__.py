@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._load import OpenedBundle, dev_artifact_loader, module_file, open_bundle, open_bundle_dir
     from ._lockfile import LockedDistribution, read_lock
     from ._manifest import MANIFEST_FILE, BundleManifest
+    from ._mlflow_service import build_mlflow
     from ._options import BuildOptions, resolve_build_options
     from ._pip_settings import PipSettings, read_pip_settings
     from ._platforms import LEGACY_MANYLINUX, WheelPlatform, manylinux_glibc, manylinux_platforms
@@ -63,6 +64,7 @@ _HOMES = {
     "read_lock": "_lockfile",
     "BundleManifest": "_manifest",
     "MANIFEST_FILE": "_manifest",
+    "build_mlflow": "_mlflow_service",
     "BuildOptions": "_options",
     "resolve_build_options": "_options",
     "PipSettings": "_pip_settings",
@@ -106,6 +108,7 @@ __all__ = [
     "WheelCache",
     "WheelPlatform",
     "build",
+    "build_mlflow",
     "build_packed",
     "create_env",
     "default_home",

@@ -51,6 +51,7 @@ from ._report import Reporter
 from ._requirements import (
     ResolvedRequirements,
     apply_explicit,
+    artifact_requirements,
     infer_requirements,
     read_requirements_file,
 )
@@ -175,7 +176,7 @@ def _save_artifacts(
 ) -> list[ArtifactInfo]:
     infos = []
     for name, declared, owner in _graph_artifacts(service_cls):
-        kind = artifact_kind(declared.kind)
+        kind = artifact_kind(declared.kind, **declared.options)
         folder = directory / name
         folder.mkdir(parents=True)
         try:
@@ -262,11 +263,15 @@ def _requirements(
     kinds = [a.kind for a in artifacts]
     if options.requirements:
         resolved = infer_requirements([], [], kinds, cache_dir)
-        apply_explicit(resolved, read_requirements_file(options.requirements), options.requirements)
         source = "requirements-file"
     else:
         resolved = infer_requirements(required, optional, kinds, cache_dir)
         source = "inferred"
+    # the user's pins win, then the models' own (an MLflow model's requirements.txt), then inference
+    for artifact, lines in artifact_requirements(artifacts):
+        apply_explicit(resolved, lines, f"the requirements of artifact '{artifact}'")
+    if options.requirements:
+        apply_explicit(resolved, read_requirements_file(options.requirements), options.requirements)
     apply_explicit(resolved, options.python_packages, "--python-package")
     if resolved.unresolved:
         reporter.warn(

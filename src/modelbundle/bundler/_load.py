@@ -113,7 +113,7 @@ def dev_artifact_loader(service_cls: type[Service], source_file: str | None) -> 
                 path = base / declared.path
                 if not path.exists():
                     raise ArtifactError(f"artifact '{name}' of {node.cls.__name__}: {path} does not exist")
-                kind = artifact_kind(declared.kind)
+                kind = artifact_kind(declared.kind, **declared.options)
                 with _loading(name):
                     loaded[prefix + name] = kind.read(path, kind.describe_file(path), name)
         return loaded

@@ -13,6 +13,7 @@ from packaging.utils import canonicalize_name
 from .._version import __version__
 from ..errors import BuildError
 from ._installed import RUNTIME_DISTRIBUTION, import_map
+from ._manifest import ArtifactInfo
 
 #: what each artifact kind needs at serve time, besides modelbundle's own dependencies
 KIND_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -88,6 +89,11 @@ def apply_explicit(result: ResolvedRequirements, explicit: Iterable[str], source
         except InvalidRequirement as exc:
             raise BuildError(f"{source}: {line!r} is not a valid requirement ({exc})") from None
         result.requirements[canonicalize_name(requirement.name)] = str(requirement)
+
+
+def artifact_requirements(artifacts: Iterable[ArtifactInfo]) -> list[tuple[str, list[str]]]:
+    """The requirements artifacts bring with them (an MLflow model's requirements.txt), by artifact name."""
+    return [(a.name, list(a.meta["requirements"])) for a in artifacts if a.meta.get("requirements")]
 
 
 def read_requirements_file(path: str) -> list[str]:

@@ -29,17 +29,25 @@ from ._options import key_value_pairs
     "--resolver", type=click.Choice(["auto", "uv", "pip-tools"]), default=None,
     help="What locks the environment: uv, pip-compile, or auto (uv when it can run). [default: auto]",
 )
+@click.option("--mlflow", "mlflow_dir", type=click.Path(file_okay=False), default=None,
+              help="An MLflow model directory: generate the service (POST /predict) from its signature.")
 @click.option("--force", is_flag=True, help="Build again even when nothing changed since the last build of these options.")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="Print only warnings and the tag.")
 @click.option("--output", "-o", type=click.Choice(["summary", "tag"]), default="summary", help="tag: print only NAME:VERSION.")
-def build(output: str, force: bool, **flags: Any) -> None:
-    """Build a bundle from TARGET (module:Class, path/file.py:Class, or path/file.py when it defines one Service) or [tool.modelbundle]."""
+def build(output: str, force: bool, mlflow_dir: str | None, **flags: Any) -> None:
+    """Build a bundle from TARGET (module:Class, path/file.py:Class, or path/file.py when it defines one Service), an MLflow model (--mlflow DIR) or [tool.modelbundle]."""
     from ..bundler import build as build_bundle
-    from ..bundler import resolve_build_options
+    from ..bundler import build_mlflow, resolve_build_options
 
     if output == "tag":
         flags["quiet"] = True
-    bundle = build_bundle(resolve_build_options(flags), force=force)
+    options = resolve_build_options(flags)
+    if mlflow_dir is not None:
+        if flags.get("service"):
+            raise click.UsageError("pass either TARGET or --mlflow MODEL_DIR, not both")
+        bundle = build_mlflow(mlflow_dir, options.model_copy(update={"service": None}), force=force)
+    else:
+        bundle = build_bundle(options, force=force)
     if output == "tag":
         click.echo(bundle.tag)
         return

@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing of one server process (imported only when ``_tracing_setup`` turns it on).
+"""Tracing of one server process (imported only when ``_tracing_setup`` turns it on).
 
 Spans:
 
@@ -6,72 +6,74 @@ Spans:
   a socket's whole life), child of an incoming W3C ``traceparent``; attributes: method, path,
   route, status, API, request id;
 - ``decode`` and ``encode`` children of an API request's span (``_spans.py``);
-- one span per model call of a micro-batcher: a new root linked to every request (or job run)
+- one span per model call (``_spans.py``) of a micro-batcher: a new root linked to every request (or job run)
   it served, with the batch's rows and requests as attributes. A root, not a child of one of
   them, because a batch belongs to all its requests alike;
 - one CONSUMER span per job run, child of (and linked to) the span of the request that
   submitted it, whose ``traceparent`` the job keeps.
 
-Spans go out through the SDK's ``BatchSpanProcessor``: the request's task only records them;
-a background thread exports.
+The spans are the runtime's own records (``_span_record.py``), not the OpenTelemetry SDK's:
+the request's task fills a few slots and queues the ended span; a thread encodes OTLP and
+exports (``_span_export.py``). The SDK is used once, at start-up, for the resource
+(``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``). Sampling: ``_sampler.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-from opentelemetry.context import Context
-from opentelemetry.propagators.textmap import Getter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import (
-    Link,
-    Span,
-    SpanKind,
-    Status,
-    StatusCode,
-    Tracer,
-    get_current_span,
-    set_span_in_context,
-)
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from . import _trace_context
 from ._log_context import set_trace_id
+from ._otlp_encode import Encoder
+from ._sampler import Sampler, sampler_from
+from ._span_export import OtlpHttpSender, SpanExporter, console_send, otlp_send
+from ._span_record import CONSUMER, SERVER, SpanRecord, new_trace_id
+from ._trace_context import request_span
+from ._trace_context import trace_id as trace_id_var
+from ._trace_parent import from_headers, parse_traceparent
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 #: the instrumentation scope of every span this runtime makes
 TRACER_NAME = "modelbundle"
-_W3C = TraceContextTextMapPropagator()
 
 
-class _HeaderGetter(Getter[list[tuple[bytes, bytes]]]):
-    """Reads ``traceparent``/``tracestate`` from ASGI's raw header list without building a dict."""
+class Tracer:
+    """Starts spans: sampling decided here, ended spans handed to the exporter."""
 
-    def get(self, carrier: list[tuple[bytes, bytes]], key: str) -> list[str] | None:
-        name = key.encode("latin-1")
-        values = [value.decode("latin-1") for header, value in carrier if header == name]
-        return values or None
+    def __init__(self, sampler: Sampler, exporter: SpanExporter) -> None:
+        self.sampler = sampler
+        self.sink = exporter.add
 
-    def keys(self, carrier: list[tuple[bytes, bytes]]) -> list[str]:
-        return [header.decode("latin-1") for header, _ in carrier]
-
-
-_HEADERS = _HeaderGetter()
+    def root_span(self, name: str, kind: int, attributes: dict[str, Any], traceparent: Any = None, links: tuple[Any, ...] = ()) -> SpanRecord:
+        """A span whose parent is remote (a parsed ``traceparent``), or none: sampled as the sampler says."""
+        if traceparent is None:
+            trace_id = new_trace_id()
+            return SpanRecord(self.sink, name, kind, trace_id, 0, self.sampler(None, trace_id), attributes, links)
+        return SpanRecord(
+            self.sink, name, kind, traceparent.trace_id, traceparent.span_id,
+            self.sampler(traceparent.sampled, traceparent.trace_id), attributes, links, traceparent.trace_state,
+        )
 
 
 class Tracing:
-    """The tracer provider of this process, and the ASGI middleware that opens a span per request."""
+    """The tracer of this process, its exporter, and the ASGI middleware that opens a span per request."""
 
     def __init__(self, service_name: str, exporter: str, environ: Mapping[str, str]) -> None:
+        from opentelemetry.sdk.resources import Resource  # once: the standard resource attributes
+
         # OTEL_SERVICE_NAME (read by Resource.create) wins over the service's own name
         attributes = {} if environ.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
-        self.provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
-        self.provider.add_span_processor(BatchSpanProcessor(_exporter(exporter)))
-        self.tracer: Tracer = self.provider.get_tracer(TRACER_NAME)
+        resource = dict(Resource.create(attributes).attributes)
+        sampler = sampler_from(environ)
+        if exporter == "console":
+            send = console_send(str(resource.get("service.name", service_name)))
+        else:
+            send = otlp_send(Encoder(resource, TRACER_NAME, _version()), OtlpHttpSender(environ))
+        self.exporter = SpanExporter(send, environ)
+        self.tracer = Tracer(sampler, self.exporter)
 
     def bind(self) -> None:
         """Make the tracer reachable from this task and the tasks it starts (the job runner's slots)."""
@@ -82,26 +84,30 @@ class Tracing:
         return _TracingMiddleware(app, self.tracer, dict(api_routes))
 
     def shutdown(self) -> None:
-        """Export what is still buffered, then stop the exporter's thread."""
-        self.provider.shutdown()
+        """Export what is still queued, then stop the exporter's thread."""
+        self.exporter.shutdown()
 
 
-def _exporter(name: str) -> SpanExporter:
-    if name == "console":
-        return ConsoleSpanExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter()  # endpoint, headers, timeout and compression from the OTEL_* variables
+def _version() -> str:
+    try:
+        return version("modelbundle")
+    except PackageNotFoundError:
+        return ""
 
 
 class _TracingMiddleware:
-    # Spans are started with an explicit parent and never attached to OpenTelemetry's own
-    # context: the request's task carries its span in ``_trace_context`` instead, which saves
-    # an attach and a detach per span on the hot path.
     def __init__(self, app: ASGIApp, tracer: Tracer, api_routes: dict[str, str]) -> None:
         self.app = app
         self.tracer = tracer
         self.api_routes = api_routes
+        self._names: dict[tuple[str, str], str] = {}
+
+    def _name(self, method: str, route: str) -> str:
+        """``METHOD /route``, made once per API route (only known routes get here: the cache is bounded)."""
+        name = self._names.get((method, route))
+        if name is None:
+            name = self._names[method, route] = f"{method} {route}"
+        return name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -118,48 +124,43 @@ class _TracingMiddleware:
         if kind == "websocket":
             attributes["url.scheme"] = "ws"
         headers = scope["headers"]
-        # most requests carry no trace context: skip the propagator's parsing for them
-        parent = _W3C.extract(headers, getter=_HEADERS) if any(name == b"traceparent" for name, _ in headers) else _ROOT
-        span = self.tracer.start_span(
-            f"{method} {path}" if api is not None else method, context=parent, kind=SpanKind.SERVER, attributes=attributes
-        )
-        trace_id = format(span.get_span_context().trace_id, "032x")
-        _trace_context.trace_id.set(trace_id)
+        parent = None
+        for name, _ in headers:  # most requests carry no trace context: parse only those that do
+            if name == b"traceparent":
+                parent = from_headers(headers)
+                break
+        span = self.tracer.root_span(self._name(method, path) if api is not None else method, SERVER, attributes, parent)
+        trace_id = f"{span.trace_id:032x}"
+        trace_id_var.set(trace_id)
         set_trace_id(trace_id)  # the request's access log line carries it
-        _trace_context.request_span.set(span)
-        _trace_context.tracer.set(self.tracer)
-        response = _Response(send)
-        if scope["type"] == "websocket":  # the client may be the one that closes: note its code too
+        request_span.set(span)  # the decode, encode and model-call spans start from it (``_spans.py``)
+        response = _Response(send, attributes)
+        if kind == "websocket":  # the client may be the one that closes: note its code too
             receive = response.noting_close(receive)
         try:
             await self.app(scope, receive, response.send)
         except BaseException as exc:
             span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
             raise
         finally:
             if api is None:  # Starlette's router leaves the matched route in the scope
                 route = getattr(scope.get("route"), "path", None)
                 if isinstance(route, str):
-                    response.attributes["http.route"] = route
-                    span.update_name(f"{method} {route}")
-            span.set_attributes(response.attributes)
-            if response.attributes.get("http.response.status_code", 0) >= 500:
-                span.set_status(Status(StatusCode.ERROR))
+                    attributes["http.route"] = route
+                    span.name = f"{method} {route}"
+            if attributes.get("http.response.status_code", 0) >= 500:
+                span.set_error()
             span.end()
 
 
-_ROOT = Context()
-
-
 class _Response:
-    """Wraps ``send`` to note what the span reports of the answer (set once, when the span ends)."""
+    """Wraps ``send`` to note what the span reports of the answer, straight into its attributes."""
 
     __slots__ = ("_send", "attributes")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, attributes: dict[str, Any]) -> None:
         self._send = send
-        self.attributes: dict[str, Any] = {}
+        self.attributes = attributes
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -185,49 +186,19 @@ class _Response:
         return receive_noting_close
 
 
-class EndingSpan:
-    """A started span, ended on leaving the ``with`` (marked as an error if the block raised)."""
-
-    __slots__ = ("span",)
-
-    def __init__(self, span: Span) -> None:
-        self.span = span
-
-    def __enter__(self) -> Span:
-        return self.span
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None:
-            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-        self.span.end()
-
-
-def child_span(tracer: Tracer, name: str, parent: Span) -> EndingSpan:
-    """A span under ``parent`` (a request's ``decode``, ``encode``)."""
-    return EndingSpan(tracer.start_span(name, context=set_span_in_context(parent)))
-
-
-def model_call_span(tracer: Tracer, api: str, served: Iterable[Span], rows: int, requests: int) -> EndingSpan:
-    """The span of one model call of ``api``'s batcher: a root linked to each request it served."""
-    links = [Link(span.get_span_context()) for span in served]
-    attributes: dict[str, Any] = {"modelbundle.api": api, "modelbundle.batch.size": rows, "modelbundle.batch.requests": requests}
-    return EndingSpan(tracer.start_span(f"{api} batch", context=_ROOT, kind=SpanKind.INTERNAL, links=links, attributes=attributes))
-
-
 @contextlib.contextmanager
-def job_run_span(tracer: Tracer, api: str, job_id: str, attempt: int, traceparent: str | None) -> Iterator[Span]:
+def job_run_span(tracer: Tracer, api: str, job_id: str, attempt: int, traceparent: str | None) -> Iterator[SpanRecord]:
     """A job run's span, child of (and linked to) its submit's span when the job kept a ``traceparent``."""
-    parent = _W3C.extract({"traceparent": traceparent}) if traceparent else _ROOT
-    submitted = get_current_span(parent).get_span_context()
-    links = [Link(submitted)] if submitted.is_valid else []
+    parent = parse_traceparent(traceparent) if traceparent else None
+    links = ((parent.trace_id, parent.span_id),) if parent is not None else ()
     attributes: dict[str, Any] = {"modelbundle.api": api, "modelbundle.job_id": job_id, "modelbundle.job.attempt": attempt}
-    span = tracer.start_span(f"{api} job", context=parent, kind=SpanKind.CONSUMER, links=links, attributes=attributes)
-    _trace_context.trace_id.set(format(span.get_span_context().trace_id, "032x"))
-    _trace_context.request_span.set(span)
+    span = tracer.root_span(f"{api} job", CONSUMER, attributes, parent, links)
+    trace_id_var.set(f"{span.trace_id:032x}")
+    request_span.set(span)
     try:
         yield span
     except BaseException as exc:
-        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        span.record_exception(exc)
         raise
     finally:
         span.end()

@@ -3,9 +3,11 @@
 Tracing is on when ``OTEL_TRACES_EXPORTER`` names an exporter (``otlp`` or ``console``), or,
 with that variable unset, when an OTLP endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``); ``OTEL_SDK_DISABLED=true`` turns it off whatever the
-rest says. Off, nothing of OpenTelemetry is imported. The exporter itself reads the other
-``OTEL_*`` variables (endpoint, headers, timeout; ``OTEL_BSP_*`` for the batch processor,
-``OTEL_TRACES_SAMPLER``, ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``).
+rest says. Off, nothing of OpenTelemetry is imported. The exporter (``_span_export.py``) reads
+the other ``OTEL_EXPORTER_OTLP_*`` variables (endpoint, headers, timeout in seconds as the
+Python SDK reads it, compression, certificates) and ``OTEL_BSP_*`` for its queue; the sampler
+``OTEL_TRACES_SAMPLER`` and ``_ARG``; the resource ``OTEL_SERVICE_NAME`` and
+``OTEL_RESOURCE_ATTRIBUTES``.
 """
 
 from __future__ import annotations
@@ -56,7 +58,16 @@ def requested_exporter(environ: Mapping[str, str]) -> str | None:
 def check_tracing(environ: Mapping[str, str]) -> None:
     """Fail early, before anything is served, on OTEL_* settings a worker could not honour."""
     exporter = requested_exporter(environ)
-    needed = {"otlp": "opentelemetry.exporter.otlp.proto.http", "console": "opentelemetry.sdk"}.get(exporter or "")
+    if exporter is not None:
+        from ._sampler import sampler_from
+        from ._span_export import OtlpHttpSender, SpanSettings
+
+        sampler_from(environ)
+        SpanSettings(environ)
+        if exporter == "otlp":
+            OtlpHttpSender(environ)
+    # the runtime encodes and sends spans itself; the SDK gives it the standard resource attributes
+    needed = "opentelemetry.sdk" if exporter is not None else None
     if needed is not None and not _installed(needed):
         raise ServeError(_NOT_INSTALLED.format(detail=f"no {needed}"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..adapters import ARTIFACT_KINDS as KINDS
+from ..adapters import artifact_kind
 from ..errors import ArtifactError, DefinitionError
 
 LOADED_ARTIFACTS_ATTR = "_modelbundle_artifacts"
@@ -18,18 +19,27 @@ class Artifact:
             labels = Artifact("file", path="labels.txt")     # a file beside the service file
 
     Kinds: pickle (cloudpickle), joblib, sklearn, xgboost, lightgbm, torch, onnx,
-    file, dir. Framework kinds are saved in the framework's own format with its
-    version recorded; loading checks the version.
+    mlflow (an MLflow model directory; ``flavor="sklearn"`` for the native model
+    rather than pyfunc), file, dir. Framework kinds are saved in the framework's own
+    format with its version recorded; loading checks the version.
     """
 
-    def __init__(self, kind: str, path: str | None = None, *, description: str = "") -> None:
+    def __init__(self, kind: str, path: str | None = None, *, description: str = "", flavor: str | None = None) -> None:
         if kind not in KINDS:
             raise DefinitionError(f"Artifact kind {kind!r} is unknown; choose one of {', '.join(KINDS)}")
         if path is not None and (not isinstance(path, str) or not path):
             raise DefinitionError(f"Artifact(path=...) must be a file path relative to the service file, got {path!r}")
+        options = {} if flavor is None else {"flavor": flavor}
+        unknown = sorted(set(options) - set(artifact_kind(kind).option_names))
+        if unknown:
+            raise DefinitionError(f"Artifact({kind!r}) takes no {', '.join(unknown)}=...; only Artifact('mlflow', flavor=...) does")
+        if flavor is not None and (not isinstance(flavor, str) or not flavor.isidentifier()):
+            raise DefinitionError(f"Artifact(flavor=...) must be an MLflow flavor name such as 'sklearn', got {flavor!r}")
         self.kind = kind
         self.path = path
         self.description = description
+        #: keyword options for the kind's handler (artifact_kind(kind, **options))
+        self.options = options
         self.name = ""
 
     def __set_name__(self, owner: type, name: str) -> None:

@@ -34,6 +34,8 @@ _ERROR_RESPONSES = {
     "504": "The request ran past the server's timeout.",
 }
 _BINARY = {"type": "string", "format": "binary"}
+#: a Service class attribute: API name -> an example JSON body shown in the OpenAPI document
+API_EXAMPLES_ATTR = "__api_examples__"
 _SSE = "text/event-stream"
 _NDJSON = "application/x-ndjson"
 _STREAM_DESCRIPTION = (
@@ -50,6 +52,9 @@ def build_openapi(service: type[Service], version: str | None = None) -> dict[st
     paths: dict[str, Any] = {}
     for api in service.__apis__.values():
         paths[api.route] = {"get": _websocket_operation(api, defs)} if api.websocket else {"post": _operation(api, defs)}
+        example = getattr(service, API_EXAMPLES_ATTR, {}).get(api.name)
+        if example is not None and not api.websocket:  # a body to try in /docs (an MLflow model's input example)
+            paths[api.route]["post"]["requestBody"]["content"][JSON]["example"] = example
     paths.update(_health_paths())
     return {
         "openapi": "3.1.0",
