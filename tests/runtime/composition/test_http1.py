@@ -31,7 +31,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-    """/echo answers the body; /chunks answers it in pieces with no length (chunked);
+    """/echo answers the body (/echo-and-close, then closes the connection); /chunks answers it in pieces with no length (chunked);
     /stall answers after the client is gone (never); /stall-stream sends one piece, then stalls."""
     if scope["type"] != "http":
         return
@@ -43,8 +43,10 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
             break
     port = str(scope["client"][1]).encode()
     path = scope["path"]
-    if path == "/echo":
+    if path in ("/echo", "/echo-and-close"):
         headers = [(b"content-type", b"application/octet-stream"), (b"content-length", str(len(body)).encode()), (b"x-port", port)]
+        if path == "/echo-and-close":
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
     elif path == "/chunks":
@@ -106,6 +108,23 @@ def test_connections_are_kept_alive_reused_and_bounded(uvicorn_url: str) -> None
     assert len(sequential) == 1  # one caller at a time: one connection, kept alive
     assert sequential <= concurrent and len(concurrent) <= 4  # 40 callers share at most max_connections
     assert second <= concurrent  # the pool's connections, not new ones
+
+
+def test_a_connection_the_server_closes_after_its_answer_is_not_used_again(uvicorn_url: str) -> None:
+    async def work() -> list[str]:
+        pool = ConnectionPool(uvicorn_url)
+        try:
+            ports = []
+            for path in ("/echo", "/echo-and-close", "/echo", "/echo"):
+                answer = await pool.request(post(pool, path, b"x"), 10.0)
+                assert answer.body() == b"x"
+                ports.append(answer.headers["x-port"])
+            return ports
+        finally:
+            await pool.aclose()
+
+    before, closing, after, again = run(work)
+    assert before == closing != after == again  # a new connection once the old one was closed, then kept
 
 
 def test_a_chunked_answer_is_read_whole_or_piece_by_piece(uvicorn_url: str) -> None:
