@@ -24,15 +24,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from serve_bench import (
     HOST,
     REPO_ROOT,
     RESULTS_DIR,
-    WRK_TIMEOUT,
     bundle_executable,
     free_port,
+    run_wrk,
     stop_server,
     wait_until_ready,
 )
@@ -95,18 +94,6 @@ def running_server(server: str) -> Iterator[Running]:
             stop_server(process)
 
 
-def run_wrk(url: str, concurrency: int, duration_s: int, threads: int) -> dict[str, Any]:
-    command = [
-        "wrk", f"-t{min(threads, concurrency)}", f"-c{concurrency}", f"-d{duration_s}s",
-        "--timeout", WRK_TIMEOUT, "--latency", "-s", str(LUA_SCRIPT), f"{url}/classify",
-    ]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    for line in reversed(output.splitlines()):
-        if line.startswith("{"):
-            return dict(json.loads(line))
-    raise RuntimeError(f"wrk printed no result line:\n{output}")
-
-
 def batch_counters(running: Running) -> tuple[float, float] | None:
     if running.metrics_url is None:
         return None
@@ -130,9 +117,9 @@ def check_answer(url: str) -> None:
 
 
 def measure(server: str, running: Running, concurrency: int, args: argparse.Namespace) -> RunResult:
-    run_wrk(running.url, concurrency, args.warmup, args.threads)
+    run_wrk(running.url, concurrency, args.warmup, args.threads, "/classify", LUA_SCRIPT)
     before = batch_counters(running)
-    stats = run_wrk(running.url, concurrency, args.duration, args.threads)
+    stats = run_wrk(running.url, concurrency, args.duration, args.threads, "/classify", LUA_SCRIPT)
     after = batch_counters(running)
     mean_batch = None
     if before is not None and after is not None and after[1] > before[1]:

@@ -168,11 +168,13 @@ def check_answer(base_url: str) -> None:
 
 
 # -- measuring -------------------------------------------------------------------------------
-def run_wrk(base_url: str, concurrency: int, duration_s: int, threads: int) -> dict[str, Any]:
-    """One wrk run; returns the JSON line that post.lua's done() prints."""
+def run_wrk(
+    base_url: str, concurrency: int, duration_s: int, threads: int, path: str = "/predict", script: Path = LUA_SCRIPT
+) -> dict[str, Any]:
+    """One wrk run; returns the JSON line that the script's done() prints (post.lua's shape)."""
     command = [
         "wrk", f"-t{min(threads, concurrency)}", f"-c{concurrency}", f"-d{duration_s}s",
-        "--timeout", WRK_TIMEOUT, "--latency", "-s", str(LUA_SCRIPT), f"{base_url}/predict",
+        "--timeout", WRK_TIMEOUT, "--latency", "-s", str(script), f"{base_url}{path}",
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     for line in reversed(output.splitlines()):
