@@ -97,6 +97,10 @@ def _adapter_classes() -> set[type[Adapter]]:
     return found
 
 
+#: the typed client's stand-in for an API type it cannot rebuild from a schema: no hint selects it
+CLIENT_ONLY = {"PlainJSON"}
+
+
 def test_the_table_reaches_every_adapter_the_package_defines() -> None:
     documented = {type(adapter_for(hint_of(source))) for source, _ in ROWS}
-    assert {cls.__name__ for cls in _adapter_classes()} == {cls.__name__ for cls in documented}
+    assert {cls.__name__ for cls in _adapter_classes()} - CLIENT_ONLY == {cls.__name__ for cls in documented}
