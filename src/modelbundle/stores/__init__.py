@@ -6,5 +6,7 @@ from ._backend import BlobBackend
 from ._base import BaseStore, RemoteBundle, TransferReport
 from ._progress import TransferProgress
 from ._url import open_blob_backend, open_store, split_bundle_url
+from ._weights import pull_weights, push_weights, weight_blobs
 
-__all__ = ["BaseStore", "BlobBackend", "RemoteBundle", "TransferProgress", "TransferReport", "open_blob_backend", "open_store", "split_bundle_url"]
+__all__ = ["BaseStore", "BlobBackend", "RemoteBundle", "TransferProgress", "TransferReport", "open_blob_backend", "open_store", "pull_weights",
+           "push_weights", "split_bundle_url", "weight_blobs"]
