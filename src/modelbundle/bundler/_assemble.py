@@ -56,6 +56,7 @@ from ._requirements import (
     read_requirements_file,
 )
 from ._schemas import api_schemas
+from ._references import reference_info
 from ._secrets import SECRET_SCAN_LABEL, find_secrets, scan_label
 from ._store import LocalStore, StoredBundle
 from ._wheels import download_wheels
@@ -180,6 +181,11 @@ def _save_artifacts(
         folder = directory / name
         folder.mkdir(parents=True)
         try:
+            if declared.uri is not None and name not in values:
+                info = reference_info(name, declared, options, target.root, read)
+                (folder / ARTIFACT_FILE).write_text(json.dumps(info.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+                infos.append(info)
+                continue
             if name in values:
                 meta = kind.save(values[name], folder, name)
             else:
@@ -209,7 +215,7 @@ def _save_artifacts(
         (folder / ARTIFACT_FILE).write_text(json.dumps(info.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
         infos.append(info)
     if infos:
-        reporter.info("artifacts: " + ", ".join(f"{i.name} ({i.kind})" for i in infos))
+        reporter.info("artifacts: " + ", ".join(f"{i.name} ({i.kind}{', by reference' if i.ref else ''})" for i in infos))
     return infos
 
 
