@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..bundler import StoredBundle
 from ..errors import IntegrityError
-from ..weights import WeightBlob, WeightRef, blob_path, cached_path, ensure, references
+from ..weights import WeightBlob, WeightRef, cache_root, cached_path, ensure, references
 from ._base import BaseStore, TransferReport
 from ._progress import TransferProgress
 
@@ -86,7 +86,7 @@ def _in_cache(blobs: list[WeightBlob], progress: TransferProgress) -> dict[str, 
 
 def _download_to_cache(store: BaseStore, blob: WeightBlob, progress: TransferProgress) -> None:
     """The store's copy into the cache: written beside its place, hashed, renamed only if it matches."""
-    target = blob_path(blob.sha256)
+    target = cache_root() / "sha256" / blob.sha256
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=".partial-", dir=target.parent)
     os.close(fd)

@@ -180,7 +180,7 @@ class _Plan:
     venv_key: str
     #: the system packages' .deb files for the builder stage
     debs: FetchedDebs
-    weights: ImageWeights = ImageWeights(None)
+    weights: ImageWeights
 
     @property
     def venv_image(self) -> str:
