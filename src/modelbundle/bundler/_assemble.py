@@ -47,6 +47,7 @@ from ._manifest import (
 )
 from ._options import BuildOptions
 from ._record import build_record, write_record
+from ._references import reference_info
 from ._report import Reporter
 from ._requirements import (
     ResolvedRequirements,
@@ -56,7 +57,6 @@ from ._requirements import (
     read_requirements_file,
 )
 from ._schemas import api_schemas
-from ._references import reference_info
 from ._secrets import SECRET_SCAN_LABEL, find_secrets, scan_label
 from ._store import LocalStore, StoredBundle
 from ._wheels import download_wheels
