@@ -47,6 +47,7 @@ from ._manifest import (
 )
 from ._options import BuildOptions
 from ._record import build_record, write_record
+from ._references import reference_info
 from ._report import Reporter
 from ._requirements import (
     ResolvedRequirements,
@@ -56,7 +57,6 @@ from ._requirements import (
     read_requirements_file,
 )
 from ._schemas import api_schemas
-from ._references import reference_info
 from ._secrets import SECRET_SCAN_LABEL, find_secrets, scan_label
 from ._store import LocalStore, StoredBundle
 from ._wheels import download_wheels
@@ -176,7 +176,7 @@ def _save_artifacts(
     reporter: Reporter, read: list[Path],
 ) -> list[ArtifactInfo]:
     infos = []
-    for name, declared, owner in _graph_artifacts(service_cls):
+    for name, declared, owner in graph_artifacts(service_cls):
         kind = artifact_kind(declared.kind, **declared.options)
         folder = directory / name
         folder.mkdir(parents=True)
@@ -219,7 +219,7 @@ def _save_artifacts(
     return infos
 
 
-def _graph_artifacts(service_cls: type[Service]) -> list[tuple[str, Any, type[Service]]]:
+def graph_artifacts(service_cls: type[Service]) -> list[tuple[str, Any, type[Service]]]:
     """(bundle name, declaration, declaring class) of every artifact of the graph: the entry's by
     their own name, a dependency's as ``<service>.<name>`` (a service name is unique in the graph)."""
     graph = service_graph(service_cls)
