@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from ._options import BuildOptions, resolve_build_options
     from ._pip_settings import PipSettings, read_pip_settings
     from ._platforms import LEGACY_MANYLINUX, WheelPlatform, manylinux_glibc, manylinux_platforms
-    from ._references import pin_weights
     from ._record import RECORD_FILE, file_digest, read_record, verify_record
+    from ._references import pin_weights
     from ._report import Reporter
     from ._store import LocalStore, StoredBundle, default_home, parse_tag, read_bundle_dir
     from ._wheel_cache import PREVIOUS_WHEELS_DIR, WheelCache, link_or_copy
