@@ -176,7 +176,7 @@ def _save_artifacts(
     reporter: Reporter, read: list[Path],
 ) -> list[ArtifactInfo]:
     infos = []
-    for name, declared, owner in _graph_artifacts(service_cls):
+    for name, declared, owner in graph_artifacts(service_cls):
         kind = artifact_kind(declared.kind, **declared.options)
         folder = directory / name
         folder.mkdir(parents=True)
@@ -219,7 +219,7 @@ def _save_artifacts(
     return infos
 
 
-def _graph_artifacts(service_cls: type[Service]) -> list[tuple[str, Any, type[Service]]]:
+def graph_artifacts(service_cls: type[Service]) -> list[tuple[str, Any, type[Service]]]:
     """(bundle name, declaration, declaring class) of every artifact of the graph: the entry's by
     their own name, a dependency's as ``<service>.<name>`` (a service name is unique in the graph)."""
     graph = service_graph(service_cls)

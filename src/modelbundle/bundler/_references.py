@@ -62,3 +62,33 @@ def _resolve(name: str, declared: Any, pinned: Any, fetch_digest: bool) -> Any:
     if wanted is not None and ref.sha256 != wanted:
         raise BuildError(f"artifact '{name}': {declared.uri} has sha256:{ref.sha256}, the class declares sha256:{wanted}")
     return ref
+
+
+def pin_weights(options: BuildOptions) -> tuple[Path, list[Any]]:
+    """``bundle weights pin``: hash (streaming) every URI the service's graph references; write ``weights.lock``.
+
+    The lock goes beside pyproject.toml (the project folder); the references it pinned are returned.
+    """
+    from .. import weights
+    from ..service_base import load_service, target_root
+    from ._assemble import graph_artifacts
+
+    if not options.service:
+        raise BuildError("no service to pin: pass TARGET (module:Class or path/file.py:Class) or set service in [tool.modelbundle]")
+    project_dir = Path(options.project_dir or Path.cwd())
+    root, _module = target_root(options.service, project_dir)
+    service_cls = load_service(options.service, root=root, fresh=True)
+    refs = []
+    for name, declared, _owner in graph_artifacts(service_cls):
+        if declared.uri is None:
+            continue
+        try:
+            ref = weights.describe(name, declared.uri, declared.kind)
+        except ModelbundleError as exc:
+            raise BuildError(f"artifact '{name}': {exc}") from exc
+        if declared.sha256 is not None and declared.sha256 != ref.sha256:
+            raise BuildError(f"artifact '{name}': {declared.uri} has sha256:{ref.sha256}, the class declares sha256:{declared.sha256}")
+        refs.append(ref)
+    if not refs:
+        raise BuildError(f"{options.service} references no weights (Artifact('file', uri=...)): nothing to pin")
+    return weights.write_weights_lock(project_dir, refs), refs

@@ -105,7 +105,7 @@ def _check_reference(kind: str, path: str | None, uri: str | None, sha256: str |
         raise DefinitionError(f"Artifact(uri={uri!r}): the URI must start with one of {schemes}")
     if parts.scheme == "s3" and (not parts.netloc or not parts.path.strip("/")):
         raise DefinitionError(f"Artifact(uri={uri!r}): an S3 reference is s3://bucket/key")
-    if parts.scheme == "file" and not parts.path.startswith("/"):
+    if parts.scheme == "file" and (parts.netloc not in ("", "localhost") or not parts.path.startswith("/")):
         raise DefinitionError(f"Artifact(uri={uri!r}): a file reference is file:///absolute/path")
     if parts.scheme == "oci":
         _repository, _, digest = parts.path.partition("@")

@@ -28,7 +28,7 @@ def describe(artifact: str, uri: str, kind: str) -> WeightRef:
             digest, size = stream_digest(source)
             return WeightRef(artifact, uri, digest, size, "file")
         files = []
-        for path, _size in source.list_files():
+        for path in source.list_files():
             digest, size = stream_digest(open_source(f"{uri.rstrip('/')}/{path}"))
             files.append(WeightFile(path, digest, size))
         if not files:
