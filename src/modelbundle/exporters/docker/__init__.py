@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._containerize import (
     DOCKER_TARGET,
     IMAGE_TARGET_LABEL,
+    IMAGE_WEIGHTS_LABEL,
     LABEL_PREFIX,
     ContainerizeOptions,
     ContainerizeResult,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_TARGET",
     "DOCKER_TARGET",
     "IMAGE_TARGET_LABEL",
+    "IMAGE_WEIGHTS_LABEL",
     "LABEL_PREFIX",
     "TARGETS",
     "USER_ID",

@@ -79,6 +79,8 @@ LABEL_PREFIX = "ai.modelbundle"
 IMAGE_KEY_LABEL = f"{LABEL_PREFIX}.image.key"
 #: on every image containerize builds: its --target (docker, sagemaker, ...), so a deploy can refuse the wrong kind
 IMAGE_TARGET_LABEL = f"{LABEL_PREFIX}.image.target"
+#: "baked" or "fetch": what the image does with its bundle's referenced weights (absent: it references none)
+IMAGE_WEIGHTS_LABEL = f"{LABEL_PREFIX}.image.weights"
 #: the repository of venv images (the base image plus one bundle lock's venv), tagged by their key
 VENV_REPOSITORY = "modelbundle-venv"
 
@@ -213,7 +215,10 @@ def _plan(
     recipe = replace(recipe, has_data_layer=has_data, has_debs=has_debs, labels={**recipe.labels, IMAGE_TARGET_LABEL: target.name})
     weights = plan_weights(bundle, options.weights)
     if weights.mode is not None:
-        recipe = replace(recipe, weight_layers=weights.baked, env={**recipe.env, "MODELBUNDLE_HOME": WEIGHTS_HOME})
+        recipe = replace(
+            recipe, weight_layers=weights.baked, env={**recipe.env, "MODELBUNDLE_HOME": WEIGHTS_HOME},
+            labels={**recipe.labels, IMAGE_WEIGHTS_LABEL: weights.mode},  # read by bundle export kubernetes
+        )
     files = target.files(bundle)
     plan = _Plan(lock_text, recipe, files, venv_key, debs, weights)
     image_key = _digest([
