@@ -22,7 +22,13 @@ from ._options import (
     STARTUP_PERIOD_SECONDS,
     Plan,
 )
-from ._weights import fetch_container, weights_claim_name, weights_mount, weights_volume, weights_volume_claim
+from ._weights import (
+    fetch_container,
+    weights_claim_name,
+    weights_mount,
+    weights_volume,
+    weights_volume_claim,
+)
 
 Manifest = dict[str, Any]
 CONTAINER_NAME = "server"
