@@ -47,7 +47,7 @@ class PodWeights:
 
 def pod_weights(bundle: StoredBundle, requested: str | None, volume: str | None) -> PodWeights | None:
     """The bundle's weights plan for its pods; None when it references no weights."""
-    from ..docker._weights import plan_weights
+    from ..docker import plan_weights
 
     planned = plan_weights(bundle, requested)
     if planned.mode is None:
@@ -90,7 +90,7 @@ def weights_volume(weights: PodWeights, name: str) -> dict[str, Any]:
 
 
 def weights_mount() -> dict[str, Any]:
-    from ..docker._weights import WEIGHTS_CACHE
+    from ..docker import WEIGHTS_CACHE
 
     return {"name": WEIGHTS_VOLUME, "mountPath": WEIGHTS_CACHE}
 
