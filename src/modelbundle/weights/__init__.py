@@ -15,12 +15,14 @@ from ._digest import describe, stream_digest
 from ._fetch import OFFLINE_ENV, Progress, ensure, offline_from_env
 from ._lock import LOCK_FILE, read_weights_lock, write_weights_lock
 from ._ref import SCHEMES, WeightBlob, WeightFile, WeightRef, check_hex, dir_digest, references
+from ._shipped import SHIPPED_DIR, shipped_path, shipped_paths
 from ._sources import BlobSource, open_source
 
 __all__ = [
     "LOCK_FILE",
     "OFFLINE_ENV",
     "SCHEMES",
+    "SHIPPED_DIR",
     "BlobSource",
     "Progress",
     "WeightBlob",
@@ -36,6 +38,8 @@ __all__ = [
     "open_source",
     "read_weights_lock",
     "references",
+    "shipped_path",
+    "shipped_paths",
     "stream_digest",
     "write_weights_lock",
 ]
