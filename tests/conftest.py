@@ -30,6 +30,7 @@ import uvicorn
 from fixtures.mlflow_models import mlflow_column_model, mlflow_tensor_model  # noqa: F401  (session fixtures: models saved by mlflow)
 from fixtures.postgres import postgres  # noqa: F401  (a session fixture: this session's PostgreSQL cluster)
 from fixtures.servers import START_TIMEOUT, STOP_TIMEOUT, ProcessServer, RunningServer
+from fixtures.weights import weighted_bundles  # noqa: F401  (a session fixture: bundles that reference their weights)
 from modelbundle.runtime import ServeConfig, ServiceApp, create_app
 from modelbundle.service_base import Service
 

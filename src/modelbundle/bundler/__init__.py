@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ._pip_settings import PipSettings, read_pip_settings
     from ._platforms import LEGACY_MANYLINUX, WheelPlatform, manylinux_glibc, manylinux_platforms
     from ._record import RECORD_FILE, file_digest, read_record, verify_record
+    from ._references import pin_weights
     from ._report import Reporter
     from ._store import LocalStore, StoredBundle, default_home, parse_tag, read_bundle_dir
     from ._wheel_cache import PREVIOUS_WHEELS_DIR, WheelCache, link_or_copy
@@ -73,6 +74,7 @@ _HOMES = {
     "WheelPlatform": "_platforms",
     "manylinux_glibc": "_platforms",
     "manylinux_platforms": "_platforms",
+    "pin_weights": "_references",
     "RECORD_FILE": "_record",
     "file_digest": "_record",
     "read_record": "_record",
@@ -126,6 +128,7 @@ __all__ = [
     "open_bundle",
     "open_bundle_dir",
     "parse_tag",
+    "pin_weights",
     "pip_compile",
     "pip_env",
     "read_bundle_dir",

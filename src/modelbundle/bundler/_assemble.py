@@ -47,6 +47,7 @@ from ._manifest import (
 )
 from ._options import BuildOptions
 from ._record import build_record, write_record
+from ._references import reference_info
 from ._report import Reporter
 from ._requirements import (
     ResolvedRequirements,
@@ -175,11 +176,16 @@ def _save_artifacts(
     reporter: Reporter, read: list[Path],
 ) -> list[ArtifactInfo]:
     infos = []
-    for name, declared, owner in _graph_artifacts(service_cls):
+    for name, declared, owner in graph_artifacts(service_cls):
         kind = artifact_kind(declared.kind, **declared.options)
         folder = directory / name
         folder.mkdir(parents=True)
         try:
+            if declared.uri is not None and name not in values:
+                info = reference_info(name, declared, options, target.root, read)
+                (folder / ARTIFACT_FILE).write_text(json.dumps(info.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+                infos.append(info)
+                continue
             if name in values:
                 meta = kind.save(values[name], folder, name)
             else:
@@ -209,11 +215,11 @@ def _save_artifacts(
         (folder / ARTIFACT_FILE).write_text(json.dumps(info.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
         infos.append(info)
     if infos:
-        reporter.info("artifacts: " + ", ".join(f"{i.name} ({i.kind})" for i in infos))
+        reporter.info("artifacts: " + ", ".join(f"{i.name} ({i.kind}{', by reference' if i.ref else ''})" for i in infos))
     return infos
 
 
-def _graph_artifacts(service_cls: type[Service]) -> list[tuple[str, Any, type[Service]]]:
+def graph_artifacts(service_cls: type[Service]) -> list[tuple[str, Any, type[Service]]]:
     """(bundle name, declaration, declaring class) of every artifact of the graph: the entry's by
     their own name, a dependency's as ``<service>.<name>`` (a service name is unique in the graph)."""
     graph = service_graph(service_cls)

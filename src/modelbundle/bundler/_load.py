@@ -88,13 +88,30 @@ def _verified(stored: StoredBundle) -> OpenedBundle:
 
 
 def load_bundle_artifacts(path: Path, infos: list[ArtifactInfo]) -> dict[str, Any]:
+    referenced = _referenced_paths(path, infos)
     loaded = {}
     for info in infos:
         kind = artifact_kind(info.kind)
         check_framework_version(kind, info.framework_version, info.name)
         with _loading(info.name):
-            loaded[info.name] = kind.load(path / "artifacts" / info.name, info.meta, info.name)
+            if info.name in referenced:  # weights by reference: the verified copy in the cache
+                loaded[info.name] = kind.read(referenced[info.name], info.meta, info.name)
+            else:
+                loaded[info.name] = kind.load(path / "artifacts" / info.name, info.meta, info.name)
     return loaded
+
+
+def _referenced_paths(path: Path, infos: list[ArtifactInfo]) -> dict[str, Path]:
+    """Fetch (on first need) and verify the bundle's referenced weights; artifact name -> local path.
+
+    Model data that ships them (SageMaker's /opt/ml/model, checked against its digests) is read in place.
+    """
+    if not any(info.ref is not None for info in infos):
+        return {}
+    from .. import weights  # the fetching side, loaded only for bundles that reference weights
+
+    refs = [weights.WeightRef.from_json(info.name, info.ref.model_dump()) for info in infos if info.ref is not None]
+    return weights.shipped_paths(path, refs) or weights.ensure(refs)
 
 
 def dev_artifact_loader(service_cls: type[Service], source_file: str | None) -> ArtifactLoader:

@@ -82,6 +82,32 @@ class APIInfo(_Model):
     websocket: bool = False
 
 
+class RefFile(_Model):
+    """One file of a referenced directory: its path under the URI, its digest and size."""
+
+    path: str
+    sha256: str
+    size: int
+
+
+class ArtifactRef(_Model):
+    """Weights by reference: what ``artifacts/<name>/`` does not copy, and the digest they must have."""
+
+    uri: str
+    #: 64 hex digits; for "dir", the digest of its files' lines (docs/bundle-format.md)
+    sha256: str
+    size: int
+    kind: str = "file"
+    files: list[RefFile] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _omit_no_files(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.kind == "file":
+            data.pop("files", None)
+        return data
+
+
 class ArtifactInfo(_Model):
     """One entry of the manifest's ``artifacts``; the same data as the artifact's artifact.json."""
 
@@ -91,6 +117,16 @@ class ArtifactInfo(_Model):
     framework_version: str | None = None
     python_version: str
     meta: dict[str, Any] = Field(default_factory=dict)
+    #: set for weights referenced by URI (nothing copied); written only then
+    ref: ArtifactRef | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_no_ref(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a copied artifact's entry keeps the bytes (and the bundle version) it had before refs existed
+        data: dict[str, Any] = handler(self)
+        if data.get("ref") is None:
+            data.pop("ref", None)
+        return data
 
 
 class ServiceInfo(_Model):

@@ -50,6 +50,8 @@ class BuildOptions(BaseModel):
     conda_pack: bool = False
     find_links: list[str] = Field(default_factory=list)
     offline: bool = False
+    #: compute a referenced artifact's missing digest by streaming its URI (docs/weights.md)
+    fetch_digest: bool = False
     resolver: Resolver = DEFAULT_RESOLVER
     quiet: bool = False
     #: the folder the pyproject.toml was read from (paths in it are relative to it)

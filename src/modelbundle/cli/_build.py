@@ -32,6 +32,10 @@ from ._options import key_value_pairs
 @click.option("--mlflow", "mlflow_dir", type=click.Path(file_okay=False), default=None,
               help="An MLflow model directory: generate the service (POST /predict) from its signature.")
 @click.option("--force", is_flag=True, help="Build again even when nothing changed since the last build of these options.")
+@click.option(
+    "--fetch-digest", is_flag=True, default=None,
+    help="Compute the digest of referenced weights (Artifact(uri=...)) that have none, by streaming them.",
+)
 @click.option("--quiet", "-q", is_flag=True, default=None, help="Print only warnings and the tag.")
 @click.option("--output", "-o", type=click.Choice(["summary", "tag"]), default="summary", help="tag: print only NAME:VERSION.")
 def build(output: str, force: bool, mlflow_dir: str | None, **flags: Any) -> None:

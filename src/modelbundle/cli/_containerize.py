@@ -49,11 +49,18 @@ def _image_reference(_ctx: click.Context, param: click.Parameter, value: str | N
     help="Keep the builder stage's images (tagged TAG-builder, label ai.modelbundle.stage=builder) instead of removing them "
     "after the build; the venv image (modelbundle-venv:KEY) is the build cache either way.",
 )
+@click.option(
+    "--weights", type=click.Choice(["baked", "fetch"]), default=None,
+    help="Referenced weights: baked into their own layers (one per blob, before the code: a code-only change rebuilds none, "
+    "images with the same weights share them), or fetched by the container at start into /var/lib/modelbundle/blobs "
+    "(keep them in a volume: -v weights:/var/lib/modelbundle/blobs). [default: baked up to 2 GiB in total, else fetch]",
+)
 @click.option("--offline", is_flag=True, envvar="MODELBUNDLE_OFFLINE", help="Take wheels only from the wheel cache and the bundle.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only warnings and the result.")
 def containerize(
     ref: str, tag: str | None, target: str, base_image: str | None, relax_transitive_pins: bool, target_lock: Path | None,
-    platform: str, push: bool, context_only: Path | None, no_cache: bool, keep_builder: bool, offline: bool, quiet: bool,
+    platform: str, push: bool, context_only: Path | None, no_cache: bool, keep_builder: bool, weights: str | None, offline: bool,
+    quiet: bool,
 ) -> None:
     """Build a Docker image that serves a bundle (default: non-root, HEALTHCHECK on /readyz, port 3000).
 
@@ -84,6 +91,7 @@ def containerize(
     options = ContainerizeOptions(
         tag=tag, base_image=base_image, platform=platform, no_cache=no_cache, push=push, offline=offline, target=target,
         relax_transitive_pins=relax_transitive_pins, target_lock=target_lock, keep_builder=keep_builder,
+        weights=weights,
     )
     reporter = Reporter(quiet)
     if context_only is not None:

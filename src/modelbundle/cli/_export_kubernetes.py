@@ -38,6 +38,13 @@ def _manifest_options(func: F) -> F:
         click.option("--api-keys-secret", default=None, metavar="NAME[:KEY]",
                      help="Callers need an API key from this Secret's KEY, a key file (one key or name:sha256 a line) "
                      "[default key: api-keys]; probes and /metrics stay open."),
+        click.option("--weights", type=click.Choice(["baked", "fetch"]), default=None,
+                     help="Referenced weights: in the image, or fetched by an init container into a volume. "
+                     "[default: the image's (containerize --weights)]"),
+        click.option("--weights-volume", default=None, metavar="SIZE",
+                     help="Fetched weights on a PersistentVolumeClaim of SIZE, kept across pods. [default: an emptyDir]"),
+        click.option("--weights-secret", default=None, metavar="NAME",
+                     help="A Secret whose keys are the env of the weights' fetch (e.g. AWS_ACCESS_KEY_ID)."),
         click.option("--validate/--no-validate", default=None,
                      help="Check every object against the Kubernetes schemas. [default: on if kubernetes-validate is installed]"),
     ]

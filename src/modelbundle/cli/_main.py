@@ -44,8 +44,9 @@ def _register() -> None:
     from ._serve import serve
     from ._store import delete, get, list_bundles
     from ._transfer import pull, push
+    from ._weights import weights
 
-    for command in (serve, build, list_bundles, get, delete, export, import_bundle, env, push, pull, containerize, deploy, client):
+    for command in (serve, build, list_bundles, get, delete, export, import_bundle, env, push, pull, containerize, deploy, client, weights):
         main.add_command(command)
     deploy.add_command(deploy_ray)
 

@@ -5,6 +5,7 @@ The folder is an unpacked ``model.tar.gz`` written by ``bundle export sagemaker`
     modelbundle-model.json     {"format_version": 1, "bundle": "NAME:VERSION", "service": "module:Class",
                                 "artifacts": [artifact.json of each], "files": {path: "sha256:..."}}
     artifacts/<name>/...       as in the bundle
+    blobs/...                  referenced weights, in the weights cache's layout (``weights/_shipped.py``)
 
 So one image serves many model versions: the artifacts must have the bundle's
 names and kinds (their framework versions are checked on load as usual), and
@@ -82,8 +83,9 @@ def read_model_data(path: Path) -> ModelData:
 
 
 def _verify_files(path: Path, data: ModelData) -> None:
-    root = path / "artifacts"
-    found = sorted(p.relative_to(path).as_posix() for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    # artifacts/ and blobs/ (referenced weights): each file listed, and each listed file there and whole
+    roots = [path / "artifacts", path / "blobs"]
+    found = sorted(p.relative_to(path).as_posix() for root in roots if root.is_dir() for p in root.rglob("*") if p.is_file())
     extra = sorted(set(found) - set(data.files))
     if extra:
         raise IntegrityError(f"{path / extra[0]} is not listed in {MODEL_DATA_FILE}; the model data was changed after export")

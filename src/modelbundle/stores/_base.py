@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..bundler import LocalStore, StoredBundle
 from ..errors import BundleNotFound
-from ._progress import TransferProgress
+from ._progress import Advance, TransferProgress
 
 
 @dataclass
@@ -58,6 +59,19 @@ class BaseStore(ABC):
             raise BundleNotFound(f"no bundle named {name!r} in {self.url}{hint}")
         # created_at has whole seconds: two builds within one second fall back to the version's order
         return max(versions, key=lambda version: (self.created_at(name, version), version))
+
+    # -- weights by digest (``bundle push/pull --with-weights``); see _weights.py ------------------
+    @abstractmethod
+    def has_weight(self, digest: str) -> bool:
+        """True if the store holds the weight blob ``sha256:<digest>``."""
+
+    @abstractmethod
+    def put_weight(self, digest: str, source: Path, advance: Advance) -> None:
+        """Upload a verified local file as the weight blob ``digest``."""
+
+    @abstractmethod
+    def get_weight(self, digest: str, destination: Path, advance: Advance) -> None:
+        """Download the weight blob ``digest`` to ``destination`` (the caller verifies it)."""
 
     def close(self) -> None:  # noqa: B027 - optional for implementations without connections
         """Release connections."""

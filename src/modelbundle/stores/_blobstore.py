@@ -23,7 +23,7 @@ from ._backend import BlobBackend
 from ._base import BaseStore, RemoteBundle, TransferReport
 from ._layout import BundleFile, bundle_files, check_pulled_manifest
 from ._local import LocalFiles
-from ._progress import TransferProgress
+from ._progress import Advance, TransferProgress
 
 INDEX_FORMAT = 1
 
@@ -107,6 +107,16 @@ class BlobStore(BaseStore):
             return str(json.loads(raw or b"")["created_at"])
         except (ValueError, KeyError, TypeError):
             raise IntegrityError(f"the {MANIFEST_FILE} of {name}:{version} in {self.url} is missing or damaged") from None
+
+    # weights share the bundles' blobs: one object per digest, whoever refers to it
+    def has_weight(self, digest: str) -> bool:
+        return self.backend.exists(blob_key(digest))
+
+    def put_weight(self, digest: str, source: Path, advance: Advance) -> None:
+        self.backend.upload(blob_key(digest), source, advance)
+
+    def get_weight(self, digest: str, destination: Path, advance: Advance) -> None:
+        self.backend.download(blob_key(digest), destination, advance)
 
     def _index(self, name: str, version: str) -> tuple[BundleFile, ...]:
         raw = self.backend.get_bytes(index_key(name, version))

@@ -40,16 +40,20 @@ from ._oci_manifest import (
     BUNDLE_NAME,
     CONFIG_MEDIA_TYPE,
     CREATED,
+    EMPTY_CONFIG,
+    EMPTY_JSON,
     LAYER_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE,
     PART_DIGEST,
     TITLE,
     VERSION,
+    WEIGHTS_REPOSITORY,
     Descriptor,
     ImageManifest,
     parse_manifest,
+    weights_manifest,
 )
-from ._progress import TransferProgress
+from ._progress import Advance, TransferProgress
 from ._registry import RegistryClient
 from ._registry_auth import find_credentials
 
@@ -280,6 +284,32 @@ class OCIStore(BaseStore):
             return BundleManifest.model_validate_json(self.registry.blob_bytes(repository, manifest.config.digest)).created_at
         except ValidationError:
             raise IntegrityError(f"{self.url}/{name}:{version}: the config blob is not a valid bundle.json") from None
+
+    # -- weights --------------------------------------------------------------------------------
+    def has_weight(self, digest: str) -> bool:
+        return self.registry.blob_exists(self.weights_repository, f"sha256:{digest}")
+
+    def put_weight(self, digest: str, source: Path, advance: Advance) -> None:
+        """The blob, then a manifest tagged with its digest that holds it, so a registry's GC keeps it."""
+        repository = self.weights_repository
+        self.registry.upload_blob(repository, source, f"sha256:{digest}", advance, label="weights")
+        self.registry.put_manifest(repository, digest, weights_manifest(digest, source.stat().st_size, self._empty_config(repository)), MANIFEST_MEDIA_TYPE)
+
+    def get_weight(self, digest: str, destination: Path, advance: Advance) -> None:
+        self.registry.download_blob(self.weights_repository, f"sha256:{digest}", destination, advance, label="weights")
+
+    @property
+    def weights_repository(self) -> str:
+        """One repository for every bundle's weights, deeper than the bundles' so that ``list`` leaves it out."""
+        return f"{self.namespace}/{WEIGHTS_REPOSITORY}"
+
+    def _empty_config(self, repository: str) -> Descriptor:
+        if not self.registry.blob_exists(repository, EMPTY_CONFIG.digest):
+            with tempfile.TemporaryDirectory(prefix="modelbundle-oci-") as scratch:
+                empty = Path(scratch) / "empty"
+                empty.write_bytes(EMPTY_JSON)
+                self.registry.upload_blob(repository, empty, EMPTY_CONFIG.digest, lambda n: None, label="the empty config")
+        return EMPTY_CONFIG
 
     # -- list ----------------------------------------------------------------------------------
     def list(self) -> list[RemoteBundle]:

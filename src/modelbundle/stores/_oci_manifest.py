@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Annotated
 
@@ -26,6 +27,12 @@ ACCEPTED_MEDIA_TYPES = [
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ]
+
+#: weights pushed with --with-weights: NAMESPACE/weights/sha256, one manifest per blob, tagged with its hex digest
+WEIGHTS_REPOSITORY = "weights/sha256"
+WEIGHTS_ARTIFACT_TYPE = "application/vnd.modelbundle.weights.v1"
+WEIGHTS_MEDIA_TYPE = "application/octet-stream"
+EMPTY_JSON = b"{}"
 
 TITLE = "org.opencontainers.image.title"
 CREATED = "org.opencontainers.image.created"
@@ -74,6 +81,18 @@ class ImageManifest(_Wire):
 
     def is_bundle(self) -> bool:
         return self.artifact_type == ARTIFACT_TYPE or self.config.media_type == CONFIG_MEDIA_TYPE
+
+
+#: the config of a manifest that has none of its own (the OCI image spec's empty descriptor)
+EMPTY_CONFIG = Descriptor(
+    mediaType="application/vnd.oci.empty.v1+json", digest=f"sha256:{hashlib.sha256(EMPTY_JSON).hexdigest()}", size=len(EMPTY_JSON)
+)
+
+
+def weights_manifest(digest: str, size: int, config: Descriptor) -> bytes:
+    """The manifest that keeps one weight blob (its only layer) alive in a registry."""
+    layer = Descriptor(mediaType=WEIGHTS_MEDIA_TYPE, digest=f"sha256:{digest}", size=size)
+    return ImageManifest(artifactType=WEIGHTS_ARTIFACT_TYPE, config=config, layers=[layer]).dump()
 
 
 def parse_manifest(body: bytes, content_type: str, where: str) -> ImageManifest:

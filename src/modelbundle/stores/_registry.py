@@ -112,6 +112,36 @@ class RegistryClient:
             response.close()
         return f"sha256:{hasher.hexdigest()}"
 
+    def blob_size(self, repository: str, digest: str) -> int:
+        what = f"checking blob {digest} in {repository}"
+        response = self._send("HEAD", f"/v2/{repository}/blobs/{digest}", pull_scope(repository), what, ok=(200,))
+        return int(response.headers.get("Content-Length", "0"))
+
+    @contextmanager
+    def read_blob(self, repository: str, digest: str, start: int = 0) -> Iterator[Iterator[bytes]]:
+        """A blob's bytes from ``start`` on (a GET with Range), streamed; the caller checks the digest."""
+        what = f"downloading blob {digest} from {repository}"
+        ranged = {"Range": f"bytes={start}-"} if start else None
+        response = self._send(
+            "GET", f"/v2/{repository}/blobs/{digest}", pull_scope(repository), what, ok=(200, 206), headers=ranged, stream=True
+        )
+        skip = start if response.status_code == 200 else 0  # a registry that ignores Range sends it all
+
+        def chunks() -> Iterator[bytes]:
+            nonlocal skip
+            with self._mapped_errors(what):
+                for chunk in response.iter_bytes(_READ_CHUNK):
+                    if skip:
+                        dropped = min(skip, len(chunk))
+                        chunk, skip = chunk[dropped:], skip - dropped
+                    if chunk:
+                        yield chunk
+
+        try:
+            yield chunks()
+        finally:
+            response.close()
+
     def blob_bytes(self, repository: str, digest: str) -> bytes:
         """A small blob (a config) in memory."""
         what = f"downloading the config ({digest}) from {repository}"

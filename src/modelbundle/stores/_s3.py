@@ -140,6 +140,27 @@ class S3Backend(BlobBackend):
                     f"s3://{self.bucket}/{self._key(key)} is missing from the store (an incomplete or damaged store)"
                 ) from exc
 
+    def size(self, key: str) -> int:
+        """The object's size (one HEAD)."""
+        with self._translate_errors(key):
+            return int(self._client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"])
+
+    @contextmanager
+    def read_from(self, key: str, start: int = 0, chunk_size: int = 1024 * 1024) -> Iterator[Iterator[bytes]]:
+        """The object's bytes from ``start`` on (one ranged GET), streamed in chunks of ``chunk_size``."""
+        with self._translate_errors(key):
+            ranged = {"Range": f"bytes={start}-"} if start else {}
+            body = self._client.get_object(Bucket=self.bucket, Key=self._key(key), **ranged)["Body"]
+
+        def chunks() -> Iterator[bytes]:
+            with self._translate_errors(key):
+                yield from body.iter_chunks(chunk_size)
+
+        try:
+            yield chunks()
+        finally:
+            body.close()
+
     def put_bytes(self, key: str, data: bytes) -> None:
         with self._translate_errors(key):
             self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)

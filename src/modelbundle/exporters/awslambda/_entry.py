@@ -18,7 +18,10 @@ runs the service's setup(), so that invocations only answer requests.
 
 import os
 
-from modelbundle import _startup_gc
+# Lambda's only writable folder: referenced weights are fetched there at cold start (an image may set its own)
+os.environ.setdefault("MODELBUNDLE_HOME", "/tmp/modelbundle")
+
+from modelbundle import _startup_gc  # noqa: E402
 
 _startup_gc.pause()  # until the service is ready: init allocates what lives as long as the sandbox
 from modelbundle.exporters.awslambda import LambdaHandler  # noqa: E402

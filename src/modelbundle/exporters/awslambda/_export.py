@@ -30,6 +30,10 @@ class LambdaLimits:
     unzipped: int = 250 * MIB
     #: a zip uploaded directly with the function; larger ones must go through S3
     zipped_direct: int = 50 * MIB
+    #: /tmp at most (EphemeralStorage), where referenced weights are fetched at cold start
+    ephemeral: int = 10240 * MIB
+    #: /tmp unless the function asks for more
+    ephemeral_default: int = 512 * MIB
 
 
 DEFAULT_LIMITS = LambdaLimits()
@@ -77,6 +81,7 @@ def export_lambda(
     apis = [(api.name, api.streaming, api.websocket) for api in bundle.manifest.apis]
     for name in check_export(bundle.tag, apis, buffer_streams):
         reporter.warn(f"{name} is a WebSocket API, which Lambda cannot serve: the zip answers it with a 501 error")
+    _check_weights(bundle, limits, reporter)
     bundle_python = bundle.manifest.python_minor
     runtime = lambda_runtime(python or bundle_python, arch)
     if runtime.python != bundle_python:
@@ -148,6 +153,30 @@ def _check_size(files: list[ZipEntry], bundle: StoredBundle, runtime: LambdaRunt
             f"{bundle.tag} for {runtime.identifier} is {_mib(unzipped)} unzipped, above Lambda's "
             f"{_mib(limits.unzipped)} limit for zip functions (largest: {_largest(files)}); "
             f"export it as a container image instead (bundle containerize {bundle.tag} --target lambda-image)"
+        )
+
+
+def _check_weights(bundle: StoredBundle, limits: LambdaLimits, reporter: Reporter) -> None:
+    """Referenced weights are fetched into /tmp at cold start (``MODELBUNDLE_HOME=/tmp/modelbundle``), not zipped:
+    refused past /tmp's largest size, and a warning past its default."""
+    from ...weights import references
+
+    refs = references(bundle.manifest)
+    sizes = {blob.sha256: blob.size for ref in refs for blob in ref.blobs()}
+    total = sum(sizes.values())
+    if not refs:
+        return
+    largest = max(refs, key=lambda ref: ref.size)
+    if total > limits.ephemeral:
+        raise ExportError(
+            f"{bundle.tag} references {_mib(total)} of weights (largest: artifact '{largest.artifact}', {_mib(largest.size)}), "
+            f"above the {_mib(limits.ephemeral)} of /tmp a Lambda function can have to fetch them into; "
+            f"serve it from a container instead (bundle containerize {bundle.tag})"
+        )
+    if total > limits.ephemeral_default:
+        reporter.warn(
+            f"{bundle.tag} fetches {_mib(total)} of weights into /tmp at cold start, above Lambda's default "
+            f"{_mib(limits.ephemeral_default)}: give the function EphemeralStorage Size={-(-total // MIB)} (MB) or more"
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._containerize import (
     DOCKER_TARGET,
     IMAGE_TARGET_LABEL,
+    IMAGE_WEIGHTS_LABEL,
     LABEL_PREFIX,
     ContainerizeOptions,
     ContainerizeResult,
@@ -34,6 +35,7 @@ from ._engine import BuiltImage, connect, local_image_labels
 from ._extras import ImageExtras, MovedPin, image_lock_text, resolve_extras
 from ._platform import DEFAULT_PLATFORM, ImagePlatform
 from ._targets import DEFAULT_TARGET, TARGETS, ImageTarget, image_target
+from ._weights import WEIGHTS_CACHE, plan_weights
 from ._wheels import WheelCache, gather_wheels
 
 __all__ = [
@@ -43,10 +45,12 @@ __all__ = [
     "DEFAULT_TARGET",
     "DOCKER_TARGET",
     "IMAGE_TARGET_LABEL",
+    "IMAGE_WEIGHTS_LABEL",
     "LABEL_PREFIX",
     "TARGETS",
     "USER_ID",
     "VENV_DIR",
+    "WEIGHTS_CACHE",
     "BuiltImage",
     "ContainerizeOptions",
     "ContainerizeResult",
@@ -58,6 +62,7 @@ __all__ = [
     "MovedPin",
     "WheelCache",
     "bundle_digest",
+    "plan_weights",
     "connect",
     "containerize",
     "default_base_image",

@@ -71,6 +71,7 @@ from ._extras import image_lock_text, resolve_extras
 from ._platform import DEFAULT_PLATFORM, ImagePlatform
 from ._system_packages import FetchedDebs, fetch_debs, read_base_release
 from ._targets import DEFAULT_TARGET, ImageTarget, image_target
+from ._weights import WEIGHTS_DIR, WEIGHTS_HOME, ImageWeights, plan_weights, write_weight_layers
 from ._wheels import WheelCache, gather_wheels
 
 LABEL_PREFIX = "ai.modelbundle"
@@ -78,6 +79,8 @@ LABEL_PREFIX = "ai.modelbundle"
 IMAGE_KEY_LABEL = f"{LABEL_PREFIX}.image.key"
 #: on every image containerize builds: its --target (docker, sagemaker, ...), so a deploy can refuse the wrong kind
 IMAGE_TARGET_LABEL = f"{LABEL_PREFIX}.image.target"
+#: "baked" or "fetch": what the image does with its bundle's referenced weights (absent: it references none)
+IMAGE_WEIGHTS_LABEL = f"{LABEL_PREFIX}.image.weights"
 #: the repository of venv images (the base image plus one bundle lock's venv), tagged by their key
 VENV_REPOSITORY = "modelbundle-venv"
 
@@ -99,6 +102,8 @@ class ContainerizeOptions:
     target_lock: Path | None = None
     #: keep the builder stage's images (tagged TAG-builder) instead of removing them after the build
     keep_builder: bool = False
+    #: referenced weights: "baked" into layers, "fetch"ed at start, or None: baked up to BAKE_LIMIT in total
+    weights: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,7 @@ class _Plan:
     venv_key: str
     #: the system packages' .deb files for the builder stage
     debs: FetchedDebs
+    weights: ImageWeights
 
     @property
     def venv_image(self) -> str:
@@ -207,8 +213,14 @@ def _plan(
     has_data = any(is_data_file(path) for path in read_record(bundle.path))
     recipe = target.recipe(bundle, base_image)
     recipe = replace(recipe, has_data_layer=has_data, has_debs=has_debs, labels={**recipe.labels, IMAGE_TARGET_LABEL: target.name})
+    weights = plan_weights(bundle, options.weights)
+    if weights.mode is not None:
+        recipe = replace(
+            recipe, weight_layers=weights.baked, env={**recipe.env, "MODELBUNDLE_HOME": WEIGHTS_HOME},
+            labels={**recipe.labels, IMAGE_WEIGHTS_LABEL: weights.mode},  # read by bundle export kubernetes
+        )
     files = target.files(bundle)
-    plan = _Plan(lock_text, recipe, files, venv_key, debs)
+    plan = _Plan(lock_text, recipe, files, venv_key, debs, weights)
     image_key = _digest([
         "image", venv_key, render_final_dockerfile(recipe, plan.venv_image), bundle_digest(bundle),
         sorted((path, hashlib.sha256(content).hexdigest()) for path, content in files.items()),
@@ -237,8 +249,9 @@ def _write_venv_context(
             shutil.copyfile(deb, directory / DEBS_DIR / deb.name)
 
 
-def _write_bundle_context(bundle: StoredBundle, plan: _Plan, directory: Path) -> None:
+def _write_bundle_context(bundle: StoredBundle, plan: _Plan, directory: Path, *, link: bool, offline: bool) -> None:
     directory.mkdir(parents=True, exist_ok=True)
+    write_weight_layers(bundle, plan.weights, directory, link=link, offline=offline)
     write_bundle_layers(bundle, directory)
     write_target_files(plan.files, directory)
 
@@ -257,9 +270,9 @@ def export_context(bundle: StoredBundle, directory: Path, options: ContainerizeO
     directory = prepare_context_dir(directory)
     try:
         _write_venv_context(bundle, plan, directory, platform, cache, reporter, offline=options.offline)
-        _write_bundle_context(bundle, plan, directory)
+        _write_bundle_context(bundle, plan, directory, link=False, offline=options.offline)
         (directory / "Dockerfile").write_text(render_dockerfile(plan.recipe))
-        for layer in (DATA_LAYER, CODE_LAYER):
+        for layer in (DATA_LAYER, CODE_LAYER, WEIGHTS_DIR):
             if (directory / layer).is_dir():
                 normalize_tree(directory / layer)
     except BaseException:
@@ -313,7 +326,7 @@ def containerize(bundle: StoredBundle, options: ContainerizeOptions, store: Loca
                 builder_tag = _after_venv_build(client, build, tag, options.keep_builder, reporter)
                 if replaced is not None and replaced.id != build.image.id:
                     remove_unused_image(client, replaced.id)  # the venv image that had the tag, unless an image is built on it
-            _write_bundle_context(bundle, plan, staging / "image")
+            _write_bundle_context(bundle, plan, staging / "image", link=True, offline=options.offline)
             (staging / "image" / "Dockerfile").write_text(render_final_dockerfile(plan.recipe, plan.venv_image))
             reporter.info(f"building {tag} ({target.name}) on {plan.venv_image}")
             image = _build(client, staging / "image", tag, reporter, no_cache=options.no_cache).image

@@ -1,4 +1,4 @@
-"""The Dockerfile: a builder stage makes the venv from host wheels, the final stage copies three layers.
+"""The Dockerfile: a builder stage makes the venv from host wheels, the final stage copies the bundle's layers.
 
 Layers of the final stage, least to most often changed, so that a code-only
 change rebuilds only the last one:
@@ -6,8 +6,9 @@ change rebuilds only the last one:
 1. ``COPY --from=builder /out/ /``: the venv at /opt/venv, plus /etc/passwd and
    /etc/group naming the non-root user (made in the builder, so no RUN in the
    final stage and no layer duplicated by a chown);
-2. ``COPY data/ /``: the bundle's artifacts (and vendored wheels);
-3. ``COPY code/ /``: everything else of the bundle (manifest, RECORD, src, lock).
+2. one ``COPY`` per baked weights blob (``_weights.py``), when the bundle references weights;
+3. ``COPY data/ /``: the bundle's artifacts (and vendored wheels);
+4. ``COPY code/ /``: everything else of the bundle (manifest, RECORD, src, lock).
 
 The builder stage and the venv layer depend on the image's lock, Python and
 base image only, never on the target: a docker and a sagemaker image of one
@@ -28,6 +29,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from ._weights import WEIGHTS_CACHE, WEIGHTS_HOME, weight_layer_steps
 
 #: a fixed time for every file in the image's layers (1980-01-01, the oldest a zip or wheel can hold)
 SOURCE_DATE_EPOCH = 315532800
@@ -82,6 +85,8 @@ class ImageRecipe:
     has_data_layer: bool = True
     #: the context has .deb files to install (the bundle's system_packages)
     has_debs: bool = False
+    #: the digests of the referenced weights baked into the image, one layer each, before the bundle's layers
+    weight_layers: tuple[str, ...] = ()
 
 
 def render_dockerfile(recipe: ImageRecipe) -> str:
@@ -122,8 +127,8 @@ def builder_stage(base_image: str, python: str, has_debs: bool = False) -> list[
     make_user = (
         f"useradd --uid {USER_ID} --user-group --no-create-home --home-dir {HOME_DIR} "
         f"--shell /usr/sbin/nologin {USER_NAME}; "
-        f"mkdir -p /out/etc /out{HOME_DIR} /out{JOBS_DIR}; cp /etc/passwd /etc/group /out/etc/; "
-        f"chown {USER_ID}:{USER_ID} /out{HOME_DIR} /out{JOBS_DIR}; "
+        f"mkdir -p /out/etc /out{HOME_DIR} /out{JOBS_DIR} /out{WEIGHTS_CACHE}; cp /etc/passwd /etc/group /out/etc/; "
+        f"chown {USER_ID}:{USER_ID} /out{HOME_DIR} /out{JOBS_DIR} /out{WEIGHTS_HOME} /out{WEIGHTS_CACHE}; "
     )
     return [
         "# Made by `bundle containerize`; builds with the classic builder or BuildKit, offline.",
@@ -182,7 +187,7 @@ def _system_packages_steps() -> list[str]:
 
 def _bundle_layers(recipe: ImageRecipe) -> list[str]:
     """The final stage after the venv layer: the data and code layers, then the target's settings."""
-    lines = []
+    lines = weight_layer_steps(recipe.weight_layers, recipe.user_id)
     if recipe.has_data_layer:
         lines.append(f"COPY {DATA_LAYER}/ /")
     lines.append(f"COPY {CODE_LAYER}/ /")

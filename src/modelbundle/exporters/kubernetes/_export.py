@@ -15,10 +15,11 @@ from ._kserve import kserve_manifests
 from ._manifests import kubernetes_manifests
 from ._options import KubernetesOptions, plan
 from ._validate import kubernetes_versions, validate_manifest
+from ._weights import image_weights_mode
 from ._yaml import to_yaml, write_directory
 
 #: every file name each export may write (an earlier export's files may be replaced)
-KUBERNETES_FILES = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml", "jobs-pvc.yaml")
+KUBERNETES_FILES = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml", "jobs-pvc.yaml", "weights-pvc.yaml")
 KSERVE_FILES = ("inferenceservice.yaml",)
 
 
@@ -37,6 +38,7 @@ class ExportedManifests:
 def export_kubernetes(bundle: StoredBundle, output: Path, options: KubernetesOptions, *, validate: bool = False) -> ExportedManifests:
     """Write a Deployment, Service, HorizontalPodAutoscaler (unless ``replicas`` is fixed) and PodDisruptionBudget;
     for a composed bundle, those of every service of its graph (``_composed.py``)."""
+    options = _with_image_weights(bundle, options)
     if is_composed(bundle.manifest):
         objects = composed_manifests(bundle, options)
         owned = composed_files(bundle.manifest, KUBERNETES_FILES)
@@ -47,7 +49,16 @@ def export_kubernetes(bundle: StoredBundle, output: Path, options: KubernetesOpt
 
 def export_kserve(bundle: StoredBundle, output: Path, options: KubernetesOptions, *, validate: bool = False) -> ExportedManifests:
     """Write a KServe InferenceService whose predictor runs the bundle's image (a composed bundle's whole graph in one pod)."""
+    options = _with_image_weights(bundle, options)
     return _export(bundle, output, options.image, kserve_manifests(plan(bundle, options)), KSERVE_FILES, "kserve", validate)
+
+
+def _with_image_weights(bundle: StoredBundle, options: KubernetesOptions) -> KubernetesOptions:
+    """Without --weights, the local image's own choice (its label) for a bundle that references weights."""
+    if options.weights is not None or not any(info.ref is not None for info in bundle.manifest.artifacts):
+        return options
+    mode = image_weights_mode(options.image)
+    return options if mode is None else options.model_copy(update={"weights": mode})
 
 
 def _export(

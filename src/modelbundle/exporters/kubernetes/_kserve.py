@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._manifests import Manifest, container, metadata, pod_settings
+from ._manifests import Manifest, container, init_containers, metadata, pod_settings
 from ._options import METRICS_PATH, SERVER_PORT, Plan
 
 #: the container name KServe expects for a predictor's main container
@@ -37,7 +37,7 @@ def inference_service(plan: Plan) -> Manifest:
         predictor.update({"scaleMetric": "cpu", "scaleTarget": plan.target_cpu})
     predictor.update(pod_settings(plan))
     predictor["containers"] = [
-        container(
+        server := container(
             plan,
             name=KSERVE_CONTAINER,
             port_name="http1",  # Knative's name for an HTTP/1.1 port; KServe passes it through in raw mode
@@ -46,6 +46,7 @@ def inference_service(plan: Plan) -> Manifest:
             extra_env=[{"name": "PROTOCOL", "value": "v2"}],
         )
     ]
+    predictor.update(init_containers(plan, server))
     return {
         "apiVersion": KSERVE_API_VERSION,
         "kind": "InferenceService",

@@ -22,6 +22,13 @@ from ._options import (
     STARTUP_PERIOD_SECONDS,
     Plan,
 )
+from ._weights import (
+    fetch_container,
+    weights_claim_name,
+    weights_mount,
+    weights_volume,
+    weights_volume_claim,
+)
 
 Manifest = dict[str, Any]
 CONTAINER_NAME = "server"
@@ -100,6 +107,7 @@ def container(plan: Plan, *, name: str = CONTAINER_NAME, port_name: str = PORT_N
             {"name": HOME_VOLUME, "mountPath": HOME_DIR},
             *([{"name": JOBS_VOLUME, "mountPath": JOBS_DIR}] if plan.jobs_volume else []),
             *([{"name": API_KEYS_VOLUME, "mountPath": API_KEYS_DIR, "readOnly": True}] if plan.api_keys_secret else []),
+            *([weights_mount()] if plan.weights and plan.weights.fetched else []),
         ],
     }
     if prestop and plan.prestop_sleep:
@@ -126,8 +134,16 @@ def pod_settings(plan: Plan) -> dict[str, Any]:
             {"name": HOME_VOLUME, "emptyDir": {"sizeLimit": plan.home_size}},
             *([{"name": JOBS_VOLUME, "persistentVolumeClaim": {"claimName": jobs_claim_name(plan)}}] if plan.jobs_volume else []),
             *([api_keys_volume(plan.api_keys_secret)] if plan.api_keys_secret else []),
+            *([weights_volume(plan.weights, plan.name)] if plan.weights and plan.weights.fetched else []),
         ],
     }
+
+
+def init_containers(plan: Plan, server: dict[str, Any]) -> dict[str, Any]:
+    """``initContainers`` for the pod spec: the weights' fetch when the image does not hold them (else nothing)."""
+    if plan.weights is None or not plan.weights.fetched:
+        return {}
+    return {"initContainers": [fetch_container(server, plan.weights_secret)]}
 
 
 def api_keys_volume(secret: tuple[str, str]) -> dict[str, Any]:
@@ -144,6 +160,7 @@ def scrape_annotations(port: int = SERVER_PORT) -> dict[str, str]:
 
 
 def deployment(plan: Plan) -> Manifest:
+    server = container(plan)
     spec: dict[str, Any] = {}
     if plan.replicas is not None:  # with an HPA the count is left to it: re-applying must not reset it
         spec["replicas"] = plan.replicas
@@ -160,7 +177,7 @@ def deployment(plan: Plan) -> Manifest:
                     "labels": dict(plan.labels),
                     "annotations": {**plan.annotations, **scrape_annotations()},
                 },
-                "spec": {**pod_settings(plan), "containers": [container(plan)]},
+                "spec": {**pod_settings(plan), **init_containers(plan, server), "containers": [server]},
             },
         }
     )
@@ -229,6 +246,9 @@ def kubernetes_manifests(plan: Plan) -> dict[str, Manifest]:
     files = {"deployment.yaml": deployment(plan), "service.yaml": service(plan)}
     if plan.jobs_volume:
         files["jobs-pvc.yaml"] = jobs_volume_claim(plan)
+    if plan.weights is not None and plan.weights.volume is not None:
+        claim = metadata(plan, name=weights_claim_name(plan.name))
+        files["weights-pvc.yaml"] = weights_volume_claim(plan.weights, claim, plan.replicas)
     if plan.replicas is None:
         files["hpa.yaml"] = horizontal_pod_autoscaler(plan)
     files["pdb.yaml"] = pod_disruption_budget(plan)

@@ -26,6 +26,7 @@ from ._names import (
     resource_name,
 )
 from ._quantity import MIB, mebibytes, parse_quantity
+from ._weights import PodWeights, pod_weights
 
 #: what the images of ``bundle containerize`` do; the runtime's ServeConfig defaults (a test keeps them equal)
 SERVER_PORT = 3000
@@ -97,6 +98,12 @@ class KubernetesOptions(BaseModel):
     jobs_url_secret: str | None = None
     #: a Secret (NAME or NAME:KEY) holding the server's API key file (``bundle serve --api-key-file``)
     api_keys_secret: str | None = None
+    #: referenced weights: "baked" in the image, or "fetch"ed by an init container; default: the image's (``_weights.py``)
+    weights: Literal["baked", "fetch"] | None = None
+    #: fetched weights on a PersistentVolumeClaim of this size instead of an emptyDir
+    weights_volume: str | None = None
+    #: a Secret whose keys are the env of the weights' init container (the origin's credentials)
+    weights_secret: str | None = None
     #: KServe only
     deployment_mode: DeploymentMode = "RawDeployment"
 
@@ -121,7 +128,9 @@ class KubernetesOptions(BaseModel):
         for flag, secret_ref in (("--jobs-url-secret", self.jobs_url_secret), ("--api-keys-secret", self.api_keys_secret)):
             if secret_ref is not None:
                 _check_secret_ref(secret_ref, flag)
-        for field in ("cpu", "cpu_limit", "memory", "memory_limit", "tmp_size", "home_size", "jobs_volume"):
+        if self.weights_secret is not None:
+            check_resource_name(self.weights_secret, "--weights-secret")
+        for field in ("cpu", "cpu_limit", "memory", "memory_limit", "tmp_size", "home_size", "jobs_volume", "weights_volume"):
             value = getattr(self, field)
             if value is not None:
                 parse_quantity(value, "--" + field.replace("_", "-"))
@@ -174,6 +183,10 @@ class Plan:
     #: (Secret, key) of the API key file mounted at API_KEYS_DIR (None: no keys, every route open)
     api_keys_secret: tuple[str, str] | None
     deployment_mode: DeploymentMode
+    #: the bundle's referenced weights (None: it references none)
+    weights: PodWeights | None = None
+    #: the Secret of the weights' init container's env (--weights-secret)
+    weights_secret: str | None = None
 
 
 def artifact_bytes(bundle: StoredBundle) -> int:
@@ -201,6 +214,11 @@ def plan(bundle: StoredBundle, options: KubernetesOptions, *, artifact_size: int
     annotations = {LABEL_PREFIX + "bundle": manifest.tag, LABEL_PREFIX + "service": manifest.service}
 
     size = artifact_bytes(bundle) if artifact_size is None else artifact_size
+    weights = pod_weights(bundle, options.weights, options.weights_volume)
+    if options.weights_secret is not None and (weights is None or not weights.fetched):
+        raise ExportError("--weights-secret is the env of the init container that fetches weights; these pods fetch none")
+    if weights is not None:  # not in RECORD, but read and loaded as the copied artifacts are, baked or fetched
+        size += weights.total
     memory = options.memory or mebibytes(
         _round_up(_BASE_MEMORY + options.workers * (_WORKER_MEMORY + 2 * size), 64 * MIB)
     )
@@ -277,6 +295,8 @@ def plan(bundle: StoredBundle, options: KubernetesOptions, *, artifact_size: int
         jobs_volume=options.jobs_volume,
         api_keys_secret=api_keys_secret,
         deployment_mode=options.deployment_mode,
+        weights=weights,
+        weights_secret=options.weights_secret if weights is not None and weights.fetched else None,
     )
 
 

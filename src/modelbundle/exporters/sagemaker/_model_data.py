@@ -7,6 +7,8 @@ empty: one image, many model versions. The layout (read by
 
     modelbundle-model.json   format version, source bundle, service, artifacts, file digests
     artifacts/<name>/...     as in the bundle (artifact.json and the model files)
+    blobs/sha256/<hex>       referenced weights (Artifact(uri=...)), in the weights cache's layout,
+    blobs/dirs/<digest>/...  so the server reads them in place and fetches nothing at start
 
 The archive is deterministic: sorted entries, root-owned, one mtime, gzip
 without a name or time, so the same artifacts give the same bytes.
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...bundler import Reporter, StoredBundle, read_record, verify_record
+from ...errors import ExportError
 
 MODEL_DATA_FILE = "modelbundle-model.json"
 MODEL_DATA_FORMAT = 1
@@ -46,13 +49,15 @@ def export_model_data(bundle: StoredBundle, output_dir: Path, reporter: Reporter
     verify_record(bundle.path)
     record = read_record(bundle.path)
     files = sorted(path for path in record if path.startswith("artifacts/"))
+    weights = _weight_files(bundle)  # archive path -> (cached file, sha256), fetched into the cache first
     manifest = bundle.manifest
     description = {
         "format_version": MODEL_DATA_FORMAT,
         "bundle": manifest.tag,
         "service": manifest.service,
         "artifacts": [info.model_dump(mode="json") for info in manifest.artifacts],
-        "files": {path: "sha256:" + record[path][0] for path in files},
+        "files": {path: "sha256:" + record[path][0] for path in files}
+        | {path: "sha256:" + digest for path, (_, digest) in weights.items()},
     }
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / ARCHIVE_NAME
@@ -65,21 +70,63 @@ def export_model_data(bundle: StoredBundle, output_dir: Path, reporter: Reporter
             tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
         ):
             _add(tar, MODEL_DATA_FILE, (json.dumps(description, indent=2, sort_keys=True) + "\n").encode())
-            for directory in _parents(files):
+            for directory in _parents([*files, *weights]):
                 _add(tar, directory, None)
             for path in files:
                 _add(tar, path, (bundle.path / path).read_bytes())
+            for path, (source, _) in sorted(weights.items()):
+                _add_file(tar, path, source)
         partial.replace(target)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    data = target.read_bytes()
-    return ModelDataArchive(target, len(files), len(data), hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256()
+    with open(target, "rb") as handle:  # streamed: the weights may be gigabytes
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return ModelDataArchive(target, len(files) + len(weights), target.stat().st_size, digest.hexdigest())
+
+
+def _weight_files(bundle: StoredBundle) -> dict[str, tuple[Path, str]]:
+    """The referenced weights' archive paths (the cache's layout under blobs/) -> their verified cached file and digest."""
+    from ...weights import SHIPPED_DIR, cached_path, ensure, references
+
+    refs = references(bundle.manifest)
+    if not refs:
+        return {}
+    ensure(refs)
+    found: dict[str, tuple[Path, str]] = {}
+    for ref in refs:
+        pairs = [(f"sha256/{ref.sha256}", ref.sha256)] if ref.kind == "file" else [
+            (f"dirs/{ref.sha256}/{file.path}", file.sha256) for file in ref.files
+        ]
+        for relative, digest in pairs:
+            source = cached_path(digest)
+            if source is None:  # ensure put it there: only a concurrent clean-up gets here
+                raise ExportError(f"the weights blob sha256:{digest} left the cache during the export; run it again")
+            found[f"{SHIPPED_DIR}/{relative}"] = (source, digest)
+    return found
 
 
 def _parents(files: list[str]) -> list[str]:
     folders = {str(Path(path).parents[i]) for path in files for i in range(len(Path(path).parents) - 1)}
     return sorted(folders)
+
+
+def _add_file(tar: tarfile.TarFile, name: str, source: Path) -> None:
+    """A big file, streamed from disk into the archive."""
+    info = _info(name)
+    info.size, info.mode = source.stat().st_size, 0o644
+    with open(source, "rb") as handle:
+        tar.addfile(info, handle)
+
+
+def _info(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mtime = _MTIME
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
 
 
 def _add(tar: tarfile.TarFile, name: str, content: bytes | None) -> None:

@@ -1,0 +1,42 @@
+"""``oci://registry/repository@sha256:<hex>``: a blob in an OCI registry, read with GETs that carry Range.
+
+The client is the OCI store's (``stores.RegistryClient``): Docker config or
+``$MODELBUNDLE_REGISTRY_USERNAME``/``PASSWORD`` credentials, token auth, plain
+HTTP only for loopback registries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from urllib.parse import urlsplit
+
+from ..errors import ArtifactError
+from ._sources import BlobSource
+
+
+class OCISource(BlobSource):
+    def __init__(self, uri: str) -> None:
+        super().__init__(uri)
+        parts = urlsplit(uri)
+        repository, _, self.digest = parts.path.strip("/").partition("@")
+        if not parts.netloc or not parts.hostname or not repository or not self.digest.startswith("sha256:"):
+            raise ArtifactError(f"{uri!r}: an OCI reference is oci://registry/repository@sha256:<hex>")
+        from ..stores import RegistryClient, find_credentials, is_loopback
+
+        self.repository = repository
+        self._client = RegistryClient(
+            parts.netloc, secure=not is_loopback(parts.hostname), credentials=find_credentials(parts.netloc)
+        )
+
+    def size(self) -> int:
+        return self._client.blob_size(self.repository, self.digest)
+
+    def read(self, start: int = 0) -> AbstractContextManager[Iterator[bytes]]:
+        return self._client.read_blob(self.repository, self.digest, start)
+
+    def list_files(self) -> list[str]:
+        raise ArtifactError(f"{self.uri}: an OCI blob is one file, not a directory")
+
+    def close(self) -> None:
+        self._client.close()
