@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -96,6 +97,10 @@ def walk(
     assert kept < again < big_file.size
     assert big_file.size - kept <= proxy.sent < big_file.size - kept + HEADERS_SLACK  # only the rest was sent
     assert not partial.exists()
+    # progress in bytes on stderr: a line as the blob starts, one as it ends with its rate
+    mib = f"{big_file.size / 2**20:.1f} MiB"
+    assert f"fetching weights 'weights': {mib}\n" in first.stderr, first.stderr
+    assert re.search(rf"fetching weights 'weights': {mib} in [0-9.]+ s \([0-9.]+ [KMG]iB/s\), verified", first.stderr)
 
     # a second bundle, the same digest: nothing downloaded
     proxy.sent = 0
