@@ -5,6 +5,8 @@ server. For each store, in the same run and alternating, ``--runs`` times:
 
 - ``curl -o /dev/null`` of the blob's URL (the registry's ``/v2/<repo>/blobs/<digest>``;
   moto's open bucket, ``http://host/bucket/key``): the network floor;
+- the same work with standard tools, ``curl | tee FILE | sha256sum`` and ``sync FILE``:
+  what fetching costs beyond the network (hashing and writing);
 - ``weights.ensure`` of a reference to it, in a child process with an empty
   ``MODELBUNDLE_HOME``: fetched, hashed, written to the cache and fsynced, renamed. The child
   times the call itself (no interpreter start-up) and reports its peak RSS (``VmHWM``).
@@ -137,6 +139,17 @@ def curl(url: str, size: int) -> float:
     return float(out[1])
 
 
+def curl_hashed(url: str, work: Path) -> float:
+    """Seconds of the same work with standard tools: ``curl URL | tee FILE | sha256sum``, then ``sync FILE``."""
+    target = work / "curl-copy.bin"
+    started = time.perf_counter()
+    subprocess.run(f"curl -sS --fail '{url}' | tee '{target}' | sha256sum >/dev/null && sync '{target}'",
+                   shell=True, check=True)
+    seconds = time.perf_counter() - started
+    target.unlink()
+    return seconds
+
+
 def fetch(uri: str, digest: str, size: int, work: Path, env: dict[str, str]) -> tuple[float, int]:
     """(seconds of ensure(), peak RSS in bytes) of a fetch into an empty cache, in a child process."""
     home = Path(tempfile.mkdtemp(prefix="home-", dir=work))
@@ -152,18 +165,22 @@ def fetch(uri: str, digest: str, size: int, work: Path, env: dict[str, str]) -> 
 
 
 def measure(store: str, uri: str, url: str, digest: str, size: int, runs: int, work: Path, env: dict[str, str]) -> bool:
-    curls, fetches, peaks = [], [], []
-    for _ in range(runs):  # alternated, so a change in the machine's load touches both alike
+    curls, hashed, fetches, peaks = [], [], [], []
+    for _ in range(runs):  # alternated, so a change in the machine's load touches all alike
         curls.append(curl(url, size))
+        hashed.append(curl_hashed(url, work))
         seconds, peak = fetch(uri, digest, size, work, env)
         fetches.append(seconds)
         peaks.append(peak)
     mb = size / 1e6
     curl_rate, fetch_rate, peak = mb / statistics.median(curls), mb / statistics.median(fetches), max(peaks)
+    hashed_rate = mb / statistics.median(hashed)
     ratio = fetch_rate / curl_rate
     ok = ratio >= THROUGHPUT_FLOOR and peak < RSS_FLOOR_MB * 1e6
-    print(f"{store:<6} {curl_rate:>11.0f} {fetch_rate:>12.0f} {ratio:>8.0%} {peak / 1e6:>13.0f}   {'ok' if ok else 'UNDER THE FLOOR'}")
-    print(f"       runs: curl {', '.join(f'{s:.2f}' for s in curls)} s; fetch {', '.join(f'{s:.2f}' for s in fetches)} s")
+    print(f"{store:<6} {curl_rate:>11.0f} {hashed_rate:>15.0f} {fetch_rate:>12.0f} {ratio:>8.0%} "
+          f"{fetch_rate / hashed_rate:>9.0%} {peak / 1e6:>13.0f}   {'ok' if ok else 'UNDER THE FLOOR'}")
+    print(f"       runs (s): curl {', '.join(f'{s:.2f}' for s in curls)}; curl|tee|sha256sum "
+          f"{', '.join(f'{s:.2f}' for s in hashed)}; fetch {', '.join(f'{s:.2f}' for s in fetches)}")
     return ok
 
 
@@ -183,7 +200,8 @@ def main() -> None:
         digest = make_blob(blob, size)
         print(f"blob: {size / 1e6:.0f} MB, sha256:{digest[:12]}...; median of {args.runs} runs; "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
-        print(f"{'store':<6} {'curl MB/s':>11} {'fetch MB/s':>12} {'ratio':>8} {'peak RSS MB':>13}")
+        print(f"{'store':<6} {'curl MB/s':>11} {'curl+hash MB/s':>15} {'fetch MB/s':>12} {'/curl':>8} "
+              f"{'/c+hash':>9} {'peak RSS MB':>13}")
         results = []
         if "oci" in args.stores:
             with registry(work, blob, digest) as (uri, url):
