@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -128,6 +129,12 @@ def moto(work: Path, blob: Path) -> Iterator[tuple[str, str]]:
         log.close()
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def curl(url: str, size: int) -> float:
     """Seconds curl takes to read ``url`` to /dev/null (checked: every byte arrived)."""
     out = subprocess.run(
@@ -166,10 +173,15 @@ def fetch(uri: str, digest: str, size: int, work: Path, env: dict[str, str]) -> 
 
 def measure(store: str, uri: str, url: str, digest: str, size: int, runs: int, work: Path, env: dict[str, str]) -> bool:
     curls, hashed, fetches, peaks = [], [], [], []
+    cpu = {"curl": 0.0, "fetch": 0.0}
     for _ in range(runs):  # alternated, so a change in the machine's load touches all alike
+        before = children_cpu()
         curls.append(curl(url, size))
+        cpu["curl"] += children_cpu() - before
         hashed.append(curl_hashed(url, work))
+        before = children_cpu()
         seconds, peak = fetch(uri, digest, size, work, env)
+        cpu["fetch"] += children_cpu() - before
         fetches.append(seconds)
         peaks.append(peak)
     mb = size / 1e6
@@ -181,6 +193,9 @@ def measure(store: str, uri: str, url: str, digest: str, size: int, runs: int, w
           f"{fetch_rate / hashed_rate:>9.0%} {peak / 1e6:>13.0f}   {'ok' if ok else 'UNDER THE FLOOR'}")
     print(f"       runs (s): curl {', '.join(f'{s:.2f}' for s in curls)}; curl|tee|sha256sum "
           f"{', '.join(f'{s:.2f}' for s in hashed)}; fetch {', '.join(f'{s:.2f}' for s in fetches)}")
+    gb = size * runs / 1e9
+    print(f"       CPU s per GB: curl {cpu['curl'] / gb:.2f}; fetch {cpu['fetch'] / gb:.2f} "
+          "(the fetch's child, interpreter start-up included)")
     return ok
 
 
