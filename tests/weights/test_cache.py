@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -157,3 +158,22 @@ def test_describe_streams_a_file(tmp_path: Path) -> None:
     ref = weights.describe("w", (tmp_path / "w.bin").as_uri(), "file")
     assert (ref.sha256, ref.size) == (hashlib.sha256(data).hexdigest(), len(data))
     assert ref.files == ()
+
+
+def test_progress_is_a_line_per_blob_unless_bars_show_or_quiet(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from modelbundle.stores import TransferProgress
+
+    data = os.urandom(2 * 1024 * 1024 + 1)
+    ref = _file(tmp_path / "weights.bin", data)
+    with TransferProgress() as progress:  # no terminal here: its bars cannot show, so lines instead
+        weights.ensure([ref], progress=progress)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "fetching weights 'model': 2.0 MiB"
+    assert re.fullmatch(r"fetching weights 'model': 2\.0 MiB in [0-9.]+ s \([0-9.]+ ([KMG]i)?B/s\), verified", lines[1])
+    assert len(lines) == 2
+
+    weights.cached_path(ref.sha256).unlink()  # type: ignore[union-attr]
+    with TransferProgress(quiet=True) as progress:
+        weights.ensure([ref], progress=progress)
+    assert capsys.readouterr().err == ""
+    assert weights.cached_path(ref.sha256) is not None
