@@ -1,4 +1,4 @@
-"""A TCP proxy on 127.0.0.1 that counts what a server sent, records the Range headers asked for, and can cut a transfer.
+"""A TCP proxy on 127.0.0.1 that counts what a server sent, records the Range headers asked for, and can cut a transfer or refuse.
 
 It forwards bytes untouched (HTTP/1.1, keep-alive included), so a client
 talks to the real server (moto, the registry) through it.
@@ -21,6 +21,10 @@ class CountingProxy:
         self.ranges: list[str] = []
         #: cut every connection once the server has sent this many bytes in all (None: never)
         self.cut_after: int | None = None
+        #: cut only the connection that crosses ``cut_after``, then forward everything again
+        self.cut_once = False
+        #: close every new connection at once, as a server that cannot be reached
+        self.refuse = False
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
@@ -36,6 +40,9 @@ class CountingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self.refuse:
+                client.close()
+                continue
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
             threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
@@ -49,6 +56,8 @@ class CountingProxy:
                             data = data[: max(0, self.cut_after - self.sent)]
                             self.sent += len(data)
                             target.sendall(data)
+                            if self.cut_once:
+                                self.cut_after = None
                             raise OSError("cut")
                         self.sent += len(data)
                     else:

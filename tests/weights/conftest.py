@@ -24,9 +24,12 @@ class BigFile(NamedTuple):
 def big_file(tmp_path_factory: pytest.TempPathFactory) -> BigFile:
     path = tmp_path_factory.mktemp("weights") / "big.bin"
     hasher = hashlib.sha256()
+    left = BIG_SIZE
     with open(path, "wb") as out:
-        for _ in range(BIG_SIZE // (8 * 1024 * 1024)):
-            chunk = os.urandom(8 * 1024 * 1024)
+        while left:  # every byte of BIG_SIZE: 300 MiB is not a whole number of 8 MiB chunks
+            chunk = os.urandom(min(left, 8 * 1024 * 1024))
             hasher.update(chunk)
             out.write(chunk)
+            left -= len(chunk)
+    assert path.stat().st_size == BIG_SIZE
     return BigFile(path, hasher.hexdigest(), BIG_SIZE)

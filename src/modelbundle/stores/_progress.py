@@ -15,6 +15,7 @@ class TransferProgress:
     """``with progress.task("uploading env", total) as advance: advance(n)``."""
 
     def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet  # silenced, as opposed to no terminal to draw on (weights then print lines)
         # bars need rich, one of the build tools; a runtime-only install transfers silently
         self.enabled = not quiet and sys.stderr.isatty() and importlib.util.find_spec("rich") is not None
         self._progress: Any = None

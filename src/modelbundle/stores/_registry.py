@@ -130,7 +130,8 @@ class RegistryClient:
         def chunks() -> Iterator[bytes]:
             nonlocal skip
             with self._mapped_errors(what):
-                for chunk in response.iter_bytes(_READ_CHUNK):
+                # as they arrive, not gathered into bigger chunks: a cut stream loses none of what came
+                for chunk in response.iter_bytes():
                     if skip:
                         dropped = min(skip, len(chunk))
                         chunk, skip = chunk[dropped:], skip - dropped

@@ -12,18 +12,27 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import queue
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
-from ..errors import IntegrityError
+from ..errors import ArtifactError, IntegrityError, RemoteStoreError
 from ._ref import WeightBlob, WeightFile
 from ._sources import CHUNK_SIZE, BlobSource
 
 Advance = Callable[[int], None]
 PARTIAL_SUFFIX = ".partial"
+#: times one fetch resumes a cut transfer by itself (each try must bring bytes) before it gives up
+RESUMES = 3
+#: chunks read but not yet hashed and written, per blob: what bounds a fetch's memory
+IN_FLIGHT = 32
+#: bytes written between two background flushes of a partial to disk
+SYNC_EVERY = 64 * 1024 * 1024
 
 
 def cache_root() -> Path:
@@ -61,28 +70,161 @@ def fetch_blob(blob: WeightBlob, source: BlobSource, advance: Advance) -> Path:
     with _locked(final):
         if final.is_file():  # another process finished it while we waited
             return final
-        partial = final.with_name(final.name + PARTIAL_SUFFIX)
-        hasher = hashlib.sha256()
-        have = _rehash(partial, hasher, blob.size)
-        advance(have)
-        if have < blob.size:
-            with source.read(have) as chunks, open(partial, "ab") as out:
-                for chunk in chunks:
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    have += len(chunk)
-                    advance(len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
-        got = hasher.hexdigest()
-        if have != blob.size or got != blob.sha256:
-            partial.unlink(missing_ok=True)  # never used, never resumed
-            raise IntegrityError(
-                f"artifact '{blob.label}': {blob.uri} has sha256:{got} ({have} bytes), the bundle expects "
-                f"sha256:{blob.sha256} ({blob.size} bytes); nothing was used"
-            )
-        os.replace(partial, final)
+        partial = _Partial(final.with_name(final.name + PARTIAL_SUFFIX), blob.size, advance)
+        _download(blob, source, partial)
+        got = partial.hasher.hexdigest()
+        if partial.have != blob.size or got != blob.sha256:
+            partial.path.unlink(missing_ok=True)  # never used, never resumed
+            raise IntegrityError(_mismatch(blob, partial.have, got))
+        os.replace(partial.path, final)
     return final
+
+
+class _Partial:
+    """``<hex>.partial``: what has arrived of a blob, hashed as it was written.
+
+    The calling thread reads the source; a second thread hashes and writes what it
+    read (hashlib and file writes release the GIL), so the network and the hash run
+    at once. ``have`` counts only bytes both hashed and written, so a cut anywhere
+    leaves it true; at most ``IN_FLIGHT`` chunks wait between the two threads.
+    """
+
+    def __init__(self, path: Path, size: int, advance: Advance) -> None:
+        self.path, self.size, self.advance = path, size, advance
+        self.hasher = hashlib.sha256()
+        self.have = _rehash(path, self.hasher, size)
+        advance(self.have)
+
+    def append_from(self, source: BlobSource) -> None:
+        """One ranged read from ``have`` on; stops one byte past the size (a larger object is refused)."""
+        with source.read(self.have) as chunks, open(self.path, "ab") as out:
+            pending: queue.Queue[bytes | None] = queue.Queue(maxsize=IN_FLIGHT)
+            failed: list[BaseException] = []
+            syncing = _BackgroundSync(out)
+            writer = threading.Thread(target=self._write, args=(pending, out, failed, syncing), daemon=True)
+            writer.start()
+            received = self.have
+            try:
+                for chunk in chunks:
+                    if failed:
+                        break
+                    if received + len(chunk) > self.size:
+                        chunk = chunk[: self.size + 1 - received]
+                    pending.put(chunk)
+                    received += len(chunk)
+                    if received > self.size:
+                        break
+            finally:
+                pending.put(None)  # what was read is still written and hashed, even after a cut
+                writer.join()
+                out.flush()
+                syncing.stop()
+                os.fsync(out.fileno())
+            if failed:
+                raise failed[0]
+
+    def _write(self, pending: queue.Queue[bytes | None], out: BinaryIO, failed: list[BaseException], syncing: _BackgroundSync) -> None:
+        while (chunk := pending.get()) is not None:
+            if failed:
+                continue  # keep taking chunks, so the reader never waits on a full queue
+            try:
+                out.write(chunk)
+                syncing.wrote(len(chunk))
+                self.hasher.update(chunk)
+                self.have += len(chunk)
+                self.advance(len(chunk))
+            except BaseException as exc:  # raised again in the reading thread
+                failed.append(exc)
+
+
+class _BackgroundSync:
+    """Flushes a file to disk from a thread of its own every ``SYNC_EVERY`` bytes written.
+
+    The closing fsync then waits for little: the disk writes while the network
+    reads, instead of after it (on a 1 GB blob, the difference between a third and
+    nothing of the fetch's time).
+    """
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._unsynced = 0
+        self._due = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def wrote(self, n: int) -> None:
+        self._unsynced += n
+        if self._unsynced >= SYNC_EVERY:
+            self._unsynced = 0
+            self._out.flush()
+            self._due.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._due.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self._due.wait()
+            self._due.clear()
+            if self._stopping:
+                return
+            try:
+                os.fdatasync(self._out.fileno())
+            except OSError:
+                return  # the closing fsync reports it
+
+
+def _download(blob: WeightBlob, source: BlobSource, partial: _Partial) -> None:
+    """Bring ``partial`` to the blob's size (or one byte past it: not this blob).
+
+    A transfer cut short (an error mid-stream, or a stream that ends early while the
+    object still has the expected size) is resumed from where it stopped, up to
+    ``RESUMES`` times while each try brings bytes; what arrived is never hashed as whole.
+    """
+    resumes = 0
+    while partial.have < blob.size:
+        before, ended_early = partial.have, False
+        try:
+            partial.append_from(source)
+        except RemoteStoreError as exc:
+            cut = exc
+        else:
+            if partial.have >= blob.size:
+                return
+            ended_early, cut = True, RemoteStoreError(f"the stream ended after {partial.have} of {blob.size} bytes")
+        if ended_early or partial.have == before:
+            # a quiet early end, or a read that brought nothing: an object of another size is not this blob
+            actual = _size_or_none(source)
+            if actual is not None and actual != blob.size:
+                partial.path.unlink(missing_ok=True)
+                raise IntegrityError(
+                    f"artifact '{blob.label}': {blob.uri} is {actual} bytes, the bundle expects "
+                    f"sha256:{blob.sha256} ({blob.size} bytes); nothing was used"
+                ) from None
+        if partial.have == before or resumes == RESUMES:
+            raise RemoteStoreError(
+                f"artifact '{blob.label}': fetching {blob.uri} stopped at {partial.have} of {blob.size} bytes ({cut}); "
+                "what arrived is kept, and the next fetch resumes from there"
+            ) from cut
+        resumes += 1
+
+
+def _size_or_none(source: BlobSource) -> int | None:
+    try:
+        return source.size()
+    except (RemoteStoreError, ArtifactError):  # unreachable: the cut transfer is the error to report
+        return None
+
+
+def _mismatch(blob: WeightBlob, have: int, got: str) -> str:
+    """Why the fetched bytes are not the blob: its digest, or its size when it is larger than the blob."""
+    expects = f"the bundle expects sha256:{blob.sha256} ({blob.size} bytes); nothing was used"
+    if have > blob.size:
+        return f"artifact '{blob.label}': {blob.uri} holds more than {blob.size} bytes, {expects}"
+    return f"artifact '{blob.label}': {blob.uri} has sha256:{got} ({have} bytes), {expects}"
 
 
 def _rehash(partial: Path, hasher: hashlib._Hash, size: int) -> int:

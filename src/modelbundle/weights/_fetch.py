@@ -11,6 +11,7 @@ from typing import Protocol
 
 from ..errors import ArtifactError
 from ._cache import Advance, assemble_dir, blob_path, cached_path, fetch_blob
+from ._progress import lines_unless_shown
 from ._ref import WeightBlob, WeightRef
 from ._sources import open_source
 
@@ -32,7 +33,8 @@ def offline_from_env() -> bool:
 def ensure(refs: list[WeightRef], *, progress: Progress | None = None, offline: bool | None = None) -> dict[str, Path]:
     """artifact name -> the verified local path of its weights (a file, or a directory of links for "dir").
 
-    Missing blobs are fetched into the cache, several at once; ``offline`` (default: $MODELBUNDLE_OFFLINE)
+    Missing blobs are fetched into the cache, several at once, each reported to ``progress``
+    (by default, and when its bars cannot show, a line on stderr as each starts and ends); ``offline`` (default: $MODELBUNDLE_OFFLINE)
     allows only what is cached, and a missing blob is an ArtifactError naming it.
     """
     offline = offline_from_env() if offline is None else offline
@@ -44,7 +46,7 @@ def ensure(refs: list[WeightRef], *, progress: Progress | None = None, offline: 
             f"{blob_path(blob.sha256).parent} and fetching is off ({OFFLINE_ENV}); fetch them once online"
         )
     if missing:
-        _fetch_all(list(missing.values()), progress)
+        _fetch_all(list(missing.values()), lines_unless_shown(progress))
     paths = {}
     for ref in refs:
         paths[ref.artifact] = blob_path(ref.sha256) if ref.kind == "file" else assemble_dir(ref.sha256, ref.files)
@@ -64,7 +66,7 @@ def _fetch_all(blobs: list[WeightBlob], progress: Progress | None) -> None:
 def _fetch_one(blob: WeightBlob, progress: Progress | None) -> Path:
     source = open_source(blob.uri)
     try:
-        with _task(progress, f"fetching {blob.label}", blob.size) as advance:
+        with _task(progress, f"fetching weights '{blob.label}'", blob.size) as advance:
             return fetch_blob(blob, source, advance)
     finally:
         source.close()

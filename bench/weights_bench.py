@@ -1,0 +1,234 @@
+"""Fetching referenced weights: throughput of a 1 GB blob from an OCI registry and from S3 (moto), against curl.
+
+Both servers run on 127.0.0.1: Debian's ``docker-registry`` and moto's standalone
+server. For each store, in the same run and alternating, ``--runs`` times:
+
+- ``curl -o /dev/null`` of the blob's URL (the registry's ``/v2/<repo>/blobs/<digest>``;
+  moto's open bucket, ``http://host/bucket/key``): the network floor;
+- the same work with standard tools, ``curl | tee FILE | sha256sum`` and ``sync FILE``:
+  what fetching costs beyond the network (hashing and writing);
+- ``weights.ensure`` of a reference to it, in a child process with an empty
+  ``MODELBUNDLE_HOME``: fetched, hashed, written to the cache and fsynced, renamed. The child
+  times the call itself (no interpreter start-up) and reports its peak RSS (``VmHWM``).
+
+It prints a row per store with the medians and checks them against issue 19's floors
+(at least 80% of curl's throughput, peak RSS under 200 MB). A benchmark, not a test.
+
+    .venv/bin/python bench/weights_bench.py [--size-mb 1024] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BUCKET = "weights-bench"
+KEY = "models/big.bin"
+REPOSITORY = "bench/weights"
+THROUGHPUT_FLOOR = 0.80
+RSS_FLOOR_MB = 200
+#: the child: fetch one reference into an empty cache; print seconds and peak RSS as JSON
+CHILD = """
+import json, sys, time
+from modelbundle import weights
+from modelbundle.stores import TransferProgress
+uri, digest, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+started = time.perf_counter()
+weights.ensure([weights.WeightRef("weights", uri, digest, size)], progress=TransferProgress(quiet=True))
+seconds = time.perf_counter() - started
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print(json.dumps({"seconds": seconds, "peak_rss_kb": int(status["VmHWM"].split()[0])}))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_port(port: int) -> None:
+    for _ in range(400):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing answered on 127.0.0.1:{port}")
+
+
+def make_blob(path: Path, size: int) -> str:
+    hasher = hashlib.sha256()
+    left = size
+    with open(path, "wb") as out:
+        while left:
+            chunk = os.urandom(min(left, 8 * 1024 * 1024))  # incompressible, like real weights
+            hasher.update(chunk)
+            out.write(chunk)
+            left -= len(chunk)
+    return hasher.hexdigest()
+
+
+@contextmanager
+def registry(work: Path, blob: Path, digest: str) -> Iterator[tuple[str, str]]:
+    """(oci:// URI, curl URL) of ``blob`` pushed to a fresh registry."""
+    from modelbundle.stores import RegistryClient
+
+    port = _free_port()
+    root = work / "registry"
+    root.mkdir()
+    (root / "config.yml").write_text(
+        f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n  secret: bench\n"
+    )
+    proc = subprocess.Popen(["docker-registry", "serve", str(root / "config.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_port(port)
+        client = RegistryClient(f"127.0.0.1:{port}", secure=False, credentials=None)
+        client.upload_blob(REPOSITORY, blob, f"sha256:{digest}", lambda n: None)
+        client.close()
+        yield (f"oci://127.0.0.1:{port}/{REPOSITORY}@sha256:{digest}",
+               f"http://127.0.0.1:{port}/v2/{REPOSITORY}/blobs/sha256:{digest}")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+@contextmanager
+def moto(work: Path, blob: Path) -> Iterator[tuple[str, str]]:
+    """(s3:// URI, curl URL) of ``blob`` uploaded to a fresh moto server (authentication off, as in the tests)."""
+    import boto3
+
+    port = _free_port()
+    server = Path(sys.executable).with_name("moto_server")
+    log = open(work / "moto.log", "wb")  # noqa: SIM115  (closed below)
+    proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_port(port)
+        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                              aws_access_key_id="bench", aws_secret_access_key="bench")
+        client.create_bucket(Bucket=BUCKET)
+        client.upload_file(str(blob), BUCKET, KEY)
+        yield f"s3://{BUCKET}/{KEY}", f"http://127.0.0.1:{port}/{BUCKET}/{KEY}"
+    finally:
+        proc.terminate()
+        proc.wait()
+        log.close()
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def curl(url: str, size: int) -> float:
+    """Seconds curl takes to read ``url`` to /dev/null (checked: every byte arrived)."""
+    out = subprocess.run(
+        ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", url],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()
+    if int(out[0]) != size:
+        sys.exit(f"curl read {out[0]} bytes of {url}, not {size}")
+    return float(out[1])
+
+
+def curl_hashed(url: str, work: Path) -> float:
+    """Seconds of the same work with standard tools: ``curl URL | tee FILE | sha256sum``, then ``sync FILE``."""
+    target = work / "curl-copy.bin"
+    started = time.perf_counter()
+    subprocess.run(f"curl -sS --fail '{url}' | tee '{target}' | sha256sum >/dev/null && sync '{target}'",
+                   shell=True, check=True)
+    seconds = time.perf_counter() - started
+    target.unlink()
+    return seconds
+
+
+def fetch(uri: str, digest: str, size: int, work: Path, env: dict[str, str]) -> tuple[float, int]:
+    """(seconds of ensure(), peak RSS in bytes) of a fetch into an empty cache, in a child process."""
+    home = Path(tempfile.mkdtemp(prefix="home-", dir=work))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, uri, digest, str(size)], check=True, capture_output=True, text=True,
+            env={**os.environ, **env, "MODELBUNDLE_HOME": str(home)},
+        )
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        return result["seconds"], result["peak_rss_kb"] * 1024
+    finally:
+        shutil.rmtree(home)
+
+
+def measure(store: str, uri: str, url: str, digest: str, size: int, runs: int, work: Path, env: dict[str, str]) -> bool:
+    curls, hashed, fetches, peaks = [], [], [], []
+    cpu = {"curl": 0.0, "fetch": 0.0}
+    for _ in range(runs):  # alternated, so a change in the machine's load touches all alike
+        before = children_cpu()
+        curls.append(curl(url, size))
+        cpu["curl"] += children_cpu() - before
+        hashed.append(curl_hashed(url, work))
+        before = children_cpu()
+        seconds, peak = fetch(uri, digest, size, work, env)
+        cpu["fetch"] += children_cpu() - before
+        fetches.append(seconds)
+        peaks.append(peak)
+    mb = size / 1e6
+    curl_rate, fetch_rate, peak = mb / statistics.median(curls), mb / statistics.median(fetches), max(peaks)
+    hashed_rate = mb / statistics.median(hashed)
+    ratio = fetch_rate / curl_rate
+    ok = ratio >= THROUGHPUT_FLOOR and peak < RSS_FLOOR_MB * 1e6
+    print(f"{store:<6} {curl_rate:>11.0f} {hashed_rate:>15.0f} {fetch_rate:>12.0f} {ratio:>8.0%} "
+          f"{fetch_rate / hashed_rate:>9.0%} {peak / 1e6:>13.0f}   {'ok' if ok else 'UNDER THE FLOOR'}")
+    print(f"       runs (s): curl {', '.join(f'{s:.2f}' for s in curls)}; curl|tee|sha256sum "
+          f"{', '.join(f'{s:.2f}' for s in hashed)}; fetch {', '.join(f'{s:.2f}' for s in fetches)}")
+    gb = size * runs / 1e9
+    print(f"       CPU s per GB: curl {cpu['curl'] / gb:.2f}; fetch {cpu['fetch'] / gb:.2f} "
+          "(the fetch's child, interpreter start-up included)")
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=1024, help="the blob's size in MiB")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stores", nargs="+", choices=("oci", "s3"), default=["oci", "s3"])
+    args = parser.parse_args()
+    for tool in ("curl", "docker-registry"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (apt-get install -y curl docker-registry)")
+    size = args.size_mb * 1024 * 1024
+    with tempfile.TemporaryDirectory(prefix="weights-bench-") as tmp:
+        work = Path(tmp)
+        blob = work / "big.bin"
+        digest = make_blob(blob, size)
+        print(f"blob: {size / 1e6:.0f} MB, sha256:{digest[:12]}...; median of {args.runs} runs; "
+              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+        print(f"{'store':<6} {'curl MB/s':>11} {'curl+hash MB/s':>15} {'fetch MB/s':>12} {'/curl':>8} "
+              f"{'/c+hash':>9} {'peak RSS MB':>13}")
+        results = []
+        if "oci" in args.stores:
+            with registry(work, blob, digest) as (uri, url):
+                results.append(measure("oci", uri, url, digest, size, args.runs, work, {}))
+        if "s3" in args.stores:
+            with moto(work, blob) as (uri, url):
+                env = {"AWS_ENDPOINT_URL": url.rsplit(f"/{BUCKET}/", 1)[0], "AWS_ACCESS_KEY_ID": "bench",
+                       "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+                results.append(measure("s3", uri, url, digest, size, args.runs, work, env))
+        print(f"floors: fetch >= {THROUGHPUT_FLOOR:.0%} of curl's MB/s, peak RSS < {RSS_FLOOR_MB} MB: "
+              f"{'met' if all(results) else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
