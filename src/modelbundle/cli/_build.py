@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._format import human_size
+from .._sizes import human_size
 from ._options import key_value_pairs
 
 

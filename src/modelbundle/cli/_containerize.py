@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._format import human_size
+from .._sizes import human_size
 
 
 def _image_reference(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ._format import human_size, print_json, print_table
+from .._sizes import human_size
+from ._format import print_json, print_table
 from ._options import remote_options
 
 

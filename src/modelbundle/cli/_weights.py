@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._format import human_size
+from .._sizes import human_size
 
 
 @click.group()

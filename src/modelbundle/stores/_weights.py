@@ -12,18 +12,16 @@ local cache: from the store when it has a blob, else from the blob's URI.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
 
 from ..bundler import StoredBundle
+from ..bundler._record import file_digest
 from ..errors import IntegrityError
 from ..weights import WeightBlob, WeightRef, cache_root, cached_path, ensure, references
 from ._base import BaseStore, TransferReport
 from ._progress import TransferProgress
-
-_CHUNK = 1024 * 1024
 
 
 def weight_blobs(bundle: StoredBundle) -> list[WeightBlob]:
@@ -93,7 +91,7 @@ def _download_to_cache(store: BaseStore, blob: WeightBlob, progress: TransferPro
     try:
         with progress.task(f"downloading weights {blob.label}", blob.size) as advance:
             store.get_weight(blob.sha256, Path(temp), advance)
-        actual = _sha256(temp)
+        actual = file_digest(Path(temp))
         if actual != blob.sha256:
             raise IntegrityError(
                 f"weights {blob.label} in {store.url} are corrupted: expected sha256:{blob.sha256}, the store's blob "
@@ -102,11 +100,3 @@ def _download_to_cache(store: BaseStore, blob: WeightBlob, progress: TransferPro
         os.replace(temp, target)
     finally:
         Path(temp).unlink(missing_ok=True)
-
-
-def _sha256(path: str) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()

@@ -13,15 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from .._sizes import human_size
+
 Advance = Callable[[int], None]
-
-
-def size_text(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
 
 
 class LineProgress:
@@ -33,7 +27,7 @@ class LineProgress:
 
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Advance]:
-        self._print(f"{description}: {size_text(total)}")
+        self._print(f"{description}: {human_size(total)}")
         done = 0
         started = time.monotonic()
 
@@ -43,7 +37,7 @@ class LineProgress:
 
         yield advance
         elapsed = max(time.monotonic() - started, 1e-6)
-        self._print(f"{description}: {size_text(done)} in {elapsed:.1f} s ({size_text(done / elapsed)}/s), verified")
+        self._print(f"{description}: {human_size(done)} in {elapsed:.1f} s ({human_size(done / elapsed)}/s), verified")
 
     def _print(self, line: str) -> None:
         with self._lock:
