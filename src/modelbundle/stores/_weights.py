@@ -16,8 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..bundler import StoredBundle
-from ..bundler._record import file_digest
+from ..bundler import StoredBundle, file_digest
 from ..errors import IntegrityError
 from ..weights import WeightBlob, WeightRef, cache_root, cached_path, ensure, references
 from ._base import BaseStore, TransferReport
