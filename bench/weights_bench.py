@@ -35,6 +35,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from store_bench import registry as registry_server
+
 BUCKET = "weights-bench"
 KEY = "models/big.bin"
 REPOSITORY = "bench/weights"
@@ -84,27 +86,16 @@ def make_blob(path: Path, size: int) -> str:
 
 @contextmanager
 def registry(work: Path, blob: Path, digest: str) -> Iterator[tuple[str, str]]:
-    """(oci:// URI, curl URL) of ``blob`` pushed to a fresh registry."""
+    """(oci:// URI, curl URL) of ``blob`` pushed to a fresh registry (store_bench's)."""
     from modelbundle.stores import RegistryClient
 
-    port = _free_port()
-    root = work / "registry"
-    root.mkdir()
-    (root / "config.yml").write_text(
-        f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n  secret: bench\n"
-    )
-    proc = subprocess.Popen(["docker-registry", "serve", str(root / "config.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_port(port)
-        client = RegistryClient(f"127.0.0.1:{port}", secure=False, credentials=None)
+    with registry_server(work) as store_url:  # oci://127.0.0.1:PORT/bench
+        address = store_url.removeprefix("oci://").split("/", 1)[0]
+        client = RegistryClient(address, secure=False, credentials=None)
         client.upload_blob(REPOSITORY, blob, f"sha256:{digest}", lambda n: None)
         client.close()
-        yield (f"oci://127.0.0.1:{port}/{REPOSITORY}@sha256:{digest}",
-               f"http://127.0.0.1:{port}/v2/{REPOSITORY}/blobs/sha256:{digest}")
-    finally:
-        proc.terminate()
-        proc.wait()
+        yield (f"oci://{address}/{REPOSITORY}@sha256:{digest}",
+               f"http://{address}/v2/{REPOSITORY}/blobs/sha256:{digest}")
 
 
 @contextmanager

@@ -37,24 +37,23 @@ class InProcess:
 
     async def call(self, api_name: str, kwargs: dict[str, Any]) -> Any:
         started = time.perf_counter()
-        try:
-            result = await self._invokes[api_name](kwargs)
-        except Exception as exc:
-            error = dependency_error(self.dependency, api_name, exc)
-            self._metrics[api_name].observe_request(error.status_code, time.perf_counter() - started)
-            raise error from exc
+        result = await self._answer(api_name, kwargs, started)
         self._metrics[api_name].observe_request(200, time.perf_counter() - started)
         return result
 
     async def stream(self, api_name: str, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         started = time.perf_counter()
+        items = await self._answer(api_name, kwargs, started)
+        return self._relay(api_name, items, started)
+
+    async def _answer(self, api_name: str, kwargs: dict[str, Any], started: float) -> Any:
+        """The invoke's answer (a stream's items); a failure is counted and named as the dependency's."""
         try:
-            items = await self._invokes[api_name](kwargs)
+            return await self._invokes[api_name](kwargs)
         except Exception as exc:
             error = dependency_error(self.dependency, api_name, exc)
             self._metrics[api_name].observe_request(error.status_code, time.perf_counter() - started)
             raise error from exc
-        return self._relay(api_name, items, started)
 
     async def _relay(self, api_name: str, items: AsyncIterator[Any], started: float) -> AsyncIterator[Any]:
         status = 200
