@@ -15,7 +15,7 @@ from modelbundle import weights
 from modelbundle.errors import ArtifactError, IntegrityError, RemoteStoreError
 from modelbundle.weights import WeightBlob, WeightRef
 from modelbundle.weights._cache import RESUMES, fetch_blob
-from modelbundle.weights._sources import FileSource
+from modelbundle.weights._sources import Body, FileSource
 
 
 @pytest.fixture
@@ -77,20 +77,24 @@ class CuttingSource(FileSource):
         self.starts: list[int] = []
 
     @contextmanager
-    def read(self, start: int = 0) -> Iterator[Iterator[bytes]]:
+    def read(self, start: int = 0) -> Iterator[Body]:
         self.starts.append(start)
-        with super().read(start) as chunks:
-            yield self._cut(chunks) if len(self.starts) <= self.cuts else chunks
+        with super().read(start) as body:
+            yield _CutBody(body, self.cut, self.quietly) if len(self.starts) <= self.cuts else body
 
-    def _cut(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        sent = 0
-        for chunk in chunks:
-            yield chunk[: self.cut - sent]
-            sent += len(chunk)
-            if sent >= self.cut:
-                break
-        if not self.quietly:
+
+class _CutBody:
+    def __init__(self, body: Body, cut: int, quietly: bool) -> None:
+        self.body, self.left, self.quietly = body, cut, quietly
+
+    def readinto(self, buffer: memoryview) -> int:
+        if not self.left:
+            if self.quietly:
+                return 0
             raise RemoteStoreError("connection reset by peer")
+        got = self.body.readinto(buffer[: self.left])
+        self.left -= got
+        return got
 
 
 @pytest.mark.parametrize("quietly", [True, False], ids=["stream-ends-early", "connection-drops"])

@@ -36,6 +36,7 @@ CATALOG_SCOPE = "registry:catalog:*"
 _PAGE = 1000
 _READ_CHUNK = 1024 * 1024
 _OCTETS = {"Content-Type": "application/octet-stream"}
+_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def pull_scope(repository: str) -> str:
@@ -117,31 +118,13 @@ class RegistryClient:
         response = self._send("HEAD", f"/v2/{repository}/blobs/{digest}", pull_scope(repository), what, ok=(200,))
         return int(response.headers.get("Content-Length", "0"))
 
-    @contextmanager
-    def read_blob(self, repository: str, digest: str, start: int = 0) -> Iterator[Iterator[bytes]]:
-        """A blob's bytes from ``start`` on (a GET with Range), streamed; the caller checks the digest."""
-        what = f"downloading blob {digest} from {repository}"
-        ranged = {"Range": f"bytes={start}-"} if start else None
-        response = self._send(
-            "GET", f"/v2/{repository}/blobs/{digest}", pull_scope(repository), what, ok=(200, 206), headers=ranged, stream=True
-        )
-        skip = start if response.status_code == 200 else 0  # a registry that ignores Range sends it all
-
-        def chunks() -> Iterator[bytes]:
-            nonlocal skip
-            with self._mapped_errors(what):
-                # as they arrive, not gathered into bigger chunks: a cut stream loses none of what came
-                for chunk in response.iter_bytes():
-                    if skip:
-                        dropped = min(skip, len(chunk))
-                        chunk, skip = chunk[dropped:], skip - dropped
-                    if chunk:
-                        yield chunk
-
-        try:
-            yield chunks()
-        finally:
-            response.close()
+    def blob_request(self, repository: str, digest: str) -> tuple[str, dict[str, str]]:
+        """(URL, headers) that GET a blob, for a reader of its own: the challenge is answered first (a HEAD)."""
+        scope = pull_scope(repository)
+        path = f"/v2/{repository}/blobs/{digest}"
+        # not followed: a registry may redirect to storage that signs GETs only, where a HEAD is refused
+        self._send("HEAD", path, scope, f"checking blob {digest} in {repository}", ok=(200, *_REDIRECTS), follow_redirects=False)
+        return str(self._client.base_url.join(path)), self._authorization(scope)
 
     def blob_bytes(self, repository: str, digest: str) -> bytes:
         """A small blob (a config) in memory."""
@@ -195,13 +178,14 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         stream: bool = False,
+        follow_redirects: bool = True,
     ) -> httpx.Response:
         """Send one request; after a 401, answer the challenge and send it once more."""
         with self._mapped_errors(what):
-            response = self._send_once(method, url, scope, headers, content, stream)
+            response = self._send_once(method, url, scope, headers, content, stream, follow_redirects)
             if response.status_code == 401 and self._answer(response, scope, what):
                 response.close()
-                response = self._send_once(method, url, scope, headers, content, stream)
+                response = self._send_once(method, url, scope, headers, content, stream, follow_redirects)
             if response.status_code not in ok:
                 try:
                     response.read()  # the error body names the reason (streamed responses are not read yet)
@@ -211,10 +195,17 @@ class RegistryClient:
         return response
 
     def _send_once(
-        self, method: str, url: str | httpx.URL, scope: str, headers: Mapping[str, str] | None, content: bytes | None, stream: bool
+        self,
+        method: str,
+        url: str | httpx.URL,
+        scope: str,
+        headers: Mapping[str, str] | None,
+        content: bytes | None,
+        stream: bool,
+        follow_redirects: bool,
     ) -> httpx.Response:
         request = self._client.build_request(method, url, headers={**(headers or {}), **self._authorization(scope)}, content=content)
-        return self._client.send(request, stream=stream)
+        return self._client.send(request, stream=stream, follow_redirects=follow_redirects)
 
     def _authorization(self, scope: str) -> dict[str, str]:
         token = self._tokens.get(scope)
@@ -259,7 +250,10 @@ class RegistryClient:
         return token
 
     def _status_error(self, response: httpx.Response, what: str) -> RemoteStoreError:
-        status = response.status_code
+        return self.refusal(response.status_code, response.reason_phrase, what, _error_detail(response))
+
+    def refusal(self, status: int, reason: str, what: str, detail: str = "") -> RemoteStoreError:
+        """The error for the registry's answer ``status`` while doing ``what`` (``detail``: its own words, ": CODE message")."""
         user = self.credentials.username if self.credentials is not None else None
         if status == 401 and user is not None:
             return AuthenticationError(f"registry {self.host} rejected the credentials for user {user} ({status}); {self._advice()}")
@@ -271,7 +265,7 @@ class RegistryClient:
         if status == 403:
             who = f"user {user}" if user is not None else "anonymous access"
             return AuthenticationError(f"registry {self.host} denied {who} ({status}) while {what}")
-        return RemoteStoreError(f"{what} failed: registry {self.host} answered {status} {response.reason_phrase}{_error_detail(response)}")
+        return RemoteStoreError(f"{what} failed: registry {self.host} answered {status} {reason}{detail}")
 
     def _advice(self) -> str:
         assert self.credentials is not None

@@ -30,6 +30,8 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 #: attempts per request, the first included ("standard" retry mode): a dead endpoint fails in seconds
 MAX_ATTEMPTS = 2
+#: how long a presigned GET stays valid: one ranged read of a weights blob uses it
+PRESIGNED_SECONDS = 3600
 #: keys per ListObjectsV2 response (S3's own maximum)
 LIST_PAGE_SIZE = 1000
 
@@ -72,6 +74,8 @@ class S3Backend(BlobBackend):
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
             retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+            # SigV4 for presigned URLs too (botocore may presign with SigV2, which newer regions refuse)
+            signature_version="s3v4",
             # S3-compatible servers are usually reached by IP or a plain host name, where
             # bucket.host (virtual-hosted style) does not resolve; AWS itself prefers it.
             s3={"addressing_style": "path"} if custom_endpoint else None,
@@ -195,6 +199,22 @@ class S3Backend(BlobBackend):
         strip = len(self.prefix) + 1 if self.prefix else 0
         return sorted(key[strip:] for key in keys)
 
+    def presigned_get(self, key: str, expires: int = PRESIGNED_SECONDS) -> str:
+        """A URL that GETs the object (Range allowed) without credentials, for readers other than botocore."""
+        with self._translate_errors(key):
+            return str(self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires
+            ))
+
+    def refusal(self, key: str, code: str, message: str) -> RemoteStoreError:
+        """The error for S3's answer ``code`` (``AccessDenied``, ``NoSuchKey``, or a bare status) about ``key``."""
+        if code in _AUTH_HINTS:
+            return AuthenticationError(f"S3 rejected the credentials for {self.url} ({code}); {_AUTH_HINTS[code]}")
+        if code == "NoSuchBucket":
+            return self._no_such_bucket()
+        where = f"s3://{self.bucket}/{self._key(key)}" if key else self.url
+        return RemoteStoreError(f"S3 refused the request for {where} ({code}: {message or 'no message'})")
+
     def _bucket_exists(self) -> bool:
         from botocore.exceptions import ClientError
 
@@ -229,15 +249,7 @@ class S3Backend(BlobBackend):
             exc = _unwrap(raised)
             where = f"s3://{self.bucket}/{self._key(key)}" if key else self.url
             if isinstance(exc, ClientError):
-                code = _code(exc)
-                if code in _AUTH_HINTS:
-                    raise AuthenticationError(
-                        f"S3 rejected the credentials for {self.url} ({code}); {_AUTH_HINTS[code]}"
-                    ) from raised
-                if code == "NoSuchBucket":
-                    raise self._no_such_bucket() from raised
-                message = exc.response.get("Error", {}).get("Message") or "no message"
-                raise RemoteStoreError(f"S3 refused the request for {where} ({code}: {message})") from raised
+                raise self.refusal(key, _code(exc), exc.response.get("Error", {}).get("Message") or "") from raised
             # s3transfer retries a broken download itself and may give up with a bare OSError
             if isinstance(exc, (BotoConnectionError, HTTPClientError, OSError)):
                 raise RemoteStoreError(f"cannot reach the S3 endpoint {self.endpoint_url}: {_reason(exc)}") from raised

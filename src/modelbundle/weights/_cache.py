@@ -23,14 +23,15 @@ from typing import BinaryIO
 
 from ..errors import ArtifactError, IntegrityError, RemoteStoreError
 from ._ref import WeightBlob, WeightFile
-from ._sources import CHUNK_SIZE, BlobSource
+from ._sources import CHUNK_SIZE, BlobSource, Body
 
 Advance = Callable[[int], None]
 PARTIAL_SUFFIX = ".partial"
 #: times one fetch resumes a cut transfer by itself (each try must bring bytes) before it gives up
 RESUMES = 3
-#: chunks read but not yet hashed and written, per blob: what bounds a fetch's memory
-IN_FLIGHT = 32
+#: buffers read but not yet hashed, per blob, and their size: what bounds a fetch's memory (32 MiB)
+IN_FLIGHT = 8
+BUFFER_SIZE = 4 * 1024 * 1024
 #: bytes written between two background flushes of a partial to disk
 SYNC_EVERY = 64 * 1024 * 1024
 
@@ -83,10 +84,12 @@ def fetch_blob(blob: WeightBlob, source: BlobSource, advance: Advance) -> Path:
 class _Partial:
     """``<hex>.partial``: what has arrived of a blob, hashed as it was written.
 
-    The calling thread reads the source; a second thread hashes and writes what it
-    read (hashlib and file writes release the GIL), so the network and the hash run
-    at once. ``have`` counts only bytes both hashed and written, so a cut anywhere
-    leaves it true; at most ``IN_FLIGHT`` chunks wait between the two threads.
+    The calling thread reads the source into reused buffers and appends them to
+    the file; a second thread hashes them (hashlib releases the GIL), so the
+    network, the disk and the hash run at once, and the hash, the slowest of the
+    three, has a core to itself. ``have`` counts only bytes written and hashed,
+    so a cut anywhere leaves it true; at most ``IN_FLIGHT`` buffers of
+    ``BUFFER_SIZE`` are in use, whatever the blob's size.
     """
 
     def __init__(self, path: Path, size: int, advance: Advance) -> None:
@@ -97,44 +100,68 @@ class _Partial:
 
     def append_from(self, source: BlobSource) -> None:
         """One ranged read from ``have`` on; stops one byte past the size (a larger object is refused)."""
-        with source.read(self.have) as chunks, open(self.path, "ab") as out:
-            pending: queue.Queue[bytes | None] = queue.Queue(maxsize=IN_FLIGHT)
+        with source.read(self.have) as body, open(self.path, "ab", buffering=0) as out:
+            free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+            for _ in range(IN_FLIGHT):
+                free.put(bytearray(BUFFER_SIZE))
+            written: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
             failed: list[BaseException] = []
+            hashing = threading.Thread(target=self._hash, args=(written, free, failed), daemon=True)
+            hashing.start()
             syncing = _BackgroundSync(out)
-            writer = threading.Thread(target=self._write, args=(pending, out, failed, syncing), daemon=True)
-            writer.start()
+            cut: RemoteStoreError | None = None
             received = self.have
             try:
-                for chunk in chunks:
-                    if failed:
+                while cut is None and not failed and received <= self.size:
+                    buffer = free.get()
+                    # one byte past the size at most: enough to tell a larger object
+                    got, cut = _fill(body, memoryview(buffer)[: min(BUFFER_SIZE, self.size + 1 - received)])
+                    if not got:
                         break
-                    if received + len(chunk) > self.size:
-                        chunk = chunk[: self.size + 1 - received]
-                    pending.put(chunk)
-                    received += len(chunk)
-                    if received > self.size:
-                        break
+                    _write_all(out, memoryview(buffer)[:got])
+                    syncing.wrote(got)
+                    written.put((buffer, got))
+                    received += got
             finally:
-                pending.put(None)  # what was read is still written and hashed, even after a cut
-                writer.join()
-                out.flush()
+                written.put(None)  # what was read is still hashed, even after a cut
+                hashing.join()
                 syncing.stop()
                 os.fsync(out.fileno())
             if failed:
                 raise failed[0]
+            if cut is not None:
+                raise cut
 
-    def _write(self, pending: queue.Queue[bytes | None], out: BinaryIO, failed: list[BaseException], syncing: _BackgroundSync) -> None:
-        while (chunk := pending.get()) is not None:
-            if failed:
-                continue  # keep taking chunks, so the reader never waits on a full queue
+    def _hash(self, written: queue.SimpleQueue[tuple[bytearray, int] | None], free: queue.SimpleQueue[bytearray], failed: list[BaseException]) -> None:
+        while (item := written.get()) is not None:
+            buffer, got = item
             try:
-                out.write(chunk)
-                syncing.wrote(len(chunk))
-                self.hasher.update(chunk)
-                self.have += len(chunk)
-                self.advance(len(chunk))
+                if not failed:
+                    self.hasher.update(memoryview(buffer)[:got])
+                    self.have += got
+                    self.advance(got)
             except BaseException as exc:  # raised again in the reading thread
                 failed.append(exc)
+            free.put(buffer)  # always given back, so the reader never waits on a buffer that will not come
+
+
+def _fill(body: Body, buffer: memoryview) -> tuple[int, RemoteStoreError | None]:
+    """Read into ``buffer`` until it is full or the body ends: (bytes read, the error that cut it, if one did)."""
+    got = 0
+    while got < len(buffer):
+        try:
+            n = body.readinto(buffer[got:])
+        except RemoteStoreError as exc:
+            return got, exc  # what arrived before the cut is kept
+        if not n:
+            break
+        got += n
+    return got, None
+
+
+def _write_all(out: BinaryIO, data: memoryview) -> None:
+    while data:
+        data = data[out.write(data) or 0 :]
 
 
 class _BackgroundSync:

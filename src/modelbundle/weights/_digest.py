@@ -6,18 +6,26 @@ import hashlib
 
 from ..errors import ArtifactError
 from ._ref import WeightFile, WeightRef, dir_digest
-from ._sources import BlobSource, open_source
+from ._sources import BlobSource, chunks_of, open_source
 
 
 def stream_digest(source: BlobSource) -> tuple[str, int]:
     """(sha256 hex, size) of the object, read in chunks: never held in memory."""
     hasher = hashlib.sha256()
     size = 0
-    with source.read(0) as chunks:
-        for chunk in chunks:
+    with source.read(0) as body:
+        for chunk in chunks_of(body):
             hasher.update(chunk)
             size += len(chunk)
     return hasher.hexdigest(), size
+
+
+def _file_digest(uri: str) -> tuple[str, int]:
+    source = open_source(uri)
+    try:
+        return stream_digest(source)
+    finally:
+        source.close()
 
 
 def describe(artifact: str, uri: str, kind: str) -> WeightRef:
@@ -29,7 +37,7 @@ def describe(artifact: str, uri: str, kind: str) -> WeightRef:
             return WeightRef(artifact, uri, digest, size, "file")
         files = []
         for path in source.list_files():
-            digest, size = stream_digest(open_source(f"{uri.rstrip('/')}/{path}"))
+            digest, size = _file_digest(f"{uri.rstrip('/')}/{path}")
             files.append(WeightFile(path, digest, size))
         if not files:
             raise ArtifactError(f"artifact '{artifact}': {uri} holds no files")

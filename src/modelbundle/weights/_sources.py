@@ -1,9 +1,10 @@
 """Readers for the places weights live: ``file://``, ``s3://`` and ``oci://``, picked by the URI's scheme.
 
-A source knows the size of its object, streams it from any offset (the rest of a
+A source knows the size of its object, reads it from any offset (the rest of a
 ``.partial`` after an interruption is one ranged request), and lists the files
-under a directory URI. Streams come in chunks of ``CHUNK_SIZE``: memory stays
-bounded whatever the size of the object.
+under a directory URI. A read fills buffers the caller owns and reuses
+(``readinto``): memory stays bounded whatever the size of the object, and no
+chunk is allocated per read.
 """
 
 from __future__ import annotations
@@ -11,14 +12,21 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ArtifactError
 from ._ref import SCHEMES
 
 CHUNK_SIZE = 1024 * 1024
+
+
+class Body(Protocol):
+    """An object's bytes from some offset on: ``readinto`` fills ``buffer`` (or part of it), and returns 0 at the end."""
+
+    def readinto(self, buffer: memoryview) -> int: ...
 
 
 class BlobSource(ABC):
@@ -32,8 +40,8 @@ class BlobSource(ABC):
         """The object's size in bytes."""
 
     @abstractmethod
-    def read(self, start: int = 0) -> AbstractContextManager[Iterator[bytes]]:
-        """``with source.read(start) as chunks:`` the object's bytes from ``start`` to its end."""
+    def read(self, start: int = 0) -> AbstractContextManager[Body]:
+        """``with source.read(start) as body:`` the object's bytes from ``start`` to its end."""
 
     @abstractmethod
     def list_files(self) -> list[str]:
@@ -75,20 +83,15 @@ class FileSource(BlobSource):
         except OSError as exc:
             raise ArtifactError(f"{self.uri}: cannot read {self.path} ({exc.strerror})") from None
 
-    def read(self, start: int = 0) -> AbstractContextManager[Iterator[bytes]]:
-        from contextlib import contextmanager
-
-        @contextmanager
-        def chunks() -> Iterator[Iterator[bytes]]:
-            try:
-                handle = open(self.path, "rb")  # noqa: SIM115  (closed by the with below, after the error is ours)
-            except OSError as exc:
-                raise ArtifactError(f"{self.uri}: cannot read {self.path} ({exc.strerror})") from None
-            with handle:
-                handle.seek(start)
-                yield iter(lambda: handle.read(CHUNK_SIZE), b"")
-
-        return chunks()
+    @contextmanager
+    def read(self, start: int = 0) -> Iterator[Body]:
+        try:
+            handle = open(self.path, "rb", buffering=0)  # noqa: SIM115  (closed by the with below, after the error is ours)
+        except OSError as exc:
+            raise ArtifactError(f"{self.uri}: cannot read {self.path} ({exc.strerror})") from None
+        with handle:
+            handle.seek(start)
+            yield handle
 
     def list_files(self) -> list[str]:
         if not self.path.is_dir():
@@ -98,3 +101,10 @@ class FileSource(BlobSource):
             for name in names:
                 found.append((Path(root) / name).relative_to(self.path).as_posix())
         return sorted(found)
+
+
+def chunks_of(body: Body, size: int = CHUNK_SIZE) -> Iterator[memoryview]:
+    """``body`` as successive views of one reused buffer (each valid until the next is taken)."""
+    buffer = memoryview(bytearray(size))
+    while got := body.readinto(buffer):
+        yield buffer[:got]
