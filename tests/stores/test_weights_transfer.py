@@ -8,6 +8,7 @@ from pathlib import Path
 from fixtures.cli import cli, ok
 from fixtures.weights import WeightedBundles
 
+from ._moto_fixture import MotoS3, moto_s3_fixture  # noqa: F401 - the fixture is used by name
 from ._registry_fixture import Registry, registry_fixture  # noqa: F401 - the fixture is used by name
 
 
@@ -70,4 +71,29 @@ def test_registry_keeps_weights_in_one_repository_and_sends_them_once(
         _pull_into_fresh_home(f"{store}/{w.first.manifest.name}:{w.first.manifest.version}", fresh)
     finally:
         w.source.with_suffix(".away").rename(w.source)
+    assert hashlib.sha256((fresh / "blobs" / "sha256" / w.sha256).read_bytes()).hexdigest() == w.sha256
+
+
+def test_s3_store_keeps_weights_by_digest_sends_them_once_and_pull_takes_them_from_there(
+    weighted_bundles: WeightedBundles, moto_s3: MotoS3, tmp_path: Path
+) -> None:
+    w = weighted_bundles
+    store = moto_s3.url("team")
+    env = {"AWS_ENDPOINT_URL": moto_s3.endpoint_url}
+    weights_key = f"team/blobs/sha256/{w.sha256}"
+    ok(cli("push", w.first.tag, store, home=w.home, env=env))
+    assert weights_key not in set(moto_s3.keys())  # a plain push leaves the weights out
+    assert "weights: 1 blob(s) sent" in ok(cli("push", "--with-weights", w.first.tag, store, home=w.home, env=env)).stdout
+    again = ok(cli("push", "--with-weights", w.code_change.tag, store, home=w.home, env=env)).stdout
+    assert "weights: 0 blob(s) sent" in again and "1 already there" in again
+    body = moto_s3.client().get_object(Bucket=moto_s3.bucket, Key=weights_key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == w.sha256
+
+    fresh = tmp_path / "fresh-home"
+    w.source.rename(w.source.with_suffix(".away"))  # from the bucket, not from the URI
+    try:
+        out = ok(cli("pull", "--with-weights", f"{store}/{w.first.manifest.name}:{w.first.manifest.version}", home=fresh, env=env)).stdout
+    finally:
+        w.source.with_suffix(".away").rename(w.source)
+    assert "weights: 1 blob(s) fetched" in out
     assert hashlib.sha256((fresh / "blobs" / "sha256" / w.sha256).read_bytes()).hexdigest() == w.sha256

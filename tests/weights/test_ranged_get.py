@@ -33,7 +33,7 @@ class Server:
         class _Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802  (http.server's name)
+            def do_GET(self) -> None:  # http.server's name
                 server.seen.append({k.lower(): v for k, v in self.headers.items()} | {"path": self.path})
                 handle(self)
 
@@ -188,7 +188,7 @@ def test_an_s3_refusal_is_the_s3_stores_error(serve: Callable[[Handler], Server]
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
     source = S3Source("s3://bucket/models/big.bin")
-    with pytest.raises(AuthenticationError, match=r"S3 rejected the credentials for s3://bucket \(AccessDenied\); the credentials are valid"):
-        with source.read(0):
-            pass
+    refused = r"S3 rejected the credentials for s3://bucket \(AccessDenied\); the credentials are valid"
+    with pytest.raises(AuthenticationError, match=refused), source.read(0):
+        pass
     assert "X-Amz-Signature=" in server.seen[0]["path"] and server.seen[0]["path"].startswith("/bucket/models/big.bin?")
