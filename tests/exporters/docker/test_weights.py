@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 
 import pytest
 
-from fixtures.cli import cli, ok
+from fixtures.cli import SHARED_CACHE, cli, ok
 from fixtures.docker import Image, ImageSession, running
 from fixtures.session import PREFIX
 from fixtures.weights import WeightedBundles
+from modelbundle.bundler import LocalStore, build, resolve_build_options
 
 CACHE = "/var/lib/modelbundle/blobs/sha256"
 
@@ -71,3 +74,45 @@ def test_fetch_image_fetches_its_weights_at_start_into_the_cache_volume(
         assert container.post("/digest", json={"prefix": ""}).text == w.sha256
         code, out = container.container.exec_run(["sha256sum", f"{CACHE}/{w.sha256}"])
         assert code == 0 and out.decode().split()[0] == w.sha256
+
+
+SHARDED = '''\
+from modelbundle import Artifact, Service, api
+
+
+class Sharded(Service):
+    """Serves files of a directory it references by URI."""
+
+    shards = Artifact("dir", uri={uri!r})
+
+    @api
+    def read(self, name: str) -> str:
+        return (self.shards / name).read_text()
+'''
+
+
+def test_a_directory_reference_is_baked_and_assembled_in_the_image(
+    session: ImageSession, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A "dir" reference: each file a blob layer; at start the server (not root) assembles the folder from them."""
+    project, home = tmp_path_factory.mktemp("sharded-project"), tmp_path_factory.mktemp("sharded-home")
+    origin = tmp_path_factory.mktemp("shards-origin")
+    files = {"config.json": '{"layers": 2}', "sub/shard-0.txt": os.urandom(8).hex()}
+    for name, text in files.items():
+        (origin / name).parent.mkdir(parents=True, exist_ok=True)
+        (origin / name).write_text(text)
+    (project / "service.py").write_text(SHARDED.format(uri=origin.as_uri()))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELBUNDLE_CACHE_DIR", str(SHARED_CACHE))
+        options = resolve_build_options({"service": f"{project}/service.py:Sharded", "quiet": True, "fetch_digest": True}, project)
+        bundle = build(options, LocalStore(home))
+    tag = f"{PREFIX}/sharded:baked"
+    session.tags.append(tag)
+    ok(cli("containerize", bundle.tag, "--base-image", session.base_image, "-t", tag, home=home))
+    shutil.rmtree(origin)  # served from the image alone
+    with running(session.engine, tag) as container:
+        container.wait_ready()
+        for name, text in files.items():
+            assert container.post("/read", json={"name": name}).text == text
+        code, out = container.container.exec_run(["sh", "-c", f"ls {CACHE.removesuffix('/sha256')}/dirs/*/sub"])
+        assert code == 0 and out.decode().split() == ["shard-0.txt"], out
