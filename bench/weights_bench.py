@@ -14,11 +14,14 @@ server. For each store, in the same run and alternating, ``--runs`` times:
 - SHA-256 of the blob already in memory, on one core (``hashlib``, as the fetch hashes):
   the ceiling of any fetch that verifies before use, whatever the network.
 
+``--link-gbit N`` limits what the servers send to N Gbit/s (``tc``, root), so that a network,
+not loopback's memory copy, is the bound, as it is off this machine.
+
 It prints a row per store with the medians and checks them against issue 19's floors
 (at least 80% of curl's throughput, peak RSS under 200 MB), and the fetch against the
 SHA-256 ceiling. A benchmark, not a test.
 
-    .venv/bin/python bench/weights_bench.py [--size-mb 1024] [--runs 3]
+    .venv/bin/python bench/weights_bench.py [--size-mb 1024] [--runs 3] [--link-gbit 5]
 """
 
 from __future__ import annotations
@@ -127,6 +130,29 @@ def moto(work: Path, blob: Path) -> Iterator[tuple[str, str]]:
         log.close()
 
 
+@contextmanager
+def shaped(url: str, gbit: float | None) -> Iterator[None]:
+    """What the server at ``url`` sends on loopback, limited to ``gbit`` (an htb class its source port is filtered into)."""
+    if gbit is None:
+        yield
+        return
+    if "qdisc noqueue" not in subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True).stdout:
+        sys.exit("lo already has a queueing discipline: not touching it (tc qdisc show dev lo)")
+    port = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]
+    rules = [
+        "qdisc add dev lo root handle 1: htb default 1",
+        "class add dev lo parent 1: classid 1:1 htb rate 100gbit",
+        f"class add dev lo parent 1: classid 1:10 htb rate {gbit}gbit ceil {gbit}gbit",
+        f"filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport {port} 0xffff flowid 1:10",
+    ]
+    try:
+        for rule in rules:
+            subprocess.run(["tc", *rule.split()], check=True, capture_output=True)
+        yield
+    finally:
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)
+
+
 def children_cpu() -> float:
     """CPU seconds (user + system) of every child process waited for so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -220,6 +246,9 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1024, help="the blob's size in MiB")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--stores", nargs="+", choices=("oci", "s3"), default=["oci", "s3"])
+    parser.add_argument("--link-gbit", type=float, default=None,
+                        help="shape what the servers send on loopback to this many Gbit/s (tc htb; root), as a "
+                             "network would: 5 is one flow between two EC2 instances outside a placement group")
     args = parser.parse_args()
     for tool in ("curl", "docker-registry"):
         if shutil.which(tool) is None:
@@ -229,16 +258,17 @@ def main() -> None:
         work = Path(tmp)
         blob = work / "big.bin"
         digest = make_blob(blob, size)
+        link = f"servers shaped to {args.link_gbit:g} Gbit/s" if args.link_gbit else "loopback unshaped"
         print(f"blob: {size / 1e6:.0f} MB, sha256:{digest[:12]}...; median of {args.runs} runs; "
-              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; {link}")
         print(f"{'store':<6} {'curl MB/s':>11} {'curl+hash MB/s':>15} {'sha256 MB/s':>11} {'fetch MB/s':>12} "
               f"{'/curl':>8} {'/min(curl,sha)':>12} {'peak RSS MB':>13}")
         results = []
         if "oci" in args.stores:
-            with registry(work, blob, digest) as (uri, url):
+            with registry(work, blob, digest) as (uri, url), shaped(url, args.link_gbit):
                 results.append(measure("oci", uri, url, digest, size, args.runs, work, {}))
         if "s3" in args.stores:
-            with moto(work, blob) as (uri, url):
+            with moto(work, blob) as (uri, url), shaped(url, args.link_gbit):
                 env = {"AWS_ENDPOINT_URL": url.rsplit(f"/{BUCKET}/", 1)[0], "AWS_ACCESS_KEY_ID": "bench",
                        "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
                 results.append(measure("s3", uri, url, digest, size, args.runs, work, env))
