@@ -36,8 +36,13 @@ class OpenedBundle:
         _import_without_writing(src)
         return load_service(self.manifest.service, root=src)
 
-    def artifact_loader(self) -> ArtifactLoader:
-        return lambda: load_bundle_artifacts(self.path, self.manifest.artifacts)
+    def artifact_loader(self, service: str | None = None) -> ArtifactLoader:
+        """Loads the bundle's artifacts; with ``service``, only those of that service of its graph
+        (a service served alone neither loads nor fetches the weights of the others)."""
+        infos = self.manifest.artifacts
+        if service is not None:
+            infos = [info for info in infos if self.manifest.artifact_owner(info.name) == service]
+        return lambda: load_bundle_artifacts(self.path, infos)
 
     def environment_mismatches(self) -> list[str]:
         return environment_mismatches(self.path / "env" / "requirements.lock")

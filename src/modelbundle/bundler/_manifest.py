@@ -129,6 +129,10 @@ class ArtifactInfo(_Model):
         return data
 
 
+#: between a dependency's service name and its artifact's name, in a composed bundle (``Classifier.weights``)
+ARTIFACT_SEPARATOR = "."
+
+
 class ServiceInfo(_Model):
     """One service of a composed bundle's graph (``depends``), in ``bundle.json``'s ``services``."""
 
@@ -183,6 +187,16 @@ class BundleManifest(_Model):
     @classmethod
     def _name(cls, value: str) -> str:
         return check_name(value)
+
+    def artifact_owner(self, artifact: str) -> str:
+        """The service an artifact belongs to: a dependency's are stored as ``<service>.<name>``,
+        the entry's (and a one-service bundle's, whose service is ``service_name``) by plain name."""
+        if not self.services:
+            return self.service_name
+        owner, separator, _ = artifact.rpartition(ARTIFACT_SEPARATOR)
+        if separator and owner in {info.name for info in self.services[:-1]}:
+            return owner
+        return self.services[-1].name
 
     @field_validator("system_packages")
     @classmethod

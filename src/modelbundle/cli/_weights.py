@@ -26,8 +26,10 @@ def pin(service: str | None) -> None:
 
 @weights.command()
 @click.argument("bundle", metavar="BUNDLE")
+@click.option("--service", "service", metavar="NAME", default=None,
+              help="Of a composed bundle, only the weights of this service (what its pods load).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def fetch(bundle: str, quiet: bool) -> None:
+def fetch(bundle: str, service: str | None, quiet: bool) -> None:
     """Fetch the weights BUNDLE references into the cache, verified (a folder, or NAME[:VERSION] in the local store).
 
     What a Kubernetes init container runs before the server starts; a blob already cached is not fetched again.
@@ -35,6 +37,7 @@ def fetch(bundle: str, quiet: bool) -> None:
     from pathlib import Path
 
     from ..bundler import MANIFEST_FILE, BundleManifest, LocalStore
+    from ..errors import ModelbundleError
     from ..stores import TransferProgress
     from ..weights import cache_root, ensure, references
 
@@ -44,7 +47,14 @@ def fetch(bundle: str, quiet: bool) -> None:
     else:
         manifest = LocalStore().get(bundle).manifest
     refs = references(manifest)
+    if service is not None:
+        names = [info.name for info in manifest.services]
+        if service not in names:
+            graph = f"its services are {', '.join(names)}" if names else "it serves one service, not a graph"
+            raise ModelbundleError(f"--service {service!r}: {manifest.tag} has no service of that name; {graph}")
+        refs = [ref for ref in refs if manifest.artifact_owner(ref.artifact) == service]
     with TransferProgress(quiet) as progress:
         paths = ensure(refs, progress=progress)
     total = sum(ref.size for ref in refs)
-    click.echo(f"{len(paths)} referenced weights of {manifest.tag} ({human_size(total)}) are in {cache_root()}")
+    whose = f"{manifest.tag}, service {service}" if service is not None else manifest.tag
+    click.echo(f"{len(paths)} referenced weights of {whose} ({human_size(total)}) are in {cache_root()}")

@@ -38,6 +38,8 @@ class ServiceSource:
     pinned_target: str
     #: the bundle's manifest (None when serving code)
     manifest: BundleManifest | None = None
+    #: a bundle's loader of one service's artifacts alone, by service name (None when serving code)
+    service_artifacts: Callable[[str], Callable[[], dict[str, Any]]] | None = None
 
     @property
     def version(self) -> str | None:
@@ -87,7 +89,9 @@ def _bundle_source(bundle: OpenedBundle, verified: bool, pinned: str) -> Service
                 "this environment does not match the bundle's requirements.lock: %s "
                 "(bundle env create %s DIR makes one that does)", "; ".join(mismatches[:10]), tag,
             )
-    return ServiceSource(bundle.service_class(), bundle.artifact_loader(), f"bundle {tag}", pinned, bundle.manifest)
+    return ServiceSource(
+        bundle.service_class(), bundle.artifact_loader(), f"bundle {tag}", pinned, bundle.manifest, bundle.artifact_loader
+    )
 
 
 def _unverified(stored: StoredBundle) -> OpenedBundle:

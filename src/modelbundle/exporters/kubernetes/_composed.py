@@ -22,8 +22,6 @@ from ._manifests import Manifest, kubernetes_manifests, service
 from ._names import LABEL_PREFIX, label_value, resource_name
 from ._options import SERVER_PORT, KubernetesOptions, Plan, plan
 
-#: separates a dependency's service name from its artifact's name in a bundle (``Classifier.weights``)
-_ARTIFACT_SEPARATOR = "."
 _MAX_NAME = 63
 
 
@@ -78,7 +76,8 @@ def composed_manifests(bundle: StoredBundle, options: KubernetesOptions) -> dict
             update={"name": names[info.name], "jobs_volume": None, "jobs_url_secret": None, "api_keys_secret": None}
         )
         service_plan = _for_service(
-            plan(bundle, service_options, artifact_size=shares[info.name]), info.name, info.entry, info.dependencies, names
+            plan(bundle, service_options, artifact_size=shares[info.name], service=info.name),
+            info.name, info.entry, info.dependencies, names,
         )
         objects = kubernetes_manifests(service_plan)
         if is_entry:
@@ -108,13 +107,10 @@ def _for_service(base: Plan, name: str, entry: str, dependencies: Mapping[str, s
 
 def artifact_shares(bundle: StoredBundle) -> dict[str, int]:
     """Service name -> the bytes of its artifacts (a dependency's are stored as ``<service>.<artifact>``)."""
-    services = bundle.manifest.services
-    dependencies = {info.name for info in services[:-1]}
-    shares = {info.name: 0 for info in services}
+    manifest = bundle.manifest
+    shares = {info.name: 0 for info in manifest.services}
     for path, (_, size) in read_record(bundle.path).items():
         parts = path.split("/")
-        if parts[0] != "artifacts" or len(parts) < 2:
-            continue
-        owner, separator, _ = parts[1].rpartition(_ARTIFACT_SEPARATOR)
-        shares[owner if separator and owner in dependencies else services[-1].name] += size
+        if parts[0] == "artifacts" and len(parts) >= 2:
+            shares[manifest.artifact_owner(parts[1])] += size
     return shares

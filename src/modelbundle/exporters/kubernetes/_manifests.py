@@ -143,7 +143,7 @@ def init_containers(plan: Plan, server: dict[str, Any]) -> dict[str, Any]:
     """``initContainers`` for the pod spec: the weights' fetch when the image does not hold them (else nothing)."""
     if plan.weights is None or not plan.weights.fetched:
         return {}
-    return {"initContainers": [fetch_container(server, plan.weights_secret)]}
+    return {"initContainers": [fetch_container(server, plan.weights, plan.weights_secret)]}
 
 
 def api_keys_volume(secret: tuple[str, str]) -> dict[str, Any]:

@@ -194,11 +194,12 @@ def artifact_bytes(bundle: StoredBundle) -> int:
     return sum(size for path, (_, size) in read_record(bundle.path).items() if path.startswith("artifacts/"))
 
 
-def plan(bundle: StoredBundle, options: KubernetesOptions, *, artifact_size: int | None = None) -> Plan:
+def plan(bundle: StoredBundle, options: KubernetesOptions, *, artifact_size: int | None = None, service: str | None = None) -> Plan:
     """Resolve names, labels, resources, probe budgets and replica counts for ``bundle``.
 
     ``artifact_size``: the bytes of artifacts the pods load (default: all of the bundle's;
-    a composed bundle's service loads only its own share).
+    a composed bundle's service loads only its own share); ``service``: that service, whose
+    referenced weights alone the pods fetch and load.
     """
     manifest = bundle.manifest
     name = options.name or resource_name(manifest.name)
@@ -214,8 +215,8 @@ def plan(bundle: StoredBundle, options: KubernetesOptions, *, artifact_size: int
     annotations = {LABEL_PREFIX + "bundle": manifest.tag, LABEL_PREFIX + "service": manifest.service}
 
     size = artifact_bytes(bundle) if artifact_size is None else artifact_size
-    weights = pod_weights(bundle, options.weights, options.weights_volume)
-    if options.weights_secret is not None and (weights is None or not weights.fetched):
+    weights = pod_weights(bundle, options.weights, options.weights_volume, service)
+    if options.weights_secret is not None and (weights is None or not weights.fetched) and service is None:
         raise ExportError("--weights-secret is the env of the init container that fetches weights; these pods fetch none")
     if weights is not None:  # not in RECORD, but read and loaded as the copied artifacts are, baked or fetched
         size += weights.total

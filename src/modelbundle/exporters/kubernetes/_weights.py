@@ -35,18 +35,22 @@ class PodWeights:
     """What the pods do with the bundle's referenced weights."""
 
     mode: WeightsMode
-    #: bytes of every distinct blob the bundle references
+    #: bytes of every distinct blob the pods' service references
     total: int
     #: the PersistentVolumeClaim's size (--weights-volume); None: an emptyDir
     volume: str | None = None
+    #: the service of a composed bundle whose weights these pods load; None: the whole bundle's
+    service: str | None = None
 
     @property
     def fetched(self) -> bool:
         return self.mode == "fetch"
 
 
-def pod_weights(bundle: StoredBundle, requested: str | None, volume: str | None) -> PodWeights | None:
-    """The bundle's weights plan for its pods; None when it references no weights."""
+def pod_weights(bundle: StoredBundle, requested: str | None, volume: str | None, service: str | None = None) -> PodWeights | None:
+    """The weights plan for pods that serve ``service`` of a composed bundle (None: all of it); None when they
+    load no referenced weights. Baked or fetched is the image's choice, made on all of the bundle's weights."""
+    from ...weights import references
     from ..docker import plan_weights
 
     planned = plan_weights(bundle, requested)
@@ -56,7 +60,15 @@ def pod_weights(bundle: StoredBundle, requested: str | None, volume: str | None)
         return None
     if volume is not None and planned.mode == "baked":
         raise ExportError("--weights-volume holds weights fetched at start; with --weights baked the image holds them: drop one")
-    return PodWeights(planned.mode, planned.total, volume if planned.mode == "fetch" else None)
+    total = planned.total
+    if service is not None:
+        manifest = bundle.manifest
+        own = {blob.sha256: blob.size for ref in references(manifest) if manifest.artifact_owner(ref.artifact) == service
+               for blob in ref.blobs()}
+        if not own:
+            return None
+        total = sum(own.values())
+    return PodWeights(planned.mode, total, volume if planned.mode == "fetch" else None, service)
 
 
 def image_weights_mode(image: str) -> str | None:
@@ -95,8 +107,9 @@ def weights_mount() -> dict[str, Any]:
     return {"name": WEIGHTS_VOLUME, "mountPath": WEIGHTS_CACHE}
 
 
-def fetch_container(server: dict[str, Any], secret: str | None) -> dict[str, Any]:
-    """The init container: the server's image and user, running ``bundle weights fetch`` into the volume.
+def fetch_container(server: dict[str, Any], weights: PodWeights, secret: str | None) -> dict[str, Any]:
+    """The init container: the server's image and user, running ``bundle weights fetch`` (of the pods'
+    service alone, for a composed bundle) into the volume.
 
     It mounts the server's /tmp and $HOME (the S3 and registry clients read their config under $HOME);
     ``secret`` (--weights-secret): a Secret whose keys become its env, e.g. AWS_ACCESS_KEY_ID.
@@ -108,7 +121,10 @@ def fetch_container(server: dict[str, Any], secret: str | None) -> dict[str, Any
         "name": INIT_CONTAINER,
         "image": server["image"],
         "imagePullPolicy": server["imagePullPolicy"],
-        "command": [f"{VENV_DIR}/bin/bundle", "weights", "fetch", BUNDLE_DIR, "--quiet"],
+        "command": [
+            f"{VENV_DIR}/bin/bundle", "weights", "fetch", BUNDLE_DIR,
+            *(["--service", weights.service] if weights.service is not None else []), "--quiet",
+        ],
         "env": [entry for entry in server["env"] if entry["name"] == "HOME"],
     }
     if secret is not None:

@@ -6,6 +6,7 @@ Its dependencies are served elsewhere: each is reached over HTTP at the URL in
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,14 +29,18 @@ def one_service_source(source: ServiceSource, name: str) -> ServiceSource:
             f"--service {name!r}: the graph of {source.service_cls.name!r} has no service of that name; "
             f"it has {', '.join(graph.names())}"
         ) from None
-    if node.cls is source.service_cls:
-        return source
-    # a dependency's artifacts load from beside its own module (code), or are its share of the bundle's
-    if source.manifest is None:
-        loader = dev_artifact_loader(node.cls, module_file(node.cls))
-    else:
+    if source.service_artifacts is not None:
+        # a bundle: only this service's artifacts load, so only its referenced weights are fetched
+        own = source.service_artifacts(name)
+        if node.cls is source.service_cls:
+            return dataclasses.replace(source, load_artifacts=own)
+
         def loader() -> dict[str, Any]:
-            return split_artifacts(graph, source.load_artifacts())[name]
+            return split_artifacts(graph, own())[name]  # stored as <service>.<name>, loaded by plain name
+    elif node.cls is source.service_cls:
+        return source
+    else:  # code: a dependency's artifacts load from beside its own module
+        loader = dev_artifact_loader(node.cls, module_file(node.cls))
     return ServiceSource(node.cls, loader, f"{source.origin}, service {name}", source.pinned_target, source.manifest)
 
 
