@@ -15,13 +15,14 @@ server. For each store, in the same run and alternating, ``--runs`` times:
   the ceiling of any fetch that verifies before use, whatever the network.
 
 ``--link-gbit N`` limits what the servers send to N Gbit/s (``tc``, root), so that a network,
-not loopback's memory copy, is the bound, as it is off this machine.
+not loopback's memory copy, is the bound, as it is off this machine; ``--flow-gbit N`` limits
+each connection instead, as S3 and CDNs do, where a fetch in parts over several connections pays.
 
 It prints a row per store with the medians and checks them against issue 19's floors
 (at least 80% of curl's throughput, peak RSS under 200 MB), and the fetch against the
 SHA-256 ceiling. A benchmark, not a test.
 
-    .venv/bin/python bench/weights_bench.py [--size-mb 1024] [--runs 3] [--link-gbit 5]
+    .venv/bin/python bench/weights_bench.py [--size-mb 1024] [--runs 3] [--link-gbit 5 | --flow-gbit 1]
 """
 
 from __future__ import annotations
@@ -130,21 +131,33 @@ def moto(work: Path, blob: Path) -> Iterator[tuple[str, str]]:
         log.close()
 
 
+#: a flow's class under --flow-gbit: the client port's low bits (16 classes, so that a few connections seldom share one)
+FLOW_CLASSES = 16
+
+
 @contextmanager
-def shaped(url: str, gbit: float | None) -> Iterator[None]:
-    """What the server at ``url`` sends on loopback, limited to ``gbit`` (an htb class its source port is filtered into)."""
-    if gbit is None:
+def shaped(url: str, link_gbit: float | None, flow_gbit: float | None) -> Iterator[None]:
+    """What the server at ``url`` sends on loopback, limited (tc htb, filtered by its source port) to
+    ``link_gbit`` in all, or to ``flow_gbit`` per connection (a class per low bits of the client's port)."""
+    if link_gbit is None and flow_gbit is None:
         yield
         return
     if "qdisc noqueue" not in subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True).stdout:
         sys.exit("lo already has a queueing discipline: not touching it (tc qdisc show dev lo)")
     port = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]
-    rules = [
-        "qdisc add dev lo root handle 1: htb default 1",
-        "class add dev lo parent 1: classid 1:1 htb rate 100gbit",
-        f"class add dev lo parent 1: classid 1:10 htb rate {gbit}gbit ceil {gbit}gbit",
-        f"filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport {port} 0xffff flowid 1:10",
-    ]
+    rules = ["qdisc add dev lo root handle 1: htb default 1", "class add dev lo parent 1: classid 1:1 htb rate 100gbit"]
+    if link_gbit is not None:
+        rules += [
+            f"class add dev lo parent 1: classid 1:10 htb rate {link_gbit}gbit ceil {link_gbit}gbit",
+            f"filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport {port} 0xffff flowid 1:10",
+        ]
+    else:
+        for low in range(FLOW_CLASSES):
+            rules += [
+                f"class add dev lo parent 1: classid 1:{16 + low} htb rate {flow_gbit}gbit ceil {flow_gbit}gbit",
+                f"filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport {port} 0xffff "
+                f"match ip dport {low} {FLOW_CLASSES - 1:#x} flowid 1:{16 + low}",
+            ]
     try:
         for rule in rules:
             subprocess.run(["tc", *rule.split()], check=True, capture_output=True)
@@ -249,7 +262,12 @@ def main() -> None:
     parser.add_argument("--link-gbit", type=float, default=None,
                         help="shape what the servers send on loopback to this many Gbit/s (tc htb; root), as a "
                              "network would: 5 is one flow between two EC2 instances outside a placement group")
+    parser.add_argument("--flow-gbit", type=float, default=None,
+                        help="instead, limit each connection to this many Gbit/s, as S3 and CDNs do (about 0.8 for "
+                             "one GET from S3): where fetching in parts pays")
     args = parser.parse_args()
+    if args.link_gbit is not None and args.flow_gbit is not None:
+        parser.error("--link-gbit and --flow-gbit: choose one")
     for tool in ("curl", "docker-registry"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (apt-get install -y curl docker-registry)")
@@ -258,17 +276,18 @@ def main() -> None:
         work = Path(tmp)
         blob = work / "big.bin"
         digest = make_blob(blob, size)
-        link = f"servers shaped to {args.link_gbit:g} Gbit/s" if args.link_gbit else "loopback unshaped"
+        link = (f"servers shaped to {args.link_gbit:g} Gbit/s" if args.link_gbit else
+                f"servers shaped to {args.flow_gbit:g} Gbit/s per connection" if args.flow_gbit else "loopback unshaped")
         print(f"blob: {size / 1e6:.0f} MB, sha256:{digest[:12]}...; median of {args.runs} runs; "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; {link}")
         print(f"{'store':<6} {'curl MB/s':>11} {'curl+hash MB/s':>15} {'sha256 MB/s':>11} {'fetch MB/s':>12} "
               f"{'/curl':>8} {'/min(curl,sha)':>12} {'peak RSS MB':>13}")
         results = []
         if "oci" in args.stores:
-            with registry(work, blob, digest) as (uri, url), shaped(url, args.link_gbit):
+            with registry(work, blob, digest) as (uri, url), shaped(url, args.link_gbit, args.flow_gbit):
                 results.append(measure("oci", uri, url, digest, size, args.runs, work, {}))
         if "s3" in args.stores:
-            with moto(work, blob) as (uri, url), shaped(url, args.link_gbit):
+            with moto(work, blob) as (uri, url), shaped(url, args.link_gbit, args.flow_gbit):
                 env = {"AWS_ENDPOINT_URL": url.rsplit(f"/{BUCKET}/", 1)[0], "AWS_ACCESS_KEY_ID": "bench",
                        "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
                 results.append(measure("s3", uri, url, digest, size, args.runs, work, env))

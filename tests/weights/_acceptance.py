@@ -2,7 +2,7 @@
 
 ``walk`` takes the steps in order on one upload: an interrupted fetch keeps a
 partial and a cut in the next fetch is resumed in-process, each time asking only
-for the missing range; the service reads the verified file (it hashes its Path);
+for the missing ranges (the rest comes in parts over several connections); the service reads the verified file (it hashes its Path);
 a second bundle with the same digest downloads nothing; with the server
 unreachable and fetching off, the cache is enough; a byte tampered on the
 server is refused, naming both digests, and nothing of it is kept.
@@ -64,6 +64,25 @@ def last_byte_flipped_digest(big_file: BigFile) -> tuple[str, bytes]:
     return hasher.hexdigest(), flipped
 
 
+def requested_ranges(headers: list[str], size: int) -> list[tuple[int, int]]:
+    """``bytes=A-B`` and ``bytes=A-`` Range headers as [start, stop) pairs."""
+    pairs = []
+    for header in headers:
+        start, _, end = header.removeprefix("bytes=").partition("-")
+        pairs.append((int(start), int(end) + 1 if end else size))
+    return pairs
+
+
+def covers(ranges: list[tuple[int, int]], start: int, stop: int) -> bool:
+    """True when the ranges together hold every byte of [start, stop)."""
+    reached = start
+    for first, last in sorted(ranges):
+        if first > reached:
+            return False
+        reached = max(reached, last)
+    return reached >= stop
+
+
 def walk(
     uri: str, proxy: CountingProxy, env: dict[str, str], big_file: BigFile, tmp_path: Path, tamper: Callable[[], str]
 ) -> None:
@@ -86,16 +105,18 @@ def walk(
     kept = partial.stat().st_size
     assert 0 < kept <= big_file.size // 3
 
-    # resumed from the partial with one ranged GET; cut once more half way, resumed again in the same fetch
+    # resumed from the partial with ranged GETs (parts over several connections); one cut once more half
+    # way, that part resumed from where it stopped in the same fetch
     proxy.sent, proxy.ranges = 0, []
     proxy.cut_after, proxy.cut_once = (big_file.size - kept) // 2, True
-    first = load(tags[0], home, env)
+    first = load(tags[0], home, {**env, "MODELBUNDLE_FETCH_CONNECTIONS": "4"})
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == big_file.sha256  # the service read the verified file
-    assert len(proxy.ranges) == 2 and proxy.ranges[0] == f"bytes={kept}-", proxy.ranges
-    again = int(proxy.ranges[1].removeprefix("bytes=").rstrip("-"))
-    assert kept < again < big_file.size
-    assert big_file.size - kept <= proxy.sent < big_file.size - kept + HEADERS_SLACK  # only the rest was sent
+    asked = requested_ranges(proxy.ranges, big_file.size)
+    assert min(asked)[0] == kept and covers(asked, kept, big_file.size), proxy.ranges
+    resumed = [r for r in asked if any(o[0] < r[0] < o[1] for o in asked if o is not r)]
+    assert resumed, proxy.ranges  # the cut part, asked again from where it stopped
+    assert big_file.size - kept <= proxy.sent < big_file.size - kept + HEADERS_SLACK  # only the rest was sent, once
     assert not partial.exists()
     # progress in bytes on stderr: a line as the blob starts, one as it ends with its rate
     mib = f"{big_file.size / 2**20:.1f} MiB"
@@ -115,9 +136,12 @@ def walk(
     proxy.refuse = False
 
     # a byte tampered on the server, with the cache emptied: refused, naming both digests; nothing kept
+    # (in one stream, the other way a blob comes)
     blob.unlink()
     got = tamper()
-    refused = load(tags[0], home, env)
+    proxy.ranges = []
+    refused = load(tags[0], home, {**env, "MODELBUNDLE_FETCH_CONNECTIONS": "1"})
+    assert proxy.ranges == []  # one GET of the whole object
     assert refused.returncode != 0
     error = refused.stderr.splitlines()[-1]
     assert "IntegrityError: artifact 'weights'" in error, refused.stderr

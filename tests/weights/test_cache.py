@@ -77,9 +77,9 @@ class CuttingSource(FileSource):
         self.starts: list[int] = []
 
     @contextmanager
-    def read(self, start: int = 0) -> Iterator[Body]:
+    def read(self, start: int = 0, stop: int | None = None) -> Iterator[Body]:
         self.starts.append(start)
-        with super().read(start) as body:
+        with super().read(start, stop) as body:
             yield _CutBody(body, self.cut, self.quietly) if len(self.starts) <= self.cuts else body
 
 

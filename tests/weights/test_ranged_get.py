@@ -82,7 +82,7 @@ def ranged(handler: http.server.BaseHTTPRequestHandler) -> None:
 
 
 def read_all(url: str, start: int = 0, headers: dict[str, str] | None = None) -> bytes:
-    body = open_ranged_get(url, start, headers)
+    body = open_ranged_get(url, start, headers=headers)
     try:
         return b"".join(bytes(chunk) for chunk in chunks_of(body, 64 * 1024))
     finally:

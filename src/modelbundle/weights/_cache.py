@@ -16,12 +16,14 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import ArtifactError, IntegrityError, RemoteStoreError
+from ._parts import chosen_connections, fetch_parts, trim_to_verified, worth_splitting
 from ._ref import WeightBlob, WeightFile
 from ._sources import CHUNK_SIZE, BlobSource, Body
 
@@ -34,6 +36,9 @@ IN_FLIGHT = 8
 BUFFER_SIZE = 4 * 1024 * 1024
 #: bytes written between two background flushes of a partial to disk
 SYNC_EVERY = 64 * 1024 * 1024
+#: a large blob's first stream is timed this long from its first byte; slower than FAST_STREAM (bytes/s), the rest comes in parts
+PROBE_SECONDS = 1.0
+FAST_STREAM = 400 * 1000 * 1000
 
 
 def cache_root() -> Path:
@@ -95,11 +100,30 @@ class _Partial:
     def __init__(self, path: Path, size: int, advance: Advance) -> None:
         self.path, self.size, self.advance = path, size, advance
         self.hasher = hashlib.sha256()
+        trim_to_verified(path)  # a split fetch that crashed left holes past what it had hashed
         self.have = _rehash(path, self.hasher, size)
         advance(self.have)
 
-    def append_from(self, source: BlobSource) -> None:
-        """One ranged read from ``have`` on; stops one byte past the size (a larger object is refused)."""
+    def fetch_in_parts(self, source: BlobSource, blob: WeightBlob) -> None:
+        """The rest over several connections (``_parts.py``); a stop leaves the hashed prefix and raises."""
+        with open(self.path, "ab", buffering=0) as out:
+            syncing = _BackgroundSync(out)
+            try:
+                self.have, error = fetch_parts(
+                    source, self.path, self.have, self.size, self.hasher, self.advance, syncing.wrote, RESUMES
+                )
+            finally:
+                syncing.stop()
+                os.fsync(out.fileno())
+        if error is not None:
+            raise _stopped(blob, self.have, error) from error
+
+    def append_from(self, source: BlobSource, probe: bool = False) -> bool:
+        """One ranged read from ``have`` on; stops one byte past the size (a larger object is refused).
+
+        ``probe``: the stream is timed for ``PROBE_SECONDS`` from its first byte, and left if it
+        brought less than ``FAST_STREAM`` a second: then True (left on purpose, not cut).
+        """
         with source.read(self.have) as body, open(self.path, "ab", buffering=0) as out:
             free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
             for _ in range(IN_FLIGHT):
@@ -111,13 +135,22 @@ class _Partial:
             syncing = _BackgroundSync(out)
             cut: RemoteStoreError | None = None
             received = self.have
+            timing: tuple[float, int] | None = None  # (when, received) at the first byte
+            left = False
             try:
                 while cut is None and not failed and received <= self.size:
+                    if probe and timing is not None and time.monotonic() - timing[0] >= PROBE_SECONDS:
+                        probe = False  # decided once
+                        left = (received - timing[1]) / (time.monotonic() - timing[0]) < FAST_STREAM
+                        if left:
+                            break
                     buffer = free.get()
                     # one byte past the size at most: enough to tell a larger object
                     got, cut = _fill(body, memoryview(buffer)[: min(BUFFER_SIZE, self.size + 1 - received)])
                     if not got:
                         break
+                    if timing is None:  # the clock starts at the first byte: the server's latency is not the link's rate
+                        timing = (time.monotonic(), received + got)
                     _write_all(out, memoryview(buffer)[:got])
                     syncing.wrote(got)
                     written.put((buffer, got))
@@ -131,6 +164,7 @@ class _Partial:
                 raise failed[0]
             if cut is not None:
                 raise cut
+            return left
 
     def _hash(self, written: queue.SimpleQueue[tuple[bytearray, int] | None], free: queue.SimpleQueue[bytearray], failed: list[BaseException]) -> None:
         while (item := written.get()) is not None:
@@ -175,17 +209,20 @@ class _BackgroundSync:
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
         self._unsynced = 0
+        self._lock = threading.Lock()  # a split fetch's workers all write
         self._due = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def wrote(self, n: int) -> None:
-        self._unsynced += n
-        if self._unsynced >= SYNC_EVERY:
+        with self._lock:
+            self._unsynced += n
+            if self._unsynced < SYNC_EVERY:
+                return
             self._unsynced = 0
-            self._out.flush()
-            self._due.set()
+        self._out.flush()
+        self._due.set()
 
     def stop(self) -> None:
         self._stopping = True
@@ -207,6 +244,32 @@ class _BackgroundSync:
 def _download(blob: WeightBlob, source: BlobSource, partial: _Partial) -> None:
     """Bring ``partial`` to the blob's size (or one byte past it: not this blob).
 
+    One stream first. When it is slow (under ``FAST_STREAM`` over its first ``PROBE_SECONDS``) and
+    much is left, as one connection to S3 or a CDN is, the rest comes in parts over several connections
+    (``_parts.py``); a fast stream (a near registry, loopback) goes on alone, which costs less CPU.
+    ``$MODELBUNDLE_FETCH_CONNECTIONS`` decides instead: 1, one stream; more, parts from the start.
+    """
+    if not worth_splitting(source, blob.size - partial.have):
+        _stream(blob, source, partial)
+        return
+    if chosen_connections() is None:
+        if not _stream(blob, source, partial, probe=True):
+            return  # one stream was fast enough, and brought it all
+        if not worth_splitting(source, blob.size - partial.have):  # slow, but little is left
+            _stream(blob, source, partial)
+            return
+    try:
+        actual = source.size()
+    except RemoteStoreError as exc:
+        raise _stopped(blob, partial.have, exc) from exc
+    if actual != blob.size:  # parts ask for exact ranges: a larger object would not show otherwise
+        raise _another_size(blob, actual, partial.path)
+    partial.fetch_in_parts(source, blob)
+
+
+def _stream(blob: WeightBlob, source: BlobSource, partial: _Partial, probe: bool = False) -> bool:
+    """One stream from ``have`` on; True when ``probe`` found it slow and left it with bytes still to come.
+
     A transfer cut short (an error mid-stream, or a stream that ends early while the
     object still has the expected size) is resumed from where it stopped, up to
     ``RESUMES`` times while each try brings bytes; what arrived is never hashed as whole.
@@ -215,28 +278,40 @@ def _download(blob: WeightBlob, source: BlobSource, partial: _Partial) -> None:
     while partial.have < blob.size:
         before, ended_early = partial.have, False
         try:
-            partial.append_from(source)
+            left = partial.append_from(source, probe)
         except RemoteStoreError as exc:
             cut = exc
         else:
             if partial.have >= blob.size:
-                return
+                return False
+            if left:
+                return True
             ended_early, cut = True, RemoteStoreError(f"the stream ended after {partial.have} of {blob.size} bytes")
         if ended_early or partial.have == before:
             # a quiet early end, or a read that brought nothing: an object of another size is not this blob
             actual = _size_or_none(source)
             if actual is not None and actual != blob.size:
-                partial.path.unlink(missing_ok=True)
-                raise IntegrityError(
-                    f"artifact '{blob.label}': {blob.uri} is {actual} bytes, the bundle expects "
-                    f"sha256:{blob.sha256} ({blob.size} bytes); nothing was used"
-                ) from None
+                raise _another_size(blob, actual, partial.path) from None
         if partial.have == before or resumes == RESUMES:
-            raise RemoteStoreError(
-                f"artifact '{blob.label}': fetching {blob.uri} stopped at {partial.have} of {blob.size} bytes ({cut}); "
-                "what arrived is kept, and the next fetch resumes from there"
-            ) from cut
+            raise _stopped(blob, partial.have, cut) from cut
         resumes += 1
+    return False
+
+
+def _stopped(blob: WeightBlob, have: int, cause: Exception) -> RemoteStoreError:
+    return RemoteStoreError(
+        f"artifact '{blob.label}': fetching {blob.uri} stopped at {have} of {blob.size} bytes ({cause}); "
+        "what arrived is kept, and the next fetch resumes from there"
+    )
+
+
+def _another_size(blob: WeightBlob, actual: int, partial: Path) -> IntegrityError:
+    """An object of another size is not this blob: nothing of it is kept."""
+    partial.unlink(missing_ok=True)
+    return IntegrityError(
+        f"artifact '{blob.label}': {blob.uri} is {actual} bytes, the bundle expects "
+        f"sha256:{blob.sha256} ({blob.size} bytes); nothing was used"
+    )
 
 
 def _size_or_none(source: BlobSource) -> int | None:

@@ -8,6 +8,7 @@ is our own reader's (``_ranged_get``), which costs a fraction of httpx's CPU per
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -18,6 +19,8 @@ from ._sources import BlobSource, Body
 
 
 class OCISource(BlobSource):
+    splits = True
+
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
         parts = urlsplit(uri)
@@ -27,6 +30,8 @@ class OCISource(BlobSource):
         from ..stores import RegistryClient, find_credentials, is_loopback
 
         self.repository = repository
+        self._lock = threading.Lock()  # parts of one blob are read from several threads
+        self._earned: tuple[str, dict[str, str]] | None = None
         self._client = RegistryClient(
             parts.netloc, secure=not is_loopback(parts.hostname), credentials=find_credentials(parts.netloc)
         )
@@ -34,12 +39,25 @@ class OCISource(BlobSource):
     def size(self) -> int:
         return self._client.blob_size(self.repository, self.digest)
 
+    def _request(self, *, renew: bool = False) -> tuple[str, dict[str, str]]:
+        """(URL, headers) of the blob's GET: the client answers the registry's challenge once (a HEAD), and again
+        when the registry stops taking what it earned (a token that expired during a long fetch)."""
+        with self._lock:
+            if self._earned is None or renew:
+                self._earned = self._client.blob_request(self.repository, self.digest)
+            return self._earned
+
     @contextmanager
-    def read(self, start: int = 0) -> Iterator[Body]:
-        # the client answers the registry's challenge (a HEAD); our reader sends the GET with what it earned
-        url, headers = self._client.blob_request(self.repository, self.digest)
+    def read(self, start: int = 0, stop: int | None = None) -> Iterator[Body]:
         try:
-            body = open_ranged_get(url, start, headers)
+            url, headers = self._request()
+            try:
+                body = open_ranged_get(url, start, stop, headers)
+            except StatusError as exc:
+                if exc.status != 401:
+                    raise
+                url, headers = self._request(renew=True)
+                body = open_ranged_get(url, start, stop, headers)
         except StatusError as exc:
             raise self._client.refusal(exc.status, exc.reason, f"downloading blob {self.digest} from {self.repository}") from None
         try:

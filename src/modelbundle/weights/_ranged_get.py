@@ -60,11 +60,14 @@ class RangedBody:
         self._connection.close()  # not kept alive: a half-read body cannot be reused
 
 
-def open_ranged_get(url: str, start: int = 0, headers: Mapping[str, str] | None = None, *, cafile: str | None = None) -> RangedBody:
-    """GET ``url`` from byte ``start``, following redirects (``Authorization`` goes to the first origin only)."""
+def open_ranged_get(
+    url: str, start: int = 0, stop: int | None = None, headers: Mapping[str, str] | None = None, *, cafile: str | None = None
+) -> RangedBody:
+    """GET ``url`` from byte ``start`` to ``stop`` (excluded; None: the end), following redirects
+    (``Authorization`` goes to the first origin only). A server may send more than ``stop``: read what you need."""
     headers = {"User-Agent": f"modelbundle/{__version__}", **(headers or {})}
-    if start:
-        headers["Range"] = f"bytes={start}-"
+    if start or stop is not None:
+        headers["Range"] = f"bytes={start}-{'' if stop is None else stop - 1}"
     for _ in range(REDIRECTS + 1):
         connection, response = _send(url, headers, cafile)
         if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):

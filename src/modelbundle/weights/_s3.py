@@ -22,6 +22,8 @@ _XML_FIELD = r"<{0}>([^<]*)</{0}>"
 
 
 class S3Source(BlobSource):
+    splits = True
+
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
         parts = urlsplit(uri)
@@ -36,10 +38,10 @@ class S3Source(BlobSource):
         return self._backend.size(self.key)
 
     @contextmanager
-    def read(self, start: int = 0) -> Iterator[Body]:
+    def read(self, start: int = 0, stop: int | None = None) -> Iterator[Body]:
         url = self._backend.presigned_get(self.key)
         try:
-            body = open_ranged_get(url, start, cafile=os.environ.get("AWS_CA_BUNDLE"))
+            body = open_ranged_get(url, start, stop, cafile=os.environ.get("AWS_CA_BUNDLE"))
         except StatusError as exc:
             raise self._refusal(exc) from None
         try:

@@ -32,6 +32,9 @@ class Body(Protocol):
 class BlobSource(ABC):
     """One object (or, for ``list_files``, one directory) behind a URI."""
 
+    #: a large object is read in parts over several connections at once (``_parts.py``): remote stores
+    splits = False
+
     def __init__(self, uri: str) -> None:
         self.uri = uri
 
@@ -40,8 +43,8 @@ class BlobSource(ABC):
         """The object's size in bytes."""
 
     @abstractmethod
-    def read(self, start: int = 0) -> AbstractContextManager[Body]:
-        """``with source.read(start) as body:`` the object's bytes from ``start`` to its end."""
+    def read(self, start: int = 0, stop: int | None = None) -> AbstractContextManager[Body]:
+        """``with source.read(start) as body:`` the object's bytes from ``start`` to ``stop`` (excluded; None: its end)."""
 
     @abstractmethod
     def list_files(self) -> list[str]:
@@ -84,14 +87,14 @@ class FileSource(BlobSource):
             raise ArtifactError(f"{self.uri}: cannot read {self.path} ({exc.strerror})") from None
 
     @contextmanager
-    def read(self, start: int = 0) -> Iterator[Body]:
+    def read(self, start: int = 0, stop: int | None = None) -> Iterator[Body]:
         try:
             handle = open(self.path, "rb", buffering=0)  # noqa: SIM115  (closed by the with below, after the error is ours)
         except OSError as exc:
             raise ArtifactError(f"{self.uri}: cannot read {self.path} ({exc.strerror})") from None
         with handle:
             handle.seek(start)
-            yield handle
+            yield handle if stop is None else _Bounded(handle, stop - start)
 
     def list_files(self) -> list[str]:
         if not self.path.is_dir():
@@ -101,6 +104,18 @@ class FileSource(BlobSource):
             for name in names:
                 found.append((Path(root) / name).relative_to(self.path).as_posix())
         return sorted(found)
+
+
+class _Bounded:
+    """The first ``left`` bytes of a body."""
+
+    def __init__(self, body: Body, left: int) -> None:
+        self._body, self._left = body, left
+
+    def readinto(self, buffer: memoryview) -> int:
+        got = self._body.readinto(buffer[: self._left]) if self._left > 0 else 0
+        self._left -= got
+        return got
 
 
 def chunks_of(body: Body, size: int = CHUNK_SIZE) -> Iterator[memoryview]:
