@@ -10,7 +10,7 @@ from ._registry import RegistryClient
 from ._registry_auth import find_credentials
 from ._s3 import S3Backend
 from ._url import open_blob_backend, open_store, split_bundle_url
-from ._weights import pull_weights, push_weights, weight_blobs
+from ._weights import pull_weights, push_weights
 
 __all__ = [
     "BaseStore",
@@ -27,5 +27,4 @@ __all__ = [
     "pull_weights",
     "push_weights",
     "split_bundle_url",
-    "weight_blobs",
 ]

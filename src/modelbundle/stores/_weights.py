@@ -18,25 +18,24 @@ from pathlib import Path
 
 from ..bundler import StoredBundle, file_digest
 from ..errors import IntegrityError
-from ..weights import WeightBlob, WeightRef, cache_root, cached_path, ensure, references
+from ..weights import (
+    WeightBlob,
+    WeightRef,
+    blob_path,
+    cached_path,
+    distinct_blobs,
+    ensure,
+    references,
+)
 from ._base import BaseStore, TransferReport
 from ._progress import TransferProgress
-
-
-def weight_blobs(bundle: StoredBundle) -> list[WeightBlob]:
-    """Every distinct blob the bundle's references name (a directory's files each are one)."""
-    found: dict[str, WeightBlob] = {}
-    for ref in references(bundle.manifest):
-        for blob in ref.blobs():
-            found.setdefault(blob.sha256, blob)
-    return list(found.values())
 
 
 def push_weights(store: BaseStore, bundle: StoredBundle, progress: TransferProgress) -> TransferReport:
     """Copy the blobs ``store`` lacks into it (after the cache has them, verified); the bundle is unchanged."""
     report = TransferReport()
     missing = []
-    for blob in weight_blobs(bundle):
+    for blob in distinct_blobs(references(bundle.manifest)):
         if store.has_weight(blob.sha256):
             report.skipped_blobs += 1
             report.skipped_bytes += blob.size
@@ -56,7 +55,7 @@ def pull_weights(store: BaseStore, bundle: StoredBundle, progress: TransferProgr
     """Fill the local cache with the bundle's weights: from ``store`` when it has a blob, else from its URI."""
     report = TransferReport()
     from_uri = []
-    for blob in weight_blobs(bundle):
+    for blob in distinct_blobs(references(bundle.manifest)):
         if cached_path(blob.sha256) is not None:
             report.skipped_blobs += 1
             report.skipped_bytes += blob.size
@@ -76,14 +75,13 @@ def pull_weights(store: BaseStore, bundle: StoredBundle, progress: TransferProgr
 
 def _in_cache(blobs: list[WeightBlob], progress: TransferProgress) -> dict[str, Path]:
     """sha256 -> the verified cached file of each blob, fetching from its URI what the cache lacks."""
-    refs = [WeightRef(blob.sha256, blob.uri, blob.sha256, blob.size) for blob in blobs]
-    fetched = ensure(refs, progress=progress) if refs else {}
-    return {digest: path for digest, path in fetched.items()}
+    refs = [WeightRef(blob.sha256, blob.uri, blob.sha256, blob.size) for blob in blobs]  # named by digest
+    return ensure(refs, progress=progress) if refs else {}
 
 
 def _download_to_cache(store: BaseStore, blob: WeightBlob, progress: TransferProgress) -> None:
     """The store's copy into the cache: written beside its place, hashed, renamed only if it matches."""
-    target = cache_root() / "sha256" / blob.sha256
+    target = blob_path(blob.sha256)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=".partial-", dir=target.parent)
     os.close(fd)

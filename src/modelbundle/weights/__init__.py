@@ -10,11 +10,20 @@ copy a blob elsewhere.
 
 from __future__ import annotations
 
-from ._cache import cache_root, cached_path
+from ._cache import blob_path, cache_root, cached_path
 from ._digest import describe, stream_digest
 from ._fetch import OFFLINE_ENV, Progress, ensure, offline_from_env
 from ._lock import LOCK_FILE, read_weights_lock, write_weights_lock
-from ._ref import SCHEMES, WeightBlob, WeightFile, WeightRef, check_hex, dir_digest, references
+from ._ref import (
+    SCHEMES,
+    WeightBlob,
+    WeightFile,
+    WeightRef,
+    check_hex,
+    dir_digest,
+    distinct_blobs,
+    references,
+)
 from ._shipped import SHIPPED_DIR, shipped_path, shipped_paths
 from ._sources import BlobSource, open_source
 
@@ -28,11 +37,13 @@ __all__ = [
     "WeightBlob",
     "WeightFile",
     "WeightRef",
+    "blob_path",
     "cache_root",
     "cached_path",
     "check_hex",
     "describe",
     "dir_digest",
+    "distinct_blobs",
     "ensure",
     "offline_from_env",
     "open_source",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,15 @@ def dir_digest(files: list[WeightFile] | tuple[WeightFile, ...]) -> str:
     """A directory's digest: the sha256 of its sorted ``<sha256> <size> <path>`` lines (one per file)."""
     lines = "".join(f"{f.sha256} {f.size} {f.path}\n" for f in sorted(files, key=lambda f: f.path))
     return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def distinct_blobs(refs: Iterable[WeightRef]) -> list[WeightBlob]:
+    """Every blob ``refs`` name, once per digest (a directory's files each are one), in order of first mention."""
+    found: dict[str, WeightBlob] = {}
+    for ref in refs:
+        for blob in ref.blobs():
+            found.setdefault(blob.sha256, blob)
+    return list(found.values())
 
 
 def references(manifest: BundleManifest) -> list[WeightRef]:

@@ -159,13 +159,12 @@ def _check_size(files: list[ZipEntry], bundle: StoredBundle, runtime: LambdaRunt
 def _check_weights(bundle: StoredBundle, limits: LambdaLimits, reporter: Reporter) -> None:
     """Referenced weights are fetched into /tmp at cold start (``MODELBUNDLE_HOME=/tmp/modelbundle``), not zipped:
     refused past /tmp's largest size, and a warning past its default."""
-    from ...weights import references
+    from ...weights import distinct_blobs, references
 
     refs = references(bundle.manifest)
-    sizes = {blob.sha256: blob.size for ref in refs for blob in ref.blobs()}
-    total = sum(sizes.values())
     if not refs:
         return
+    total = sum(blob.size for blob in distinct_blobs(refs))
     largest = max(refs, key=lambda ref: ref.size)
     if total > limits.ephemeral:
         raise ExportError(

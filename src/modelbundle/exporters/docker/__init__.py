@@ -35,7 +35,7 @@ from ._engine import BuiltImage, connect, local_image_labels
 from ._extras import ImageExtras, MovedPin, image_lock_text, resolve_extras
 from ._platform import DEFAULT_PLATFORM, ImagePlatform
 from ._targets import DEFAULT_TARGET, TARGETS, ImageTarget, image_target
-from ._weights import WEIGHTS_CACHE, plan_weights
+from ._weights import WEIGHTS_CACHE, WeightsMode, plan_weights
 from ._wheels import WheelCache, gather_wheels
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "ImageRecipe",
     "ImageTarget",
     "MovedPin",
+    "WeightsMode",
     "WheelCache",
     "bundle_digest",
     "plan_weights",

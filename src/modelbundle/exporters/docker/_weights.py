@@ -16,10 +16,13 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ...bundler import StoredBundle
 from ...errors import ExportError
+
+if TYPE_CHECKING:
+    from ...weights import WeightBlob
 
 WeightsMode = Literal["baked", "fetch"]
 WEIGHTS_MODES = ("baked", "fetch")
@@ -30,13 +33,6 @@ WEIGHTS_CACHE = f"{WEIGHTS_HOME}/blobs"
 BAKE_LIMIT = 2 * 1024**3
 #: context folder of the weight layers: weights/<hex>/sha256/<hex>
 WEIGHTS_DIR = "weights"
-
-
-@dataclass(frozen=True)
-class WeightBlob:
-    sha256: str
-    size: int
-    label: str
 
 
 @dataclass(frozen=True)
@@ -56,22 +52,13 @@ class ImageWeights:
         return tuple(sorted(blob.sha256 for blob in self.blobs)) if self.mode == "baked" else ()
 
 
-def bundle_weights(bundle: StoredBundle) -> tuple[WeightBlob, ...]:
-    """Every distinct blob the bundle references (a directory's files each are one)."""
-    from ...weights import references
-
-    found: dict[str, WeightBlob] = {}
-    for ref in references(bundle.manifest):
-        for blob in ref.blobs():
-            found.setdefault(blob.sha256, WeightBlob(blob.sha256, blob.size, blob.label))
-    return tuple(found.values())
-
-
 def plan_weights(bundle: StoredBundle, requested: str | None) -> ImageWeights:
     """``--weights``: as asked, or baked when the total is at most BAKE_LIMIT, else fetched."""
     if requested is not None and requested not in WEIGHTS_MODES:
         raise ExportError(f"--weights {requested!r}: choose baked or fetch")
-    blobs = bundle_weights(bundle)
+    from ...weights import distinct_blobs, references
+
+    blobs = tuple(distinct_blobs(references(bundle.manifest)))
     if not blobs:
         return ImageWeights(None)
     total = sum(blob.size for blob in blobs)

@@ -18,12 +18,12 @@ budget covers reading the weights (see ``_options.plan``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from ...bundler import StoredBundle
 from ...errors import ExportError
+from ..docker import WeightsMode
 
-WeightsMode = Literal["baked", "fetch"]
 WEIGHTS_VOLUME = "weights"
 INIT_CONTAINER = "fetch-weights"
 #: room in the emptyDir beyond the blobs: a directory reference's links and the per-blob lock files
@@ -50,7 +50,7 @@ class PodWeights:
 def pod_weights(bundle: StoredBundle, requested: str | None, volume: str | None, service: str | None = None) -> PodWeights | None:
     """The weights plan for pods that serve ``service`` of a composed bundle (None: all of it); None when they
     load no referenced weights. Baked or fetched is the image's choice, made on all of the bundle's weights."""
-    from ...weights import references
+    from ...weights import distinct_blobs, references
     from ..docker import plan_weights
 
     planned = plan_weights(bundle, requested)
@@ -63,11 +63,10 @@ def pod_weights(bundle: StoredBundle, requested: str | None, volume: str | None,
     total = planned.total
     if service is not None:
         manifest = bundle.manifest
-        own = {blob.sha256: blob.size for ref in references(manifest) if manifest.artifact_owner(ref.artifact) == service
-               for blob in ref.blobs()}
+        own = distinct_blobs(ref for ref in references(manifest) if manifest.artifact_owner(ref.artifact) == service)
         if not own:
             return None
-        total = sum(own.values())
+        total = sum(blob.size for blob in own)
     return PodWeights(planned.mode, total, volume if planned.mode == "fetch" else None, service)
 
 

@@ -17,7 +17,6 @@ without a name or time, so the same artifacts give the same bytes.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -25,7 +24,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...bundler import Reporter, StoredBundle, read_record, verify_record
+from ...bundler import Reporter, StoredBundle, file_digest, read_record, verify_record
 from ...errors import ExportError
 
 MODEL_DATA_FILE = "modelbundle-model.json"
@@ -80,16 +79,13 @@ def export_model_data(bundle: StoredBundle, output_dir: Path, reporter: Reporter
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    digest = hashlib.sha256()
-    with open(target, "rb") as handle:  # streamed: the weights may be gigabytes
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return ModelDataArchive(target, len(files) + len(weights), target.stat().st_size, digest.hexdigest())
+    # streamed: the weights may be gigabytes
+    return ModelDataArchive(target, len(files) + len(weights), target.stat().st_size, file_digest(target))
 
 
 def _weight_files(bundle: StoredBundle) -> dict[str, tuple[Path, str]]:
     """The referenced weights' archive paths (the cache's layout under blobs/) -> their verified cached file and digest."""
-    from ...weights import SHIPPED_DIR, cached_path, ensure, references
+    from ...weights import cached_path, ensure, references, shipped_path
 
     refs = references(bundle.manifest)
     if not refs:
@@ -97,14 +93,13 @@ def _weight_files(bundle: StoredBundle) -> dict[str, tuple[Path, str]]:
     ensure(refs)
     found: dict[str, tuple[Path, str]] = {}
     for ref in refs:
-        pairs = [(f"sha256/{ref.sha256}", ref.sha256)] if ref.kind == "file" else [
-            (f"dirs/{ref.sha256}/{file.path}", file.sha256) for file in ref.files
-        ]
-        for relative, digest in pairs:
+        shipped = shipped_path(Path(), ref)  # the archive's layout is the one the server reads in place
+        pairs = [(shipped, ref.sha256)] if ref.kind == "file" else [(shipped / file.path, file.sha256) for file in ref.files]
+        for path, digest in pairs:
             source = cached_path(digest)
             if source is None:  # ensure put it there: only a concurrent clean-up gets here
                 raise ExportError(f"the weights blob sha256:{digest} left the cache during the export; run it again")
-            found[f"{SHIPPED_DIR}/{relative}"] = (source, digest)
+            found[path.as_posix()] = (source, digest)
     return found
 
 
@@ -130,10 +125,7 @@ def _info(name: str) -> tarfile.TarInfo:
 
 
 def _add(tar: tarfile.TarFile, name: str, content: bytes | None) -> None:
-    info = tarfile.TarInfo(name)
-    info.mtime = _MTIME
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
+    info = _info(name)
     if content is None:
         info.type, info.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(info)
